@@ -1,0 +1,110 @@
+//! The element types a tensor can hold.
+
+use cblas_sys::{CBLAS_LAYOUT, CBLAS_TRANSPOSE};
+use ndarray::NdFloat;
+
+/// A floating-point element type: `f32` or `f64`.
+///
+/// Besides the arithmetic that ndarray needs, it picks the BLAS routine (`sgemm` or `dgemm`) and
+/// converts to and from `f64`, the precision of gradient checks.
+pub trait Float: NdFloat + num_traits::Float + Default + Send + Sync + 'static {
+    /// `"f32"` or `"f64"`, as PyTorch and safetensors name it.
+    const NAME: &'static str;
+
+    /// Converts from `f64`, rounding to nearest.
+    fn from_f64(x: f64) -> Self;
+
+    /// Converts to `f64` exactly.
+    fn to_f64(self) -> f64;
+
+    /// Calls `cblas_?gemm`: `C = alpha·op(A)·op(B) + beta·C`.
+    ///
+    /// # Safety
+    /// The pointers and leading dimensions must describe valid, non-overlapping (A and B may
+    /// alias each other, not C) matrices of the sizes implied by `m`, `n`, `k` and the flags.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn cblas_gemm(
+        layout: CBLAS_LAYOUT,
+        trans_a: CBLAS_TRANSPOSE,
+        trans_b: CBLAS_TRANSPOSE,
+        m: i32,
+        n: i32,
+        k: i32,
+        alpha: Self,
+        a: *const Self,
+        lda: i32,
+        b: *const Self,
+        ldb: i32,
+        beta: Self,
+        c: *mut Self,
+        ldc: i32,
+    );
+}
+
+impl Float for f32 {
+    const NAME: &'static str = "f32";
+
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+
+    unsafe fn cblas_gemm(
+        layout: CBLAS_LAYOUT,
+        trans_a: CBLAS_TRANSPOSE,
+        trans_b: CBLAS_TRANSPOSE,
+        m: i32,
+        n: i32,
+        k: i32,
+        alpha: Self,
+        a: *const Self,
+        lda: i32,
+        b: *const Self,
+        ldb: i32,
+        beta: Self,
+        c: *mut Self,
+        ldc: i32,
+    ) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe {
+            cblas_sys::cblas_sgemm(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        }
+    }
+}
+
+impl Float for f64 {
+    const NAME: &'static str = "f64";
+
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+
+    fn to_f64(self) -> f64 {
+        self
+    }
+
+    unsafe fn cblas_gemm(
+        layout: CBLAS_LAYOUT,
+        trans_a: CBLAS_TRANSPOSE,
+        trans_b: CBLAS_TRANSPOSE,
+        m: i32,
+        n: i32,
+        k: i32,
+        alpha: Self,
+        a: *const Self,
+        lda: i32,
+        b: *const Self,
+        ldb: i32,
+        beta: Self,
+        c: *mut Self,
+        ldc: i32,
+    ) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe {
+            cblas_sys::cblas_dgemm(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! General matrix multiply on BLAS: `C = α·op(A)·op(B) + β·C`.
+//!
+//! Transposes are passed to `cblas_?gemm` as flags and strides, never materialised: a view
+//! obtained with ndarray's `.t()` is recognised from its strides and handed over as a transpose
+//! flag. `β = 1` accumulates into `C`, which is how gradients of a parameter used several times
+//! add up without a temporary.
+
+use cblas_sys::{CBLAS_LAYOUT, CBLAS_TRANSPOSE};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+
+use crate::error::{Result, TensorError};
+use crate::float::Float;
+
+/// Whether an operand of [`gemm`] enters as it is or transposed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transpose {
+    /// `op(X) = X`.
+    No,
+    /// `op(X) = Xᵀ`.
+    Yes,
+}
+
+impl Transpose {
+    fn flip(self) -> Self {
+        match self {
+            Transpose::No => Transpose::Yes,
+            Transpose::Yes => Transpose::No,
+        }
+    }
+
+    fn apply(self, (rows, cols): (usize, usize)) -> (usize, usize) {
+        match self {
+            Transpose::No => (rows, cols),
+            Transpose::Yes => (cols, rows),
+        }
+    }
+
+    fn cblas(self) -> CBLAS_TRANSPOSE {
+        match self {
+            Transpose::No => CBLAS_TRANSPOSE::CblasNoTrans,
+            Transpose::Yes => CBLAS_TRANSPOSE::CblasTrans,
+        }
+    }
+}
+
+/// A read-only operand as BLAS sees it: row-major storage with a leading dimension.
+struct BlasOperand<'a, F> {
+    ptr: *const F,
+    ld: usize,
+    /// Whether the row-major matrix at `ptr` is the transpose of the view.
+    transposed: bool,
+    /// Keeps a copy alive when the view's strides could not be handed to BLAS.
+    _copy: Option<Array2<F>>,
+    _view: std::marker::PhantomData<&'a F>,
+}
+
+/// Describes how a view with these strides maps to row-major BLAS storage, if it does.
+///
+/// Returns `(leading dimension, transposed)`.
+fn blas_layout(rows: usize, cols: usize, s0: isize, s1: isize) -> Option<(usize, bool)> {
+    // A stride along an axis of length 1 is never used, so any value is fine there.
+    let unit_cols = s1 == 1 || cols <= 1;
+    let unit_rows = s0 == 1 || rows <= 1;
+    if unit_cols && (rows <= 1 || s0 >= cols.max(1) as isize) {
+        let ld = if rows <= 1 { cols.max(1) } else { s0 as usize };
+        return Some((ld, false));
+    }
+    if unit_rows && (cols <= 1 || s1 >= rows.max(1) as isize) {
+        let ld = if cols <= 1 { rows.max(1) } else { s1 as usize };
+        return Some((ld, true));
+    }
+    None
+}
+
+fn operand<'a, F: Float>(view: &ArrayView2<'a, F>) -> BlasOperand<'a, F> {
+    let (rows, cols) = view.dim();
+    let strides = view.strides();
+    match blas_layout(rows, cols, strides[0], strides[1]) {
+        Some((ld, transposed)) => {
+            BlasOperand { ptr: view.as_ptr(), ld, transposed, _copy: None, _view: std::marker::PhantomData }
+        }
+        None => {
+            // Arbitrary strides (e.g. every other column): BLAS cannot read them in place.
+            let copy = view.as_standard_layout().into_owned();
+            BlasOperand {
+                ptr: copy.as_ptr(),
+                ld: cols.max(1),
+                transposed: false,
+                _copy: Some(copy),
+                _view: std::marker::PhantomData,
+            }
+        }
+    }
+}
+
+fn to_i32(op: &'static str, what: &str, value: usize) -> Result<i32> {
+    i32::try_from(value).map_err(|_| {
+        TensorError::invalid(op, format!("{what} = {value} exceeds the BLAS limit of {}", i32::MAX))
+    })
+}
+
+/// `C = α·op(A)·op(B) + β·C`, computed by `cblas_sgemm` or `cblas_dgemm`.
+///
+/// `op(A)` must be `[m, k]`, `op(B)` `[k, n]` and `C` `[m, n]`. Operands may be any 2-D views:
+/// row-major, column-major (such as `x.t()`) or with padded rows; each is handed to BLAS in
+/// place with the right transpose flag. Only views whose strides BLAS cannot express at all
+/// (neither axis contiguous) are copied first. `C` must have one contiguous axis.
+///
+/// With `β = 0`, `C` is overwritten and its old contents (even NaN) are ignored, as in BLAS.
+///
+/// # Errors
+/// When the shapes do not fit, naming both operand shapes after `op`, or when `C` has no
+/// contiguous axis.
+///
+/// ```
+/// use backprop_tensor::{gemm, Transpose};
+/// use ndarray::array;
+///
+/// let a = array![[1.0_f64, 2.0], [3.0, 4.0]];
+/// let b = array![[5.0_f64, 6.0], [7.0, 8.0]];
+/// let mut c = array![[1.0_f64, 1.0], [1.0, 1.0]];
+/// // C = Aᵀ·B + C
+/// gemm(1.0, a.view(), Transpose::Yes, b.view(), Transpose::No, 1.0, c.view_mut()).unwrap();
+/// assert_eq!(c, array![[27.0, 31.0], [39.0, 45.0]]);
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn gemm<F: Float>(
+    alpha: F,
+    a: ArrayView2<'_, F>,
+    trans_a: Transpose,
+    b: ArrayView2<'_, F>,
+    trans_b: Transpose,
+    beta: F,
+    mut c: ArrayViewMut2<'_, F>,
+) -> Result<()> {
+    const OP: &str = "gemm";
+    let (m, k) = trans_a.apply(a.dim());
+    let (k2, n) = trans_b.apply(b.dim());
+    if k != k2 {
+        return Err(TensorError::shape(
+            OP,
+            &[m, k],
+            &[k2, n],
+            format!("inner dimensions {k} != {k2} (shapes after op())"),
+        ));
+    }
+    if c.dim() != (m, n) {
+        return Err(TensorError::shape(
+            OP,
+            &[m, n],
+            c.shape(),
+            format!("output must be [{m}, {n}], got {:?}", c.shape()),
+        ));
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        // BLAS leaves C untouched for k = 0 on some builds; define it as C = β·C.
+        if beta == F::zero() {
+            c.fill(F::zero());
+        } else {
+            c.mapv_inplace(|x| x * beta);
+        }
+        return Ok(());
+    }
+    let (c_s0, c_s1) = (c.strides()[0], c.strides()[1]);
+    let (c_ld, c_transposed) = blas_layout(m, n, c_s0, c_s1).ok_or_else(|| {
+        TensorError::invalid(OP, format!("output with strides {:?} has no contiguous axis", c.strides()))
+    })?;
+    let a_op = operand(&a);
+    let b_op = operand(&b);
+    let ta = if a_op.transposed { trans_a.flip() } else { trans_a };
+    let tb = if b_op.transposed { trans_b.flip() } else { trans_b };
+    let c_ptr = c.as_mut_ptr();
+    let (mi, ni, ki) = (to_i32(OP, "m", m)?, to_i32(OP, "n", n)?, to_i32(OP, "k", k)?);
+    let (lda, ldb, ldc) =
+        (to_i32(OP, "lda", a_op.ld)?, to_i32(OP, "ldb", b_op.ld)?, to_i32(OP, "ldc", c_ld)?);
+    // SAFETY: each operand pointer, leading dimension and transpose flag describes the view it
+    // came from (checked by `blas_layout`), the shapes were checked above, and C is a unique
+    // mutable borrow, so it cannot alias A or B.
+    unsafe {
+        if c_transposed {
+            // C is column-major: compute Cᵀ = op(B)ᵀ·op(A)ᵀ into row-major Cᵀ.
+            F::cblas_gemm(
+                CBLAS_LAYOUT::CblasRowMajor,
+                tb.flip().cblas(),
+                ta.flip().cblas(),
+                ni,
+                mi,
+                ki,
+                alpha,
+                b_op.ptr,
+                ldb,
+                a_op.ptr,
+                lda,
+                beta,
+                c_ptr,
+                ldc,
+            );
+        } else {
+            F::cblas_gemm(
+                CBLAS_LAYOUT::CblasRowMajor,
+                ta.cblas(),
+                tb.cblas(),
+                mi,
+                ni,
+                ki,
+                alpha,
+                a_op.ptr,
+                lda,
+                b_op.ptr,
+                ldb,
+                beta,
+                c_ptr,
+                ldc,
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array2, s};
+
+    fn naive(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
+        let (m, k) = a.dim();
+        let n = b.ncols();
+        Array2::from_shape_fn((m, n), |(i, j)| (0..k).map(|p| a[[i, p]] * b[[p, j]]).sum())
+    }
+
+    fn sample(rows: usize, cols: usize, seed: u64) -> Array2<f64> {
+        Array2::from_shape_fn((rows, cols), |(i, j)| {
+            let x = (i * 31 + j * 17) as u64 * 2654435761 + seed;
+            ((x % 1000) as f64 / 500.0) - 1.0
+        })
+    }
+
+    fn assert_close(x: &Array2<f64>, y: &Array2<f64>) {
+        assert_eq!(x.dim(), y.dim());
+        for (a, b) in x.iter().zip(y) {
+            assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn all_transpose_combinations_match_naive() {
+        let (m, k, n) = (5, 7, 3);
+        let a = sample(m, k, 1);
+        let b = sample(k, n, 2);
+        let expected = naive(&a, &b);
+        let at = a.t().to_owned(); // stored [k, m]
+        let bt = b.t().to_owned();
+        for (aa, ta) in [(&a, Transpose::No), (&at, Transpose::Yes)] {
+            for (bb, tb) in [(&b, Transpose::No), (&bt, Transpose::Yes)] {
+                let mut c = Array2::zeros((m, n));
+                gemm(1.0, aa.view(), ta, bb.view(), tb, 0.0, c.view_mut()).unwrap();
+                assert_close(&c, &expected);
+            }
+        }
+    }
+
+    #[test]
+    fn transposed_views_and_strided_operands() {
+        let a = sample(4, 6, 3);
+        let b = sample(4, 5, 4);
+        // Aᵀ·B through a `.t()` view (column-major) with no flag.
+        let mut c = Array2::zeros((6, 5));
+        gemm(1.0, a.t(), Transpose::No, b.view(), Transpose::No, 0.0, c.view_mut()).unwrap();
+        assert_close(&c, &naive(&a.t().to_owned(), &b));
+        // A sub-block with padded rows, and one with every other column (copied).
+        let big = sample(8, 9, 5);
+        let block = big.slice(s![1..5, 2..8]); // [4, 6], row stride 9
+        let skip = big.slice(s![0..6, ..;2]); // [6, 5], column stride 2
+        let mut c = Array2::zeros((4, 5));
+        gemm(1.0, block, Transpose::No, skip, Transpose::No, 0.0, c.view_mut()).unwrap();
+        assert_close(&c, &naive(&block.to_owned(), &skip.to_owned()));
+    }
+
+    #[test]
+    fn beta_accumulates_and_alpha_scales() {
+        let a = sample(3, 4, 6);
+        let b = sample(4, 2, 7);
+        let c0 = sample(3, 2, 8);
+        let mut c = c0.clone();
+        gemm(2.0, a.view(), Transpose::No, b.view(), Transpose::No, 1.0, c.view_mut()).unwrap();
+        assert_close(&c, &(&naive(&a, &b) * 2.0 + &c0));
+        // Column-major output.
+        let mut ct = Array2::<f64>::zeros((2, 3));
+        let mut c_view = ct.view_mut().reversed_axes();
+        c_view.assign(&c0);
+        gemm(1.0, a.view(), Transpose::No, b.view(), Transpose::No, 0.5, c_view).unwrap();
+        assert_close(&ct.t().to_owned(), &(&naive(&a, &b) + &(&c0 * 0.5)));
+    }
+
+    #[test]
+    fn beta_zero_ignores_nan_and_k_zero_scales() {
+        let a = sample(2, 3, 9);
+        let b = sample(3, 2, 10);
+        let mut c = Array2::from_elem((2, 2), f64::NAN);
+        gemm(1.0, a.view(), Transpose::No, b.view(), Transpose::No, 0.0, c.view_mut()).unwrap();
+        assert_close(&c, &naive(&a, &b));
+        let empty_a = Array2::<f64>::zeros((2, 0));
+        let empty_b = Array2::<f64>::zeros((0, 2));
+        let mut c = Array2::from_elem((2, 2), 3.0);
+        gemm(1.0, empty_a.view(), Transpose::No, empty_b.view(), Transpose::No, 2.0, c.view_mut()).unwrap();
+        assert_eq!(c, Array2::from_elem((2, 2), 6.0));
+    }
+
+    #[test]
+    fn f32_matches_f64() {
+        let a = sample(6, 5, 11);
+        let b = sample(5, 4, 12);
+        let mut c = Array2::<f32>::zeros((6, 4));
+        let (a32, b32) = (a.mapv(|x| x as f32), b.mapv(|x| x as f32));
+        gemm(1.0f32, a32.view(), Transpose::No, b32.view(), Transpose::No, 0.0, c.view_mut()).unwrap();
+        for (x, y) in c.iter().zip(naive(&a, &b).iter()) {
+            assert!((*x as f64 - y).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn shape_errors_name_both_shapes() {
+        let a = Array2::<f64>::zeros((3, 4));
+        let b = Array2::<f64>::zeros((5, 2));
+        let mut c = Array2::<f64>::zeros((3, 2));
+        let err = gemm(1.0, a.view(), Transpose::No, b.view(), Transpose::No, 0.0, c.view_mut()).unwrap_err();
+        assert_eq!(err.to_string(), "gemm: [3, 4] x [5, 2]: inner dimensions 4 != 5 (shapes after op())");
+        let b = Array2::<f64>::zeros((4, 2));
+        let mut c = Array2::<f64>::zeros((2, 2));
+        let err = gemm(1.0, a.view(), Transpose::No, b.view(), Transpose::No, 0.0, c.view_mut()).unwrap_err();
+        assert!(err.to_string().contains("output must be [3, 2], got [2, 2]"), "{err}");
+    }
+}

@@ -1,0 +1,193 @@
+//! Numerically stable activation kernels and row-wise softmax.
+//!
+//! Each formula is chosen to stay finite wherever the mathematical value is finite, at any
+//! input an `f32` or `f64` can hold.
+
+use crate::error::{Result, TensorError};
+use crate::float::Float;
+use crate::reduce::row_max;
+use crate::tensor::Tensor;
+
+/// σ(x) = 1 / (1 + e⁻ˣ), evaluated as e^x / (1 + e^x) for x < 0 so that e^(-x) never overflows.
+///
+/// σ'(x) = σ(x)·(1 − σ(x)).
+pub fn sigmoid<F: Float>(x: F) -> F {
+    if x >= F::zero() {
+        F::one() / (F::one() + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (F::one() + e)
+    }
+}
+
+/// softplus(x) = ln(1 + eˣ) = max(x, 0) + ln(1 + e^(−|x|)), finite for every finite x.
+///
+/// softplus'(x) = σ(x).
+pub fn softplus<F: Float>(x: F) -> F {
+    x.max(F::zero()) + (-x.abs()).exp().ln_1p()
+}
+
+/// relu(x) = max(x, 0); relu'(x) = 1 for x > 0, else 0.
+pub fn relu<F: Float>(x: F) -> F {
+    if x > F::zero() { x } else { F::zero() }
+}
+
+/// leaky_relu(x) = x for x > 0, else α·x; its derivative is 1 or α.
+pub fn leaky_relu<F: Float>(x: F, alpha: F) -> F {
+    if x > F::zero() { x } else { alpha * x }
+}
+
+fn rows_of<F: Float>(op: &'static str, x: &Tensor<F>) -> Result<usize> {
+    let (_, cols) = x.try_dim2(op)?;
+    if cols == 0 {
+        return Err(TensorError::invalid(op, format!("rows of shape {:?} are empty", x.shape())));
+    }
+    Ok(cols)
+}
+
+/// ln Σⱼ e^(xⱼ) of one row, as m + ln Σⱼ e^(xⱼ − m) with m the row maximum.
+fn row_logsumexp<F: Float>(row: &[F]) -> F {
+    let m = row_max(row);
+    if !m.is_finite() {
+        // All -inf gives -inf; a +inf or NaN propagates.
+        return m;
+    }
+    let s = row.iter().fold(F::zero(), |acc, &x| acc + (x - m).exp());
+    m + s.ln()
+}
+
+impl<F: Float> Tensor<F> {
+    /// σ(x) elementwise, stable for any |x|.
+    pub fn sigmoid(&self) -> Self {
+        self.map(sigmoid)
+    }
+
+    /// tanh(x) elementwise (saturates to ±1, never NaN for finite x).
+    pub fn tanh(&self) -> Self {
+        self.map(num_traits::Float::tanh)
+    }
+
+    /// max(x, 0) elementwise.
+    pub fn relu(&self) -> Self {
+        self.map(relu)
+    }
+
+    /// x or α·x elementwise.
+    pub fn leaky_relu(&self, alpha: F) -> Self {
+        self.map(move |x| leaky_relu(x, alpha))
+    }
+
+    /// ln(1 + eˣ) elementwise, stable for any |x|.
+    pub fn softplus(&self) -> Self {
+        self.map(softplus)
+    }
+
+    /// ln Σⱼ e^(xᵢⱼ) of each row of a matrix: `[m, n]` gives `[m]`.
+    ///
+    /// # Errors
+    /// When the tensor is not a matrix or its rows are empty.
+    pub fn try_logsumexp_rows(&self) -> Result<Self> {
+        let cols = rows_of("logsumexp_rows", self)?;
+        let out = self.as_slice().chunks_exact(cols).map(row_logsumexp).collect();
+        Tensor::try_from_vec(&[self.shape()[0]], out)
+    }
+
+    /// softmax of each row: e^(xᵢⱼ − mᵢ) / Σₖ e^(xᵢₖ − mᵢ) with mᵢ the row maximum.
+    ///
+    /// # Errors
+    /// When the tensor is not a matrix or its rows are empty.
+    pub fn try_softmax_rows(&self) -> Result<Self> {
+        let cols = rows_of("softmax_rows", self)?;
+        let mut out = self.clone();
+        for row in out.as_mut_slice().chunks_exact_mut(cols) {
+            let m = row_max(row);
+            let mut s = F::zero();
+            for x in row.iter_mut() {
+                *x = (*x - m).exp();
+                s += *x;
+            }
+            let inv = F::one() / s;
+            for x in row.iter_mut() {
+                *x *= inv;
+            }
+        }
+        Ok(out)
+    }
+
+    /// log-softmax of each row: xᵢⱼ − logsumexpᵢ, finite even where softmax underflows to 0.
+    ///
+    /// # Errors
+    /// When the tensor is not a matrix or its rows are empty.
+    pub fn try_log_softmax_rows(&self) -> Result<Self> {
+        let cols = rows_of("log_softmax_rows", self)?;
+        let mut out = self.clone();
+        for row in out.as_mut_slice().chunks_exact_mut(cols) {
+            let lse = row_logsumexp(row);
+            for x in row.iter_mut() {
+                *x -= lse;
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sigmoid_is_finite_and_correct_at_the_extremes() {
+        for x in [-f64::MAX, -1e308, -800.0, -40.0, 0.0, 40.0, 800.0, f64::MAX] {
+            let s = sigmoid(x);
+            assert!(s.is_finite() && (0.0..=1.0).contains(&s), "sigmoid({x}) = {s}");
+        }
+        assert_eq!(sigmoid(0.0_f64), 0.5);
+        assert_eq!(sigmoid(f32::MAX), 1.0);
+        assert_eq!(sigmoid(-f32::MAX), 0.0);
+        assert!((sigmoid(-30.0_f64) - 9.357622968840175e-14).abs() < 1e-26);
+        assert!((sigmoid(2.0_f64) - 0.8807970779778823).abs() < 1e-16);
+    }
+
+    #[test]
+    fn softplus_is_stable() {
+        assert_eq!(softplus(1000.0_f64), 1000.0);
+        assert_eq!(softplus(f32::MAX), f32::MAX);
+        assert!((softplus(-1000.0_f64)).abs() < 1e-300);
+        assert!((softplus(0.0_f64) - std::f64::consts::LN_2).abs() < 1e-16);
+        assert!((softplus(-40.0_f64) - 4.248354255291589e-18).abs() < 1e-30);
+    }
+
+    #[test]
+    fn relu_family() {
+        let x = Tensor::from_vec(&[3], vec![-2.0_f32, 0.0, 3.0]);
+        assert_eq!(x.relu().to_vec(), vec![0.0, 0.0, 3.0]);
+        assert_eq!(x.leaky_relu(0.1).to_vec(), vec![-0.2, 0.0, 3.0]);
+        assert_eq!(x.tanh().to_vec(), vec![(-2.0f32).tanh(), 0.0, 3.0f32.tanh()]);
+        assert_eq!(Tensor::from_vec(&[2], vec![-1e30_f32, 1e30]).tanh().to_vec(), vec![-1.0, 1.0]);
+    }
+
+    #[test]
+    fn softmax_rows_are_stable_and_normalised() {
+        let x = Tensor::from_vec(&[2, 3], vec![1000.0_f64, 1001.0, 1002.0, -1e4, 0.0, 1e4]);
+        let p = x.try_softmax_rows().unwrap();
+        assert!(p.is_finite());
+        for row in p.as_slice().chunks(3) {
+            assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-15);
+        }
+        let expected = [0.09003057317038046, 0.24472847105479764, 0.6652409557748219];
+        for (a, b) in p.as_slice()[..3].iter().zip(expected) {
+            assert!((a - b).abs() < 1e-15);
+        }
+        let lp = x.try_log_softmax_rows().unwrap();
+        assert!(lp.is_finite(), "log-softmax stays finite where softmax underflows: {lp:?}");
+        assert!((lp.as_slice()[3] + 2e4).abs() < 1e-9);
+        let lse = x.try_logsumexp_rows().unwrap();
+        assert!(
+            (lse.as_slice()[0] - (1002.0 + (1.0 + (-1.0f64).exp() + (-2.0f64).exp()).ln())).abs() < 1e-12
+        );
+        assert_eq!(lse.as_slice()[1], 1e4);
+        let all_neg_inf = Tensor::from_vec(&[1, 2], vec![f64::NEG_INFINITY; 2]);
+        assert_eq!(all_neg_inf.try_logsumexp_rows().unwrap().to_vec(), vec![f64::NEG_INFINITY]);
+        assert!(Tensor::<f64>::zeros(&[3]).try_softmax_rows().is_err());
+    }
+}

@@ -1,0 +1,142 @@
+//! Threads: one place that sets how many BLAS and rayon use, and the size below which
+//! elementwise kernels stay on the calling thread.
+
+use rayon::prelude::*;
+
+/// Elementwise kernels over fewer elements than this run on the calling thread.
+///
+/// Handing work to rayon costs a few microseconds; a fused multiply-add pass over 2^15 `f32`
+/// takes about as long, so below that threads cost more than they save (see the `kernels`
+/// bench, which times both sides of the threshold).
+pub const PARALLEL_THRESHOLD: usize = 1 << 15;
+
+/// Elements per rayon task above the threshold, so that each task amortises its scheduling.
+const CHUNK: usize = 1 << 13;
+
+unsafe extern "C" {
+    fn openblas_set_num_threads(num_threads: std::ffi::c_int);
+    fn openblas_get_num_threads() -> std::ffi::c_int;
+}
+
+/// Sets the number of threads for both OpenBLAS and the elementwise kernels.
+///
+/// The kernels and BLAS never run at the same time (every operation is one or the other, called
+/// from one thread), so `n` threads in each never oversubscribe `n` cores. Call it once, early:
+/// rayon's global pool can be sized only before its first use; a later call still resizes
+/// OpenBLAS and reports that rayon kept its size.
+///
+/// # Errors
+/// When `n` is 0, or rayon's pool already exists with another size.
+pub fn set_num_threads(n: usize) -> Result<(), String> {
+    if n == 0 {
+        return Err("set_num_threads: the thread count must be at least 1".into());
+    }
+    // SAFETY: plain setter of OpenBLAS, safe to call at any time from one thread.
+    unsafe { openblas_set_num_threads(n as std::ffi::c_int) };
+    match rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
+        Ok(()) => Ok(()),
+        Err(_) if rayon::current_num_threads() == n => Ok(()),
+        Err(_) => Err(format!(
+            "set_num_threads: BLAS now uses {n} threads, but rayon's pool was already started with {}",
+            rayon::current_num_threads()
+        )),
+    }
+}
+
+/// The number of threads OpenBLAS uses.
+pub fn blas_num_threads() -> usize {
+    // SAFETY: plain getter of OpenBLAS.
+    unsafe { openblas_get_num_threads() as usize }
+}
+
+/// `dst[i] = f(src[i])`, in parallel above [`PARALLEL_THRESHOLD`].
+pub fn map_into<F: Copy + Send + Sync>(src: &[F], dst: &mut [F], f: impl Fn(F) -> F + Sync + Send) {
+    assert_eq!(src.len(), dst.len(), "map_into: source and destination lengths differ");
+    if src.len() < PARALLEL_THRESHOLD {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = f(s);
+        }
+    } else {
+        dst.par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(d, s)| {
+            for (d, &s) in d.iter_mut().zip(s) {
+                *d = f(s);
+            }
+        });
+    }
+}
+
+/// `x[i] = f(x[i])`, in parallel above [`PARALLEL_THRESHOLD`].
+pub fn map_inplace<F: Copy + Send + Sync>(x: &mut [F], f: impl Fn(F) -> F + Sync + Send) {
+    if x.len() < PARALLEL_THRESHOLD {
+        for v in x.iter_mut() {
+            *v = f(*v);
+        }
+    } else {
+        x.par_chunks_mut(CHUNK).for_each(|c| {
+            for v in c.iter_mut() {
+                *v = f(*v);
+            }
+        });
+    }
+}
+
+/// `dst[i] = f(a[i], b[i])`, in parallel above [`PARALLEL_THRESHOLD`].
+pub fn zip_into<F: Copy + Send + Sync>(a: &[F], b: &[F], dst: &mut [F], f: impl Fn(F, F) -> F + Sync + Send) {
+    assert!(a.len() == dst.len() && b.len() == dst.len(), "zip_into: operand lengths differ");
+    if dst.len() < PARALLEL_THRESHOLD {
+        for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+            *d = f(x, y);
+        }
+    } else {
+        dst.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).zip(b.par_chunks(CHUNK)).for_each(
+            |((d, a), b)| {
+                for ((d, &x), &y) in d.iter_mut().zip(a).zip(b) {
+                    *d = f(x, y);
+                }
+            },
+        );
+    }
+}
+
+/// `x[i] = f(x[i], y[i])`, in parallel above [`PARALLEL_THRESHOLD`].
+pub fn zip_inplace<F: Copy + Send + Sync>(x: &mut [F], y: &[F], f: impl Fn(F, F) -> F + Sync + Send) {
+    assert_eq!(x.len(), y.len(), "zip_inplace: operand lengths differ");
+    if x.len() < PARALLEL_THRESHOLD {
+        for (a, &b) in x.iter_mut().zip(y) {
+            *a = f(*a, b);
+        }
+    } else {
+        x.par_chunks_mut(CHUNK).zip(y.par_chunks(CHUNK)).for_each(|(xs, ys)| {
+            for (a, &b) in xs.iter_mut().zip(ys) {
+                *a = f(*a, b);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_and_serial_paths_agree() {
+        for n in [10, PARALLEL_THRESHOLD + 12345] {
+            let a: Vec<f64> = (0..n).map(|i| i as f64 * 0.5).collect();
+            let b: Vec<f64> = (0..n).map(|i| (i % 7) as f64).collect();
+            let mut d = vec![0.0; n];
+            zip_into(&a, &b, &mut d, |x, y| x * y + 1.0);
+            assert!(d.iter().enumerate().all(|(i, &v)| v == a[i] * b[i] + 1.0));
+            map_into(&a, &mut d, |x| x - 1.0);
+            assert!(d.iter().enumerate().all(|(i, &v)| v == a[i] - 1.0));
+            map_inplace(&mut d, |x| x * 2.0);
+            assert!(d.iter().enumerate().all(|(i, &v)| v == (a[i] - 1.0) * 2.0));
+            zip_inplace(&mut d, &b, |x, y| x + y);
+            assert!(d.iter().enumerate().all(|(i, &v)| v == (a[i] - 1.0) * 2.0 + b[i]));
+        }
+    }
+
+    #[test]
+    fn zero_threads_is_refused() {
+        assert!(set_num_threads(0).unwrap_err().contains("at least 1"));
+    }
+}

@@ -1,0 +1,369 @@
+//! The `Tensor` type: an n-dimensional array of `f32` or `f64` in row-major order.
+
+use ndarray::{Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, IxDyn};
+
+use crate::error::{Result, TensorError, or_panic};
+use crate::float::Float;
+
+/// A dense n-dimensional array of `F` (`f32` or `f64`), stored contiguously in row-major order.
+///
+/// A tensor owns an [`ndarray::ArrayD`] and keeps it in standard (C) layout, so every kernel runs
+/// over one flat slice. Arrays move in and out without copying when they are already in that
+/// layout ([`Tensor::from_array`], [`Tensor::into_array`]); [`Tensor::view`] and
+/// [`Tensor::view2`] lend them to ndarray code without copying at all.
+///
+/// Shapes follow NumPy: `[]` is a scalar, `[n]` a vector, `[rows, cols]` a matrix (a
+/// mini-batch is `[batch, features]`).
+#[derive(Clone, PartialEq)]
+pub struct Tensor<F: Float> {
+    data: ArrayD<F>,
+}
+
+impl<F: Float> std::fmt::Debug for Tensor<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tensor<{}>{:?} {}", F::NAME, self.shape(), self.data)
+    }
+}
+
+impl<F: Float> Tensor<F> {
+    /// A tensor of zeros.
+    pub fn zeros(shape: &[usize]) -> Self {
+        Tensor { data: ArrayD::zeros(IxDyn(shape)) }
+    }
+
+    /// A tensor of ones.
+    pub fn ones(shape: &[usize]) -> Self {
+        Self::full(shape, F::one())
+    }
+
+    /// A tensor with every element equal to `value`.
+    pub fn full(shape: &[usize], value: F) -> Self {
+        Tensor { data: ArrayD::from_elem(IxDyn(shape), value) }
+    }
+
+    /// A scalar (shape `[]`).
+    pub fn scalar(value: F) -> Self {
+        Self::full(&[], value)
+    }
+
+    /// A tensor whose element at each index is `f(index)`.
+    pub fn from_shape_fn(shape: &[usize], mut f: impl FnMut(&[usize]) -> F) -> Self {
+        Tensor { data: ArrayD::from_shape_fn(IxDyn(shape), |index| f(ndarray::Dimension::slice(&index))) }
+    }
+
+    /// A tensor from row-major data.
+    ///
+    /// # Errors
+    /// When `data.len()` is not the product of `shape`.
+    pub fn try_from_vec(shape: &[usize], data: Vec<F>) -> Result<Self> {
+        let expected: usize = shape.iter().product();
+        if data.len() != expected {
+            return Err(TensorError::invalid(
+                "from_vec",
+                format!("shape {shape:?} needs {expected} elements, got {}", data.len()),
+            ));
+        }
+        let data = ArrayD::from_shape_vec(IxDyn(shape), data)
+            .map_err(|e| TensorError::invalid("from_vec", e.to_string()))?;
+        Ok(Tensor { data })
+    }
+
+    /// Panicking twin of [`Tensor::try_from_vec`].
+    #[track_caller]
+    pub fn from_vec(shape: &[usize], data: Vec<F>) -> Self {
+        or_panic(Self::try_from_vec(shape, data))
+    }
+
+    /// A matrix from rows of equal length.
+    ///
+    /// # Panics
+    /// When the rows differ in length.
+    #[track_caller]
+    pub fn from_rows<R: AsRef<[F]>>(rows: &[R]) -> Self {
+        let cols = rows.first().map_or(0, |r| r.as_ref().len());
+        let mut data = Vec::with_capacity(rows.len() * cols);
+        for (i, row) in rows.iter().enumerate() {
+            let row = row.as_ref();
+            assert!(row.len() == cols, "from_rows: row {i} has {} elements, row 0 has {cols}", row.len());
+            data.extend_from_slice(row);
+        }
+        Self::from_vec(&[rows.len(), cols], data)
+    }
+
+    /// Wraps an ndarray array; copies only when it is not in standard layout.
+    pub fn from_array(array: ArrayD<F>) -> Self {
+        let data = if array.is_standard_layout() { array } else { array.as_standard_layout().into_owned() };
+        Tensor { data }
+    }
+
+    /// The underlying array, without copying.
+    pub fn into_array(self) -> ArrayD<F> {
+        self.data
+    }
+
+    /// The underlying matrix, without copying.
+    ///
+    /// # Errors
+    /// When the tensor is not 2-D.
+    pub fn into_array2(self) -> Result<Array2<F>> {
+        let shape = self.shape().to_vec();
+        self.data.into_dimensionality().map_err(|_| {
+            TensorError::invalid("into_array2", format!("expected a matrix, got shape {shape:?}"))
+        })
+    }
+
+    /// Borrowed view for ndarray code.
+    pub fn view(&self) -> ArrayViewD<'_, F> {
+        self.data.view()
+    }
+
+    /// Mutable view for ndarray code.
+    pub fn view_mut(&mut self) -> ArrayViewMutD<'_, F> {
+        self.data.view_mut()
+    }
+
+    /// Borrowed view as a matrix.
+    ///
+    /// # Errors
+    /// When the tensor is not 2-D.
+    pub fn view2(&self) -> Result<ArrayView2<'_, F>> {
+        self.data.view().into_dimensionality().map_err(|_| {
+            TensorError::invalid("view2", format!("expected a matrix, got shape {:?}", self.shape()))
+        })
+    }
+
+    /// Mutable view as a matrix.
+    ///
+    /// # Errors
+    /// When the tensor is not 2-D.
+    pub fn view2_mut(&mut self) -> Result<ArrayViewMut2<'_, F>> {
+        let shape = self.shape().to_vec();
+        self.data
+            .view_mut()
+            .into_dimensionality()
+            .map_err(|_| TensorError::invalid("view2_mut", format!("expected a matrix, got shape {shape:?}")))
+    }
+
+    /// The elements in row-major order.
+    pub fn as_slice(&self) -> &[F] {
+        self.data.as_slice().expect("tensors are kept in standard layout")
+    }
+
+    /// The elements in row-major order, mutably.
+    pub fn as_mut_slice(&mut self) -> &mut [F] {
+        self.data.as_slice_mut().expect("tensors are kept in standard layout")
+    }
+
+    /// The elements as a vector, in row-major order.
+    pub fn to_vec(&self) -> Vec<F> {
+        self.as_slice().to_vec()
+    }
+
+    /// The shape, one length per axis.
+    pub fn shape(&self) -> &[usize] {
+        self.data.shape()
+    }
+
+    /// Number of axes.
+    pub fn ndim(&self) -> usize {
+        self.data.ndim()
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The value of a one-element tensor (a scalar, `[1]`, `[1, 1]`, ...).
+    ///
+    /// # Errors
+    /// When the tensor has more or fewer than one element.
+    pub fn try_item(&self) -> Result<F> {
+        if self.len() == 1 {
+            Ok(self.as_slice()[0])
+        } else {
+            Err(TensorError::invalid(
+                "item",
+                format!("needs exactly one element, shape is {:?}", self.shape()),
+            ))
+        }
+    }
+
+    /// Panicking twin of [`Tensor::try_item`].
+    #[track_caller]
+    pub fn item(&self) -> F {
+        or_panic(self.try_item())
+    }
+
+    /// Rows and columns of a matrix.
+    ///
+    /// # Errors
+    /// When the tensor is not 2-D.
+    pub fn try_dim2(&self, op: &'static str) -> Result<(usize, usize)> {
+        match *self.shape() {
+            [rows, cols] => Ok((rows, cols)),
+            _ => Err(TensorError::invalid(op, format!("expected a matrix, got shape {:?}", self.shape()))),
+        }
+    }
+
+    /// The same elements under another shape with the same number of elements.
+    ///
+    /// # Errors
+    /// When the element counts differ.
+    pub fn try_reshape(&self, shape: &[usize]) -> Result<Self> {
+        let count: usize = shape.iter().product();
+        if count != self.len() {
+            return Err(TensorError::shape(
+                "reshape",
+                self.shape(),
+                shape,
+                format!("{} elements cannot take a shape of {count}", self.len()),
+            ));
+        }
+        Ok(Tensor { data: ArrayD::from_shape_vec(IxDyn(shape), self.to_vec()).expect("count checked") })
+    }
+
+    /// Panicking twin of [`Tensor::try_reshape`].
+    #[track_caller]
+    pub fn reshape(&self, shape: &[usize]) -> Self {
+        or_panic(self.try_reshape(shape))
+    }
+
+    /// Reshapes in place (no copy).
+    ///
+    /// # Errors
+    /// When the element counts differ.
+    pub fn try_reshape_in_place(&mut self, shape: &[usize]) -> Result<()> {
+        let count: usize = shape.iter().product();
+        if count != self.len() {
+            return Err(TensorError::shape(
+                "reshape",
+                self.shape(),
+                shape,
+                format!("{} elements cannot take a shape of {count}", self.len()),
+            ));
+        }
+        let data = std::mem::replace(&mut self.data, ArrayD::zeros(IxDyn(&[0])));
+        self.data = data.into_shape_with_order(IxDyn(shape)).expect("standard layout and count checked");
+        Ok(())
+    }
+
+    /// The transpose of a matrix, as a new row-major tensor.
+    ///
+    /// Matrix products never need this: [`crate::gemm`] takes transposes as flags.
+    ///
+    /// # Errors
+    /// When the tensor is not 2-D.
+    pub fn try_t(&self) -> Result<Self> {
+        let view = self.view2().map_err(|_| {
+            TensorError::invalid("transpose", format!("expected a matrix, got shape {:?}", self.shape()))
+        })?;
+        Ok(Tensor { data: view.t().as_standard_layout().into_owned().into_dyn() })
+    }
+
+    /// Panicking twin of [`Tensor::try_t`].
+    #[track_caller]
+    pub fn t(&self) -> Self {
+        or_panic(self.try_t())
+    }
+
+    /// Converts every element to another float type.
+    pub fn cast<G: Float>(&self) -> Tensor<G> {
+        Tensor { data: self.data.mapv(|x| G::from_f64(x.to_f64())) }
+    }
+
+    /// Fills every element with `value`.
+    pub fn fill(&mut self, value: F) {
+        self.as_mut_slice().fill(value);
+    }
+
+    /// Copies `other` into `self`.
+    ///
+    /// # Errors
+    /// When the shapes differ.
+    pub fn try_assign(&mut self, other: &Tensor<F>) -> Result<()> {
+        if self.shape() != other.shape() {
+            return Err(TensorError::shape("assign", self.shape(), other.shape(), "shapes differ"));
+        }
+        self.as_mut_slice().copy_from_slice(other.as_slice());
+        Ok(())
+    }
+
+    /// Whether every element is finite (neither NaN nor infinite).
+    pub fn is_finite(&self) -> bool {
+        self.as_slice().iter().all(|x| x.is_finite())
+    }
+}
+
+impl<F: Float> From<ArrayD<F>> for Tensor<F> {
+    fn from(array: ArrayD<F>) -> Self {
+        Tensor::from_array(array)
+    }
+}
+
+impl<F: Float> From<Array2<F>> for Tensor<F> {
+    fn from(array: Array2<F>) -> Self {
+        Tensor::from_array(array.into_dyn())
+    }
+}
+
+impl<F: Float> From<Array1<F>> for Tensor<F> {
+    fn from(array: Array1<F>) -> Self {
+        Tensor::from_array(array.into_dyn())
+    }
+}
+
+impl<F: Float> From<Tensor<F>> for ArrayD<F> {
+    fn from(tensor: Tensor<F>) -> Self {
+        tensor.into_array()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn conversions_keep_values_and_avoid_copies() {
+        let a = array![[1.0_f32, 2.0, 3.0], [4.0, 5.0, 6.0]];
+        let ptr = a.as_ptr();
+        let t = Tensor::from(a);
+        assert_eq!(t.shape(), &[2, 3]);
+        assert_eq!(t.as_slice().as_ptr(), ptr, "standard-layout arrays move in without a copy");
+        let back = t.into_array2().unwrap();
+        assert_eq!(back.as_ptr(), ptr);
+        // A transposed (column-major) array is copied into row-major order.
+        let t = Tensor::from(back.reversed_axes());
+        assert_eq!(t.to_vec(), vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    }
+
+    #[test]
+    fn reshape_and_transpose() {
+        let t = Tensor::from_vec(&[2, 3], vec![1.0_f64, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(t.reshape(&[3, 2]).view2().unwrap(), array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]);
+        assert_eq!(t.t().view2().unwrap(), array![[1.0, 4.0], [2.0, 5.0], [3.0, 6.0]]);
+        let err = t.try_reshape(&[4, 2]).unwrap_err();
+        assert_eq!(err.to_string(), "reshape: [2, 3] x [4, 2]: 6 elements cannot take a shape of 8");
+        let mut u = t.clone();
+        u.try_reshape_in_place(&[6]).unwrap();
+        assert_eq!(u.shape(), &[6]);
+        assert_eq!(u.as_slice(), t.as_slice());
+    }
+
+    #[test]
+    fn constructors_check_their_input() {
+        let err = Tensor::<f32>::try_from_vec(&[2, 2], vec![1.0; 3]).unwrap_err();
+        assert_eq!(err.to_string(), "from_vec: shape [2, 2] needs 4 elements, got 3");
+        assert_eq!(Tensor::<f64>::scalar(2.5).item(), 2.5);
+        assert!(Tensor::<f64>::zeros(&[2]).try_item().is_err());
+        let r = Tensor::from_rows(&[[1.0_f64, 2.0], [3.0, 4.0]]);
+        assert_eq!(r.shape(), &[2, 2]);
+        assert_eq!(r.cast::<f32>().to_vec(), vec![1.0_f32, 2.0, 3.0, 4.0]);
+    }
+}

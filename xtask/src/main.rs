@@ -1,0 +1,194 @@
+//! `cargo xtask`: the project's own automation.
+//!
+//! Plain Rust with no dependencies, so it builds on a machine that has no OpenBLAS yet and can
+//! install it.
+//!
+//! - `cargo xtask deps`: make sure OpenBLAS and pkg-config are installed.
+//! - `cargo xtask test`: deps, then the whole test suite (plus fmt and clippy when `CI` is set).
+//! - `cargo xtask demo`: deps, then train a network on the spiral and draw its decision boundary.
+//! - `cargo xtask bench [--quick]`: deps, then the criterion benches and the PyTorch comparison.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+mod bench;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("deps") => deps(),
+        Some("test") => deps().and_then(|()| test()),
+        Some("demo") => deps().and_then(|()| demo()),
+        Some("bench") => deps().and_then(|()| bench::run(&args[1..])),
+        Some("help") | Some("--help") | Some("-h") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  deps            check for OpenBLAS and pkg-config; install them with apt-get when root on Debian/Ubuntu
+  test            deps, then cargo test --workspace (all targets and doc tests); with CI set, also fmt and clippy
+  demo            deps, then train an MLP on the Playground spiral and write its decision boundary picture
+  bench [--quick] deps, then the criterion benches, target/bench/summary.json and the PyTorch comparison";
+
+/// Directory of the workspace root (the parent of `xtask/`).
+pub(crate) fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// Runs `program args...` in the workspace root, failing with the command line when it fails.
+pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    let line = format!("{program} {}", args.join(" "));
+    eprintln!("xtask: running `{line}`");
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("could not start `{line}`: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("`{line}` failed ({status})")) }
+}
+
+pub(crate) fn cargo_path() -> String {
+    cargo()
+}
+
+fn cargo() -> String {
+    env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program).args(args).output().map(|out| out.status.success()).unwrap_or(false)
+}
+
+fn have_pkg_config() -> bool {
+    succeeds("pkg-config", &["--version"])
+}
+
+fn have_openblas() -> bool {
+    succeeds("pkg-config", &["--exists", "openblas"])
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn is_debian_like() -> bool {
+    Path::new("/etc/debian_version").exists() && succeeds("apt-get", &["--version"])
+}
+
+const PACKAGES: [&str; 2] = ["libopenblas-dev", "pkg-config"];
+
+/// Checks for OpenBLAS and pkg-config and installs them when that is possible without asking.
+fn deps() -> Result<(), String> {
+    if have_pkg_config() && have_openblas() {
+        return Ok(());
+    }
+    let install = format!("apt-get update && apt-get install -y {}", PACKAGES.join(" "));
+    if !(is_root() && is_debian_like()) {
+        return Err(format!(
+            "OpenBLAS or pkg-config is missing (`pkg-config --exists openblas` failed).\n\
+             Install them, then run this again. On Debian or Ubuntu:\n    sudo sh -c '{install}'\n\
+             On Fedora: sudo dnf install openblas-devel pkgconf-pkg-config\n\
+             On macOS: brew install openblas pkg-config (and set PKG_CONFIG_PATH)"
+        ));
+    }
+    eprintln!("xtask: OpenBLAS or pkg-config missing; installing {}", PACKAGES.join(", "));
+    // SAFETY of the environment: a non-interactive frontend so apt never waits for a prompt.
+    let apt = |args: &[&str]| -> Result<(), String> {
+        let line = format!("apt-get {}", args.join(" "));
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map_err(|e| format!("could not start `{line}`: {e}"))?;
+        if status.success() { Ok(()) } else { Err(format!("`{line}` failed ({status})")) }
+    };
+    apt(&["update"])?;
+    let mut args = vec!["install", "-y", "--no-install-recommends"];
+    args.extend(PACKAGES);
+    apt(&args)?;
+    if have_pkg_config() && have_openblas() {
+        Ok(())
+    } else {
+        Err("installed libopenblas-dev and pkg-config, but `pkg-config --exists openblas` still fails".into())
+    }
+}
+
+fn test() -> Result<(), String> {
+    let cargo = cargo();
+    let ci = env::var_os("CI").is_some();
+    if ci {
+        run(&cargo, &["fmt", "--all", "--check"])?;
+        run(&cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    }
+    run(&cargo, &["test", "--workspace", "--all-targets"])?;
+    run(&cargo, &["test", "--workspace", "--doc"])?;
+    Ok(())
+}
+
+fn demo() -> Result<(), String> {
+    let cargo = cargo();
+    let out_dir = workspace_root().join("target").join("demo");
+    std::fs::create_dir_all(&out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    let plot = out_dir.join("spiral.png");
+    let model = out_dir.join("spiral.safetensors");
+    let plot = plot.to_string_lossy().into_owned();
+    let model = model.to_string_lossy().into_owned();
+    run(
+        &cargo,
+        &[
+            "run",
+            "--release",
+            "--quiet",
+            "--package",
+            "backprop-cli",
+            "--",
+            "train",
+            "--dataset",
+            "spiral",
+            "--features",
+            "x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2",
+            "--layers",
+            "16,16,8",
+            "--activation",
+            "tanh",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.01",
+            "--batch-size",
+            "16",
+            "--epochs",
+            "300",
+            "--seed",
+            "7",
+            "--plot",
+            &plot,
+            "--save",
+            &model,
+        ],
+    )?;
+    println!("demo: decision boundary picture written to {plot}");
+    println!("demo: model written to {model}");
+    Ok(())
+}
