@@ -1,1 +1,20 @@
-//! placeholder
+//! # backprop-data
+//!
+//! Data sets for the backprop workspace: CSV and IDX (MNIST) loading with precise errors,
+//! seeded train/test splits, shuffled mini-batches, standardisation and one-hot encoding.
+
+#![warn(missing_docs)]
+
+mod batches;
+mod dataset;
+mod error;
+mod one_hot;
+mod split;
+mod standardize;
+
+pub use batches::Batches;
+pub use dataset::{Batch, BatchTargets, Dataset, Targets};
+pub use error::{CellAt, DataError, Result};
+pub use one_hot::{one_hot, one_hot_into};
+pub use split::train_test_split;
+pub use standardize::Standardizer;
