@@ -69,7 +69,7 @@ pub enum DataError {
         expected: usize,
     },
     /// A CSV header naming two columns the same.
-    #[error("{file}:1: column '{name}' appears twice in the header (columns {first} and {second})")]
+    #[error("{file}: column '{name}' appears twice in the header (columns {first} and {second})")]
     DuplicateColumn {
         /// The file.
         file: String,

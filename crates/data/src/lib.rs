@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod batches;
+mod csv_load;
 mod dataset;
 mod error;
 mod one_hot;
@@ -13,6 +14,7 @@ mod split;
 mod standardize;
 
 pub use batches::Batches;
+pub use csv_load::{CsvOptions, Task, load_csv, read_csv};
 pub use dataset::{Batch, BatchTargets, Dataset, Targets};
 pub use error::{CellAt, DataError, Result};
 pub use one_hot::{one_hot, one_hot_into};

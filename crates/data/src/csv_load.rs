@@ -1,0 +1,431 @@
+//! Loading a data set from a CSV file with a header row.
+
+use std::io::Read;
+use std::path::Path;
+
+use backprop_tensor::{Float, Tensor};
+
+use crate::dataset::{Dataset, Targets};
+use crate::error::{CellAt, DataError, Result};
+
+/// What kind of target a CSV column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Task {
+    /// Classification when any target cell is not a number, regression otherwise.
+    #[default]
+    Auto,
+    /// Every distinct target text is a class (numeric labels such as `0`, `1`, `2` included).
+    Classification,
+    /// The target is a real number.
+    Regression,
+}
+
+/// How to read a CSV file: which column is the target, and what kind of target it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// The header name of the target column; every other column is a numeric feature.
+    pub target: String,
+    /// Classification, regression, or decided from the target column ([`Task::Auto`]).
+    pub task: Task,
+    /// The field delimiter (default `b','`).
+    pub delimiter: u8,
+}
+
+impl CsvOptions {
+    /// Options with `target` as the target column, [`Task::Auto`] and comma delimiters.
+    pub fn new(target: impl Into<String>) -> Self {
+        CsvOptions { target: target.into(), task: Task::Auto, delimiter: b',' }
+    }
+
+    /// The same options with another task.
+    pub fn with_task(mut self, task: Task) -> Self {
+        self.task = task;
+        self
+    }
+
+    /// The same options with another delimiter (e.g. `b';'` or `b'\t'`).
+    pub fn with_delimiter(mut self, delimiter: u8) -> Self {
+        self.delimiter = delimiter;
+        self
+    }
+}
+
+/// Loads a CSV file into a [`Dataset`]: see [`read_csv`] for the format and the errors.
+///
+/// # Errors
+/// When the file cannot be read, and as [`read_csv`]; messages start with the path as given.
+pub fn load_csv<F: Float>(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Dataset<F>> {
+    let path = path.as_ref();
+    let file = std::fs::File::open(path)
+        .map_err(|source| DataError::Io { file: path.display().to_string(), source })?;
+    read_csv(file, &path.display().to_string(), options)
+}
+
+/// Reads CSV text into a [`Dataset`]; `source` names it in error messages (e.g. the file name).
+///
+/// The first row is the header. The target column ([`CsvOptions::target`]) becomes the
+/// targets, every other column a numeric feature, in header order. Cells are trimmed of spaces;
+/// fields may be quoted. A UTF-8 byte-order mark is skipped, lines may end in `\n`, `\r\n` or
+/// `\r` (inside a quoted field too, they read as `\n`), and blank lines are skipped.
+///
+/// Classification targets are strings; their classes are the distinct texts sorted as
+/// scikit-learn's `LabelEncoder` sorts them (by value when every class is a number, else by
+/// text), so class `i` is `names[i]`. Regression targets form a `[n, 1]` matrix.
+///
+/// # Errors
+/// Each names the source, and for a cell the 1-based line (the header is line 1) and the
+/// column's name and 1-based position, e.g. `iris.csv:7: column 'petal_width' (4): 'abc' is
+/// not a number`: an empty file, a header without rows, a UTF-16 file, a repeated column name,
+/// an unknown target column (listing the columns), a target-only file, a row with a different
+/// number of fields than the header, an empty cell, a cell that is not a number, NaN or an
+/// infinity, a value too large for `F`, and a classification target with a single class.
+///
+/// ```
+/// use backprop_data::{CsvOptions, read_csv};
+///
+/// let text = "x1,x2,label\n0.5,1,cat\n-1,2.5,dog\n3,0,cat\n";
+/// let ds = read_csv::<f32>(text.as_bytes(), "pets.csv", &CsvOptions::new("label")).unwrap();
+/// assert_eq!(ds.features().shape(), &[3, 2]);
+/// assert_eq!(ds.targets().class_names().unwrap(), &["cat", "dog"]);
+/// assert_eq!(ds.targets().class_indices().unwrap(), &[0, 1, 0]);
+///
+/// let bad = "x1,x2,label\n0.5,1,cat\n-1,oops,dog\n";
+/// let err = read_csv::<f32>(bad.as_bytes(), "pets.csv", &CsvOptions::new("label")).unwrap_err();
+/// assert_eq!(err.to_string(), "pets.csv:3: column 'x2' (2): 'oops' is not a number");
+/// ```
+pub fn read_csv<F: Float>(mut reader: impl Read, source: &str, options: &CsvOptions) -> Result<Dataset<F>> {
+    let mut bytes = Vec::new();
+    reader.read_to_end(&mut bytes).map_err(|e| DataError::Io { file: source.to_string(), source: e })?;
+    let text = normalize(bytes, source)?;
+    if text.iter().all(u8::is_ascii_whitespace) {
+        return Err(DataError::EmptyFile { file: source.to_string() });
+    }
+
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .delimiter(options.delimiter)
+        .from_reader(text.as_slice());
+    let header: Vec<String> = csv
+        .byte_headers()
+        .map_err(|e| csv_error(source, &e))?
+        .iter()
+        .map(|name| String::from_utf8_lossy(name).into_owned())
+        .collect();
+    check_unique(&header, source)?;
+    let target =
+        header.iter().position(|name| *name == options.target).ok_or_else(|| DataError::UnknownColumn {
+            file: source.to_string(),
+            name: options.target.clone(),
+            columns: header.clone(),
+        })?;
+    if header.len() == 1 {
+        return Err(DataError::NoFeatures { file: source.to_string(), target: options.target.clone() });
+    }
+
+    let mut features: Vec<F> = Vec::new();
+    let mut target_cells: Vec<(String, u64)> = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match csv.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_error(source, &e)),
+        }
+        let line = record.position().map_or(0, csv::Position::line);
+        if record.len() == 1 && record[0].is_empty() {
+            continue; // A line of blanks.
+        }
+        if record.len() != header.len() {
+            return Err(DataError::RaggedRow {
+                file: source.to_string(),
+                line,
+                found: record.len(),
+                expected: header.len(),
+            });
+        }
+        for (j, cell) in record.iter().enumerate() {
+            let at = || CellAt { file: source.to_string(), line, column: header[j].clone(), index: j + 1 };
+            let text = std::str::from_utf8(cell).map_err(|_| DataError::NotUtf8 { at: at() })?;
+            if text.is_empty() {
+                return Err(DataError::EmptyCell { at: at() });
+            }
+            if j == target {
+                target_cells.push((text.to_string(), line));
+            } else {
+                features.push(parse_number(text, at)?);
+            }
+        }
+    }
+    if target_cells.is_empty() {
+        return Err(DataError::NoDataRows { file: source.to_string() });
+    }
+
+    let rows = target_cells.len();
+    let column = &header[target];
+    let classify = match options.task {
+        Task::Classification => true,
+        Task::Regression => false,
+        Task::Auto => target_cells.iter().any(|(text, _)| text.parse::<f64>().is_err()),
+    };
+    let targets = if classify {
+        encode_classes(&target_cells, source, column)?
+    } else {
+        let values = target_cells
+            .iter()
+            .map(|(text, line)| {
+                let at = || CellAt {
+                    file: source.to_string(),
+                    line: *line,
+                    column: column.clone(),
+                    index: target + 1,
+                };
+                parse_number(text, at)
+            })
+            .collect::<Result<Vec<F>>>()?;
+        Targets::Values(Tensor::from_vec(&[rows, 1], values))
+    };
+    let feature_names =
+        header.iter().enumerate().filter(|&(j, _)| j != target).map(|(_, name)| name.clone()).collect();
+    Dataset::new(Tensor::from_vec(&[rows, header.len() - 1], features), targets, feature_names)
+}
+
+/// Strips a UTF-8 byte-order mark, rejects UTF-16, and turns `\r\n` and lone `\r` line ends
+/// into `\n` (the `csv` parser counts lines by `\n` alone, and misses those after `\r`).
+fn normalize(mut bytes: Vec<u8>, source: &str) -> Result<Vec<u8>> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(DataError::Utf16 { file: source.to_string() });
+    }
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        bytes.drain(..3);
+    }
+    if bytes.contains(&b'\r') {
+        let mut kept = 0;
+        for i in 0..bytes.len() {
+            let byte = bytes[i];
+            if byte == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+                continue;
+            }
+            bytes[kept] = if byte == b'\r' { b'\n' } else { byte };
+            kept += 1;
+        }
+        bytes.truncate(kept);
+    }
+    Ok(bytes)
+}
+
+fn check_unique(header: &[String], source: &str) -> Result<()> {
+    for (second, name) in header.iter().enumerate() {
+        if let Some(first) = header[..second].iter().position(|other| other == name) {
+            return Err(DataError::DuplicateColumn {
+                file: source.to_string(),
+                name: name.clone(),
+                first: first + 1,
+                second: second + 1,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn csv_error(source: &str, error: &csv::Error) -> DataError {
+    let line = error.position().map_or(0, csv::Position::line);
+    DataError::Csv { file: source.to_string(), line, message: error.to_string() }
+}
+
+/// Parses a finite number of type `F` (an `f32` is parsed as `f32`, not rounded twice).
+fn parse_number<F: Float>(text: &str, at: impl Fn() -> CellAt) -> Result<F> {
+    let wide: f64 = text.parse().map_err(|_| DataError::NotANumber { at: at(), text: text.to_string() })?;
+    if !wide.is_finite() {
+        return Err(DataError::NotFinite { at: at(), text: text.to_string() });
+    }
+    let value = if F::NAME == "f32" {
+        let narrow: f32 = text.parse().expect("a valid f64 literal is a valid f32 literal");
+        F::from_f64(f64::from(narrow))
+    } else {
+        F::from_f64(wide)
+    };
+    if !value.is_finite() {
+        return Err(DataError::OutOfRange { at: at(), text: text.to_string(), ty: F::NAME });
+    }
+    Ok(value)
+}
+
+/// Class indices and names, the names sorted by value when all are numbers, else by text.
+fn encode_classes<F: Float>(cells: &[(String, u64)], source: &str, column: &str) -> Result<Targets<F>> {
+    let mut names: Vec<&str> = cells.iter().map(|(text, _)| text.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let numeric: Option<Vec<f64>> =
+        names.iter().map(|n| n.parse::<f64>().ok().filter(|v| !v.is_nan())).collect();
+    if let Some(values) = numeric {
+        let mut order: Vec<usize> = (0..names.len()).collect();
+        order.sort_by(|&a, &b| values[a].total_cmp(&values[b]).then_with(|| names[a].cmp(names[b])));
+        names = order.into_iter().map(|i| names[i]).collect();
+    }
+    if names.len() < 2 {
+        return Err(DataError::SingleClass {
+            file: source.to_string(),
+            column: column.to_string(),
+            class: names[0].to_string(),
+        });
+    }
+    let index: std::collections::HashMap<&str, usize> =
+        names.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+    let indices = cells.iter().map(|(text, _)| index[text.as_str()]).collect();
+    Ok(Targets::Classes { indices, names: names.into_iter().map(str::to_string).collect() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name)
+    }
+
+    fn read(text: &str, target: &str) -> Result<Dataset<f64>> {
+        read_csv(text.as_bytes(), "bad.csv", &CsvOptions::new(target))
+    }
+
+    fn message(text: &str, target: &str) -> String {
+        read(text, target).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn iris_has_150_rows_4_features_and_3_classes() {
+        let ds: Dataset<f32> = load_csv(sample("iris.csv"), &CsvOptions::new("species")).unwrap();
+        assert_eq!(ds.features().shape(), &[150, 4]);
+        assert_eq!(ds.feature_names(), &["sepal_length", "sepal_width", "petal_length", "petal_width"]);
+        assert_eq!(ds.targets().class_names().unwrap(), &["setosa", "versicolor", "virginica"]);
+        let indices = ds.targets().class_indices().unwrap();
+        for class in 0..3 {
+            assert_eq!(indices.iter().filter(|&&i| i == class).count(), 50);
+        }
+        assert_eq!(&ds.features().as_slice()[..4], &[5.1, 3.5, 1.4, 0.2]);
+        assert_eq!((indices[0], indices[149]), (0, 2));
+    }
+
+    #[test]
+    fn wine_has_178_rows_13_features_and_3_classes() {
+        let ds: Dataset<f64> = load_csv(sample("wine.csv"), &CsvOptions::new("cultivar")).unwrap();
+        assert_eq!(ds.features().shape(), &[178, 13]);
+        assert_eq!(ds.feature_names()[0], "alcohol");
+        assert_eq!(ds.feature_names()[12], "proline");
+        assert_eq!(ds.targets().class_names().unwrap(), &["class_0", "class_1", "class_2"]);
+        let indices = ds.targets().class_indices().unwrap();
+        let counts: Vec<usize> = (0..3).map(|c| indices.iter().filter(|&&i| i == c).count()).collect();
+        assert_eq!(counts, vec![59, 71, 48]);
+        assert_eq!(&ds.features().as_slice()[..3], &[14.23, 1.71, 2.43]);
+    }
+
+    #[test]
+    fn a_string_feature_column_is_reported() {
+        let path = sample("iris.csv");
+        let err = load_csv::<f64>(&path, &CsvOptions::new("petal_width")).unwrap_err();
+        let expected = format!("{}:2: column 'species' (5): 'setosa' is not a number", path.display());
+        assert_eq!(err.to_string(), expected);
+    }
+
+    #[test]
+    fn line_endings_bom_and_blank_lines_read_the_same() {
+        let unix = "a,b,y\n1,2,p\n3,4,q\n";
+        let expected = read(unix, "y").unwrap();
+        for text in [
+            "a,b,y\r\n1,2,p\r\n3,4,q\r\n".to_string(),
+            "a,b,y\r1,2,p\r3,4,q\r".to_string(),
+            "\u{feff}a,b,y\n1,2,p\n3,4,q".to_string(),
+            "a,b,y\n\n1, 2 ,p\n   \n\"3\",4,q\n\n".to_string(),
+        ] {
+            assert_eq!(read(&text, "y").unwrap(), expected, "{text:?}");
+        }
+        for end in ["\n", "\r\n", "\r"] {
+            let text = ["a,b,y", "1,2,p", "3,x,q", ""].join(end);
+            assert_eq!(message(&text, "y"), "bad.csv:3: column 'b' (2): 'x' is not a number", "{end:?}");
+        }
+        let err = read("\u{feff}a,y\n1,p\n", "\u{feff}a").unwrap_err().to_string();
+        assert_eq!(
+            err, "bad.csv: no column named '\u{feff}a'; the columns are: a, y",
+            "the BOM is not a name"
+        );
+    }
+
+    #[test]
+    fn bad_input_gets_exact_messages() {
+        let cases = [
+            ("", "y", "bad.csv: the file is empty; expected a header row and data rows"),
+            ("\u{feff}\n\n", "y", "bad.csv: the file is empty; expected a header row and data rows"),
+            ("a,b,y\n", "y", "bad.csv: the file has a header row but no data rows"),
+            ("a,b,y", "y", "bad.csv: the file has a header row but no data rows"),
+            (
+                "a,b,c,d,y\n1,2,3,4,p\n1,2,3,4,p\n",
+                "z",
+                "bad.csv: no column named 'z'; the columns are: a, b, c, d, y",
+            ),
+            ("a,b,c,d,y\n1,2,3,4,p\n1,2,p\n", "y", "bad.csv:3: the row has 3 fields, the header has 5"),
+            ("a,b,y\n1,2,p\n1,2,3,q\n", "y", "bad.csv:3: the row has 4 fields, the header has 3"),
+            ("a,b,y\n1,,p\n", "y", "bad.csv:2: column 'b' (2): the cell is empty"),
+            ("a,b,y\n1,2,p\n1,2,\n", "y", "bad.csv:3: column 'y' (3): the cell is empty"),
+            ("a,b,y\n1,2,p\n1,2,p\n1,abc,q\n", "y", "bad.csv:4: column 'b' (2): 'abc' is not a number"),
+            ("a,b,y\n1,NA,p\n", "y", "bad.csv:2: column 'b' (2): 'NA' is not a number"),
+            ("a,b,y\n1,NaN,p\n", "y", "bad.csv:2: column 'b' (2): 'NaN' is not a finite number"),
+            ("a,b,y\ninf,1,p\n", "y", "bad.csv:2: column 'a' (1): 'inf' is not a finite number"),
+            ("a,b,y\n1,-Infinity,p\n", "y", "bad.csv:2: column 'b' (2): '-Infinity' is not a finite number"),
+            ("a,b,y\n1,2,3\n1,2,nan\n", "y", "bad.csv:3: column 'y' (3): 'nan' is not a finite number"),
+            ("a,b,y\n1,2,1e999\n", "y", "bad.csv:2: column 'y' (3): '1e999' is not a finite number"),
+            (
+                "a,b,y\n1,2,p\n3,4,p\n",
+                "y",
+                "bad.csv: column 'y' has only one class ('p'); classification needs at least 2 classes",
+            ),
+            ("a,b,a\n1,2,3\n", "b", "bad.csv: column 'a' appears twice in the header (columns 1 and 3)"),
+            ("y\np\nq\n", "y", "bad.csv: the target 'y' is the only column; there are no feature columns"),
+            ("a,y\n\"1\n2\",p\n3,q\n", "y", "bad.csv:2: column 'a' (1): '1\n2' is not a number"),
+            ("a,y\n1,p\n2,\"x\ny\"\n4,zz,9\n", "y", "bad.csv:5: the row has 3 fields, the header has 2"),
+        ];
+        for (text, target, expected) in cases {
+            assert_eq!(message(text, target), expected, "input {text:?}");
+        }
+        let utf16 = [0xFF, 0xFE, b'a', 0];
+        let err = read_csv::<f64>(&utf16[..], "w.csv", &CsvOptions::new("a")).unwrap_err();
+        assert_eq!(err.to_string(), "w.csv: the file is UTF-16 encoded; save it as UTF-8");
+        let latin1 = b"a,y\n1,caf\xe9\n";
+        let err = read_csv::<f64>(&latin1[..], "l.csv", &CsvOptions::new("y")).unwrap_err();
+        assert_eq!(err.to_string(), "l.csv:2: column 'y' (2): the cell is not valid UTF-8");
+        let err = read_csv::<f32>("a,y\n1e39,1\n".as_bytes(), "f.csv", &CsvOptions::new("y")).unwrap_err();
+        assert_eq!(err.to_string(), "f.csv:2: column 'a' (1): '1e39' is too large for f32");
+        let missing = sample("no_such_file.csv");
+        let err = load_csv::<f64>(&missing, &CsvOptions::new("y")).unwrap_err();
+        assert_eq!(err.to_string(), format!("{}: No such file or directory (os error 2)", missing.display()));
+    }
+
+    #[test]
+    fn tasks_and_class_order() {
+        let text = "x,y\n1,10\n2,2\n3,1\n4,2\n";
+        let auto = read(text, "y").unwrap();
+        assert_eq!(auto.targets().values().unwrap().to_vec(), vec![10.0, 2.0, 1.0, 2.0]);
+        let opts = CsvOptions::new("y").with_task(Task::Classification);
+        let classes: Dataset<f64> = read_csv(text.as_bytes(), "n.csv", &opts).unwrap();
+        assert_eq!(classes.targets().class_names().unwrap(), &["1", "2", "10"], "numeric labels by value");
+        assert_eq!(classes.targets().class_indices().unwrap(), &[2, 1, 0, 1]);
+        let words = read("x,y\n1,b\n2,B\n3,a\n4,10\n", "y").unwrap();
+        assert_eq!(words.targets().class_names().unwrap(), &["10", "B", "a", "b"], "text order otherwise");
+        let opts = CsvOptions::new("y").with_task(Task::Regression);
+        let err = read_csv::<f64>("x,y\n1,2\n2,cat\n".as_bytes(), "r.csv", &opts).unwrap_err();
+        assert_eq!(err.to_string(), "r.csv:3: column 'y' (2): 'cat' is not a number");
+        let opts = CsvOptions::new("y").with_delimiter(b';');
+        let semi: Dataset<f64> = read_csv("x;z;y\n1;2;a\n3;4;b\n".as_bytes(), "s.csv", &opts).unwrap();
+        assert_eq!(semi.features().to_vec(), vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(semi.feature_names(), &["x", "z"]);
+    }
+
+    #[test]
+    fn f32_cells_are_rounded_once() {
+        // Just above the midpoint 1 + 2^-24 between 1 and the next f32: parsed as f64 it rounds
+        // to that midpoint, which then rounds (to even) down to 1.0 in f32.
+        let ds: Dataset<f32> =
+            read_csv("a,y\n1.0000000596046448,0\n1,1\n".as_bytes(), "r.csv", &CsvOptions::new("y")).unwrap();
+        assert_eq!(ds.features().as_slice()[0], "1.0000000596046448".parse::<f32>().unwrap());
+    }
+}
