@@ -9,7 +9,9 @@ pub enum AutogradError {
     #[error(transparent)]
     Tensor(#[from] TensorError),
     /// A value of another graph was passed to this one.
-    #[error("{op}: value {var} belongs to graph #{var_graph}, not to this graph #{graph}; values of two graphs cannot be mixed")]
+    #[error(
+        "{op}: value {var} belongs to graph #{var_graph}, not to this graph #{graph}; values of two graphs cannot be mixed"
+    )]
     ForeignVar {
         /// The operation that received it.
         op: String,
@@ -21,7 +23,9 @@ pub enum AutogradError {
         graph: u32,
     },
     /// A value recorded before the graph was last cleared.
-    #[error("{op}: value {var} was recorded before the graph was cleared (step {var_step}, now step {step}); record it again")]
+    #[error(
+        "{op}: value {var} was recorded before the graph was cleared (step {var_step}, now step {step}); record it again"
+    )]
     StaleVar {
         /// The operation that received it.
         op: String,
@@ -33,7 +37,9 @@ pub enum AutogradError {
         step: u32,
     },
     /// `backward()` from a value that is not a scalar, without a seed gradient.
-    #[error("backward: the output has shape {shape:?}; backward() needs a single-element output, or use backward_with_seed() with a gradient of that shape")]
+    #[error(
+        "backward: the output has shape {shape:?}; backward() needs a single-element output, or use backward_with_seed() with a gradient of that shape"
+    )]
     NotScalar {
         /// Shape of the output.
         shape: Vec<usize>,

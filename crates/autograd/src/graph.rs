@@ -62,7 +62,6 @@ impl Inputs {
         }
     }
 
-
     pub(crate) fn len(&self) -> usize {
         match self {
             Inputs::Inline(inline) => inline.iter().flatten().count(),
@@ -127,6 +126,9 @@ pub struct Graph<F: Float> {
     node_grads: Vec<GradSlot<F>>,
     pub(crate) node_meta: Vec<NodeMeta<F>>,
     pool: RefCell<BufferPool<F>>,
+    /// Per-input scratch lists of `backward_node`, kept to reuse their memory.
+    scratch_needs: Vec<bool>,
+    scratch_slots: Vec<GradSlot<F>>,
 }
 
 impl<F: Float> Default for Graph<F> {
@@ -172,6 +174,8 @@ impl<F: Float> Graph<F> {
             node_grads: Vec::new(),
             node_meta: Vec::new(),
             pool: RefCell::new(BufferPool::default()),
+            scratch_needs: Vec::new(),
+            scratch_slots: Vec::new(),
         }
     }
 
@@ -198,7 +202,13 @@ impl<F: Float> Graph<F> {
         self.push_node(value, None, &[], requires)
     }
 
-    fn push_node(&mut self, value: Tensor<F>, op: Option<Box<dyn Op<F>>>, inputs: &[Var], requires_grad: bool) -> Var {
+    fn push_node(
+        &mut self,
+        value: Tensor<F>,
+        op: Option<Box<dyn Op<F>>>,
+        inputs: &[Var],
+        requires_grad: bool,
+    ) -> Var {
         let index = self.node_values.len() as u32;
         self.node_values.push(value);
         self.node_grads.push(GradSlot::default());
@@ -245,7 +255,8 @@ impl<F: Float> Graph<F> {
                 graph: self.id,
             });
         }
-        let in_range = if v.param { v.index() < self.param_values.len() } else { v.index() < self.node_values.len() };
+        let in_range =
+            if v.param { v.index() < self.param_values.len() } else { v.index() < self.node_values.len() };
         if !v.param && v.generation != self.generation || !in_range {
             return Err(AutogradError::StaleVar {
                 op: op.to_string(),
@@ -257,12 +268,26 @@ impl<F: Float> Graph<F> {
         Ok(())
     }
 
-    fn value_unchecked(&self, v: Var) -> &Tensor<F> {
+    pub(crate) fn value_unchecked(&self, v: Var) -> &Tensor<F> {
         if v.param { &self.param_values[v.index()] } else { &self.node_values[v.index()] }
     }
 
-    fn requires_grad_unchecked(&self, v: Var) -> bool {
-        if v.param { self.param_meta[v.index()].requires_grad } else { self.node_meta[v.index()].requires_grad }
+    pub(crate) fn requires_grad_unchecked(&self, v: Var) -> bool {
+        if v.param {
+            self.param_meta[v.index()].requires_grad
+        } else {
+            self.node_meta[v.index()].requires_grad
+        }
+    }
+
+    /// The op that produced `v` and its inputs, if it was recorded with one (parameters, leaves,
+    /// constants and values recorded in no-grad mode have none). `v` must be live.
+    pub(crate) fn recorded_op(&self, v: Var) -> Option<(&dyn Op<F>, &Inputs)> {
+        if v.param {
+            return None;
+        }
+        let meta = &self.node_meta[v.index()];
+        meta.op.as_deref().map(|op| (op, &meta.inputs))
     }
 
     // ---------------------------------------------------------------- values out
@@ -327,10 +352,10 @@ impl<F: Float> Graph<F> {
                 if let Some(meta) = self.param_meta.get(v.index()) {
                     return format!("parameter '{}'", meta.name);
                 }
-            } else if v.generation == self.generation {
-                if let Some(NodeMeta { label: Some(label), .. }) = self.node_meta.get(v.index()) {
-                    return format!("'{label}' ({v})");
-                }
+            } else if v.generation == self.generation
+                && let Some(NodeMeta { label: Some(label), .. }) = self.node_meta.get(v.index())
+            {
+                return format!("'{label}' ({v})");
             }
         }
         v.to_string()
@@ -353,14 +378,23 @@ impl<F: Float> Graph<F> {
     /// The label of a node or the name of a parameter, if it has one.
     pub fn label(&self, v: Var) -> Option<&str> {
         self.check("label", v).ok()?;
-        if v.param { Some(&self.param_meta[v.index()].name) } else { self.node_meta[v.index()].label.as_deref() }
+        if v.param {
+            Some(&self.param_meta[v.index()].name)
+        } else {
+            self.node_meta[v.index()].label.as_deref()
+        }
     }
 
     // ---------------------------------------------------------------- parameters
 
     /// The parameters in the order they were added.
     pub fn params(&self) -> impl ExactSizeIterator<Item = Var> + '_ {
-        (0..self.param_values.len() as u32).map(move |index| Var { graph: self.id, generation: 0, index, param: true })
+        (0..self.param_values.len() as u32).map(move |index| Var {
+            graph: self.id,
+            generation: 0,
+            index,
+            param: true,
+        })
     }
 
     /// The name given to a parameter.
@@ -539,14 +573,11 @@ impl<F: Float> Graph<F> {
                 slot.live = false;
             }
         }
+        let shape = seed.shape().to_vec();
+        let slot = if v.param { &mut self.param_grads[v.index()] } else { &mut self.node_grads[v.index()] };
+        GradSink { slot: Some(slot), shape: &shape, pool: &self.pool }.accumulate("backward", seed)?;
         if v.param {
-            let mut sink = GradSink { slot: Some(&mut self.param_grads[v.index()]), shape: &seed.shape().to_vec(), pool: &self.pool };
-            return sink.accumulate("backward", seed);
-        }
-        {
-            let shape = seed.shape().to_vec();
-            let mut sink = GradSink { slot: Some(&mut self.node_grads[v.index()]), shape: &shape, pool: &self.pool };
-            sink.accumulate("backward", seed)?;
+            return Ok(());
         }
         for i in (0..=v.index()).rev() {
             self.backward_node(i)?;
@@ -555,86 +586,112 @@ impl<F: Float> Graph<F> {
     }
 
     /// Runs the backward of node `i` if it has an op and a gradient.
+    ///
+    /// Allocates nothing in the steady state: the per-input scratch lists are kept in the graph,
+    /// and ops with up to three inputs get their sinks in an array.
     fn backward_node(&mut self, i: usize) -> Result<()> {
-        let meta = &self.node_meta[i];
-        let Some(op) = meta.op.as_deref() else { return Ok(()) };
+        let Some(op) = self.node_meta[i].op.as_deref() else { return Ok(()) };
         if !self.node_grads[i].live {
             return Ok(());
         }
-        let n = meta.inputs.len();
-        let mut needs = [false; 3];
-        let mut needs_heap = Vec::new();
-        let needs: &mut [bool] = if n <= 3 {
-            &mut needs[..n]
-        } else {
-            needs_heap.resize(n, false);
-            &mut needs_heap
-        };
-        for (k, need) in needs.iter_mut().enumerate() {
-            let input = meta.inputs.get(k);
-            *need = if input.param {
+        let inputs = &self.node_meta[i].inputs;
+        let n = inputs.len();
+        let mut needs = std::mem::take(&mut self.scratch_needs);
+        needs.clear();
+        needs.extend((0..n).map(|k| {
+            let input = inputs.get(k);
+            if input.param {
                 self.param_meta[input.index()].requires_grad
             } else {
                 self.node_meta[input.index()].requires_grad
-            };
-        }
-        if !needs.iter().any(|&x| x) {
+            }
+        }));
+        if !needs.contains(&true) {
+            self.scratch_needs = needs;
             return Ok(());
         }
         // Take the gradient slots of the inputs out of the graph (one per input position; a
         // value used twice gets an empty slot for its second use, merged back afterwards).
-        let mut slots: Vec<GradSlot<F>> = Vec::with_capacity(n);
-        let mut first_use: Vec<bool> = Vec::with_capacity(n);
-        for k in 0..n {
-            let input = meta.inputs.get(k);
-            let first = (0..k).all(|j| meta.inputs.get(j) != input);
-            first_use.push(first);
-            if first && needs[k] {
-                let slot = if input.param {
+        let is_first_use = |k: usize| (0..k).all(|j| inputs.get(j) != inputs.get(k));
+        let mut slots = std::mem::take(&mut self.scratch_slots);
+        slots.clear();
+        for (k, &need) in needs.iter().enumerate() {
+            let input = inputs.get(k);
+            slots.push(if need && is_first_use(k) {
+                if input.param {
                     std::mem::take(&mut self.param_grads[input.index()])
                 } else {
                     std::mem::take(&mut self.node_grads[input.index()])
-                };
-                slots.push(slot);
+                }
             } else {
-                slots.push(GradSlot::default());
-            }
+                GradSlot::default()
+            });
         }
-        let grad_output = self.node_grads[i].buffer.as_ref().expect("live gradient has a buffer");
-        let values: Vec<&Tensor<F>> = (0..n)
-            .map(|k| {
-                let input = meta.inputs.get(k);
+        let result = {
+            let value = |k: usize| {
+                let input = inputs.get(k);
                 if input.param { &self.param_values[input.index()] } else { &self.node_values[input.index()] }
-            })
-            .collect();
-        let shapes: Vec<&[usize]> = values.iter().map(|t| t.shape()).collect();
-        let ctx = BackwardCtx { inputs: &values, output: &self.node_values[i], grad_output, needs_input_grad: needs };
-        let mut sinks: Vec<GradSink<'_, F>> = slots
-            .iter_mut()
-            .zip(needs.iter())
-            .zip(&shapes)
-            .map(|((slot, &need), shape)| GradSink { slot: need.then_some(slot), shape, pool: &self.pool })
-            .collect();
-        let result = op.backward_into(&ctx, &mut sinks);
-        drop(sinks);
+            };
+            let (inline, heap): ([&Tensor<F>; 3], Vec<&Tensor<F>>) = if n <= 3 {
+                (std::array::from_fn(|k| value(k.min(n - 1))), Vec::new())
+            } else {
+                ([value(0); 3], (0..n).map(value).collect())
+            };
+            let values = if n <= 3 { &inline[..n] } else { &heap[..] };
+            let ctx = BackwardCtx {
+                inputs: values,
+                output: &self.node_values[i],
+                grad_output: self.node_grads[i].buffer.as_ref().expect("live gradient has a buffer"),
+                needs_input_grad: &needs,
+            };
+            run_backward_into(op, &ctx, &mut slots, &self.pool)
+        };
         // Put the slots back, merging second uses into the first.
-        let inputs = meta.inputs.clone();
-        for (k, slot) in slots.into_iter().enumerate() {
+        for (k, slot) in slots.drain(..).enumerate() {
             if !needs[k] {
                 continue;
             }
             let input = inputs.get(k);
-            let target =
-                if input.param { &mut self.param_grads[input.index()] } else { &mut self.node_grads[input.index()] };
-            if first_use[k] {
+            let target = if input.param {
+                &mut self.param_grads[input.index()]
+            } else {
+                &mut self.node_grads[input.index()]
+            };
+            if is_first_use(k) {
                 *target = slot;
-            } else if let Some(gradient) = slot.get() {
+            } else if slot.live
+                && let Some(gradient) = slot.buffer
+            {
                 let shape = gradient.shape().to_vec();
-                let mut sink = GradSink { slot: Some(target), shape: &shape, pool: &self.pool };
-                sink.accumulate("backward", gradient.clone())?;
+                GradSink { slot: Some(target), shape: &shape, pool: &self.pool }
+                    .accumulate("backward", gradient)?;
             }
         }
+        self.scratch_slots = slots;
+        self.scratch_needs = needs;
         result
+    }
+}
+
+/// Calls `op.backward_into` with one sink per slot (an array of sinks for up to three inputs).
+fn run_backward_into<F: Float>(
+    op: &dyn Op<F>,
+    ctx: &BackwardCtx<'_, F>,
+    slots: &mut [GradSlot<F>],
+    pool: &RefCell<BufferPool<F>>,
+) -> Result<()> {
+    let n = slots.len();
+    let mut parts = slots.iter_mut().zip(ctx.needs_input_grad).zip(ctx.inputs);
+    let mut next_sink = || match parts.next() {
+        Some(((slot, &need), value)) => GradSink { slot: need.then_some(slot), shape: value.shape(), pool },
+        None => GradSink { slot: None, shape: &[], pool },
+    };
+    if n <= 3 {
+        let mut sinks: [GradSink<'_, F>; 3] = std::array::from_fn(|_| next_sink());
+        op.backward_into(ctx, &mut sinks[..n])
+    } else {
+        let mut sinks: Vec<GradSink<'_, F>> = (0..n).map(|_| next_sink()).collect();
+        op.backward_into(ctx, &mut sinks)
     }
 }
 
@@ -650,7 +707,11 @@ mod tests {
             "test_mul"
         }
 
-        fn forward(&mut self, _ctx: &mut ForwardCtx<'_, f64>, inputs: &[&Tensor<f64>]) -> Result<Tensor<f64>> {
+        fn forward(
+            &mut self,
+            _ctx: &mut ForwardCtx<'_, f64>,
+            inputs: &[&Tensor<f64>],
+        ) -> Result<Tensor<f64>> {
             Ok(inputs[0].try_mul(inputs[1])?)
         }
 

@@ -4,13 +4,16 @@
 //! graph.
 #![warn(missing_docs)]
 
+mod dot;
 mod error;
+mod gradcheck;
 mod graph;
 mod op;
 mod ops;
 mod pool;
 
 pub use error::{AutogradError, Result};
+pub use gradcheck::{GradcheckError, GradcheckReport, gradcheck, gradcheck_error};
 pub use graph::{Graph, Var};
-pub use ops::*;
 pub use op::{BackwardCtx, ForwardCtx, GradSink, Op};
+pub use ops::*;

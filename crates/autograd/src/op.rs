@@ -134,7 +134,11 @@ impl<F: Float> GradSink<'_, F> {
         if gradient.shape() != self.shape {
             return Err(crate::AutogradError::BadGradient {
                 op: op.to_string(),
-                reason: format!("a gradient of shape {:?} for an input of shape {:?}", gradient.shape(), self.shape),
+                reason: format!(
+                    "a gradient of shape {:?} for an input of shape {:?}",
+                    gradient.shape(),
+                    self.shape
+                ),
             });
         }
         match (&mut slot.buffer, slot.live) {
@@ -157,7 +161,14 @@ impl<F: Float> GradSink<'_, F> {
     ///
     /// # Errors
     /// When the product does not have the input's shape.
-    pub fn add_matmul(&mut self, alpha: F, a: &Tensor<F>, ta: Transpose, b: &Tensor<F>, tb: Transpose) -> Result<()> {
+    pub fn add_matmul(
+        &mut self,
+        alpha: F,
+        a: &Tensor<F>,
+        ta: Transpose,
+        b: &Tensor<F>,
+        tb: Transpose,
+    ) -> Result<()> {
         let Some(slot) = self.slot.as_deref_mut() else { return Ok(()) };
         let beta = if slot.live { F::one() } else { F::zero() };
         let reusable = matches!(&slot.buffer, Some(buffer) if buffer.shape() == self.shape);

@@ -1,0 +1,84 @@
+//! The exponential and the natural logarithm.
+
+use backprop_tensor::Float;
+
+use crate::error::Result;
+use crate::graph::{Graph, Var};
+use crate::ops::unary::{Unary, UnaryFn};
+
+/// `y = eˣ`; `dy/dx = eˣ = y` (the saved output, no second `exp`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Exp;
+
+/// `y = ln x`; `dy/dx = 1/x` (`ln 0 = −inf`, NaN below 0, as IEEE defines).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ln;
+
+impl<F: Float> UnaryFn<F> for Exp {
+    fn name(&self) -> &'static str {
+        "exp"
+    }
+    fn value(&self, x: F) -> F {
+        x.exp()
+    }
+    fn derivative(&self, _: F, y: F) -> F {
+        y
+    }
+}
+
+impl<F: Float> UnaryFn<F> for Ln {
+    fn name(&self) -> &'static str {
+        "ln"
+    }
+    fn value(&self, x: F) -> F {
+        x.ln()
+    }
+    fn derivative(&self, x: F, _: F) -> F {
+        F::one() / x
+    }
+}
+
+impl<F: Float> Graph<F> {
+    /// `eᵃ` elementwise (see [`Exp`]).
+    ///
+    /// # Errors
+    /// When `a` is not a live value of this graph.
+    pub fn exp(&mut self, a: Var) -> Result<Var> {
+        self.apply(Unary(Exp), &[a])
+    }
+
+    /// `ln a` elementwise (see [`Ln`]).
+    ///
+    /// # Errors
+    /// When `a` is not a live value of this graph.
+    pub fn ln(&mut self, a: Var) -> Result<Var> {
+        self.apply(Unary(Ln), &[a])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use backprop_tensor::Tensor;
+
+    use crate::{Graph, gradcheck};
+
+    #[test]
+    fn ln_of_exp_has_gradient_one() {
+        let mut g = Graph::<f64>::new();
+        let x = g.leaf(Tensor::from_vec(&[3], vec![-2.0, 0.0, 3.0]));
+        let e = g.exp(x).unwrap();
+        let y = g.ln(e).unwrap();
+        g.backward_with_seed(y, Tensor::ones(&[3])).unwrap();
+        for (&d, &v) in g.grad(x).unwrap().as_slice().iter().zip(g.value(y).unwrap().as_slice()) {
+            assert!((d - 1.0).abs() < 1e-15, "{d}");
+            assert!(v.is_finite());
+        }
+    }
+
+    #[test]
+    fn gradcheck_each() {
+        let x = [Tensor::from_vec(&[2, 2], vec![0.3, 1.2, 0.7, 2.5])];
+        gradcheck(|g, v| g.exp(v[0]), &x, 1e-6, 1e-8).unwrap();
+        gradcheck(|g, v| g.ln(v[0]), &x, 1e-6, 1e-8).unwrap();
+    }
+}
