@@ -1,0 +1,507 @@
+//! Reading and writing IDX files, the format of the MNIST data set.
+//!
+//! An IDX file is a header and the elements in row-major order, all big-endian:
+//! two zero bytes, a type code (`0x08` u8, `0x09` i8, `0x0B` i16, `0x0C` i32, `0x0D` f32,
+//! `0x0E` f64), the number of dimensions `d`, then `d` sizes as u32, then the data.
+
+use std::io::{BufReader, Read, Write};
+use std::path::Path;
+
+use backprop_tensor::{Float, Tensor};
+
+use crate::error::{DataError, Result};
+
+/// The element type of an IDX file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdxType {
+    /// Unsigned byte (code `0x08`), the type of MNIST images and labels.
+    U8,
+    /// Signed byte (code `0x09`).
+    I8,
+    /// Big-endian 16-bit integer (code `0x0B`).
+    I16,
+    /// Big-endian 32-bit integer (code `0x0C`).
+    I32,
+    /// Big-endian 32-bit float (code `0x0D`).
+    F32,
+    /// Big-endian 64-bit float (code `0x0E`).
+    F64,
+}
+
+impl IdxType {
+    const ALL: [IdxType; 6] =
+        [IdxType::U8, IdxType::I8, IdxType::I16, IdxType::I32, IdxType::F32, IdxType::F64];
+
+    /// The type from its code in the header.
+    pub fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.code() == code)
+    }
+
+    /// The code in the header.
+    pub fn code(self) -> u8 {
+        match self {
+            IdxType::U8 => 0x08,
+            IdxType::I8 => 0x09,
+            IdxType::I16 => 0x0B,
+            IdxType::I32 => 0x0C,
+            IdxType::F32 => 0x0D,
+            IdxType::F64 => 0x0E,
+        }
+    }
+
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            IdxType::U8 | IdxType::I8 => 1,
+            IdxType::I16 => 2,
+            IdxType::I32 | IdxType::F32 => 4,
+            IdxType::F64 => 8,
+        }
+    }
+
+    /// The Rust name of the type (`u8`, `i16`, `f32`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            IdxType::U8 => "u8",
+            IdxType::I8 => "i8",
+            IdxType::I16 => "i16",
+            IdxType::I32 => "i32",
+            IdxType::F32 => "f32",
+            IdxType::F64 => "f64",
+        }
+    }
+}
+
+/// The elements of an IDX file, in row-major order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdxData {
+    /// `0x08` elements.
+    U8(Vec<u8>),
+    /// `0x09` elements.
+    I8(Vec<i8>),
+    /// `0x0B` elements.
+    I16(Vec<i16>),
+    /// `0x0C` elements.
+    I32(Vec<i32>),
+    /// `0x0D` elements.
+    F32(Vec<f32>),
+    /// `0x0E` elements.
+    F64(Vec<f64>),
+}
+
+impl IdxData {
+    /// The element type.
+    pub fn dtype(&self) -> IdxType {
+        match self {
+            IdxData::U8(_) => IdxType::U8,
+            IdxData::I8(_) => IdxType::I8,
+            IdxData::I16(_) => IdxType::I16,
+            IdxData::I32(_) => IdxType::I32,
+            IdxData::F32(_) => IdxType::F32,
+            IdxData::F64(_) => IdxType::F64,
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            IdxData::U8(v) => v.len(),
+            IdxData::I8(v) => v.len(),
+            IdxData::I16(v) => v.len(),
+            IdxData::I32(v) => v.len(),
+            IdxData::F32(v) => v.len(),
+            IdxData::F64(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The elements as `f64` (exact for every IDX type).
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        match self {
+            IdxData::U8(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            IdxData::I8(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            IdxData::I16(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            IdxData::I32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            IdxData::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            IdxData::F64(v) => v.clone(),
+        }
+    }
+
+    /// The elements as integers, or `None` for the float types.
+    pub fn to_i64_vec(&self) -> Option<Vec<i64>> {
+        match self {
+            IdxData::U8(v) => Some(v.iter().map(|&x| i64::from(x)).collect()),
+            IdxData::I8(v) => Some(v.iter().map(|&x| i64::from(x)).collect()),
+            IdxData::I16(v) => Some(v.iter().map(|&x| i64::from(x)).collect()),
+            IdxData::I32(v) => Some(v.iter().map(|&x| i64::from(x)).collect()),
+            IdxData::F32(_) | IdxData::F64(_) => None,
+        }
+    }
+
+    /// The big-endian bytes of the elements.
+    fn to_be_bytes(&self) -> Vec<u8> {
+        match self {
+            IdxData::U8(v) => v.clone(),
+            IdxData::I8(v) => v.iter().flat_map(|x| x.to_be_bytes()).collect(),
+            IdxData::I16(v) => v.iter().flat_map(|x| x.to_be_bytes()).collect(),
+            IdxData::I32(v) => v.iter().flat_map(|x| x.to_be_bytes()).collect(),
+            IdxData::F32(v) => v.iter().flat_map(|x| x.to_be_bytes()).collect(),
+            IdxData::F64(v) => v.iter().flat_map(|x| x.to_be_bytes()).collect(),
+        }
+    }
+
+    /// Decodes big-endian bytes (their length is a multiple of the type's size).
+    fn from_be_bytes(dtype: IdxType, bytes: Vec<u8>) -> Self {
+        fn decode<const N: usize, T>(bytes: &[u8], f: fn([u8; N]) -> T) -> Vec<T> {
+            bytes.chunks_exact(N).map(|c| f(c.try_into().expect("chunks of N bytes"))).collect()
+        }
+        match dtype {
+            IdxType::U8 => IdxData::U8(bytes),
+            IdxType::I8 => IdxData::I8(decode(&bytes, i8::from_be_bytes)),
+            IdxType::I16 => IdxData::I16(decode(&bytes, i16::from_be_bytes)),
+            IdxType::I32 => IdxData::I32(decode(&bytes, i32::from_be_bytes)),
+            IdxType::F32 => IdxData::F32(decode(&bytes, f32::from_be_bytes)),
+            IdxType::F64 => IdxData::F64(decode(&bytes, f64::from_be_bytes)),
+        }
+    }
+}
+
+/// An n-dimensional array read from (or to be written to) an IDX file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdxArray {
+    dims: Vec<usize>,
+    data: IdxData,
+}
+
+impl IdxArray {
+    /// An array of the given dimensions.
+    ///
+    /// # Errors
+    /// When there are no dimensions, more than 255, a size does not fit in a u32, or the data
+    /// does not have the product of the sizes elements.
+    pub fn new(dims: Vec<usize>, data: IdxData) -> Result<Self> {
+        if dims.is_empty() || dims.len() > 255 {
+            return Err(DataError::invalid(
+                "idx",
+                format!("an IDX array has 1 to 255 dimensions, got {}", dims.len()),
+            ));
+        }
+        if let Some(&big) = dims.iter().find(|&&d| u32::try_from(d).is_err()) {
+            return Err(DataError::invalid("idx", format!("dimension {big} does not fit in a u32")));
+        }
+        let count = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        if count != Some(data.len()) {
+            return Err(DataError::invalid(
+                "idx",
+                format!("dims {dims:?} need {} elements, the data has {}", describe_count(&dims), data.len()),
+            ));
+        }
+        Ok(IdxArray { dims, data })
+    }
+
+    /// The size of each dimension.
+    pub fn dims(&self) -> &[usize] {
+        &self.dims
+    }
+
+    /// The elements, in row-major order.
+    pub fn data(&self) -> &IdxData {
+        &self.data
+    }
+
+    /// The dimensions and the elements.
+    pub fn into_parts(self) -> (Vec<usize>, IdxData) {
+        (self.dims, self.data)
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> IdxType {
+        self.data.dtype()
+    }
+
+    /// The array as a tensor of the same shape, each element converted to `F`.
+    pub fn to_tensor<F: Float>(&self) -> Tensor<F> {
+        let values = self.data.to_f64_vec().into_iter().map(F::from_f64).collect();
+        Tensor::from_vec(&self.dims, values)
+    }
+}
+
+/// The product of `dims` for a message, or "more than 2^64" when it overflows.
+fn describe_count(dims: &[usize]) -> String {
+    match dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64)) {
+        Some(count) => count.to_string(),
+        None => "more than 2^64".to_string(),
+    }
+}
+
+/// Reads an IDX file.
+///
+/// The header is checked against the file's size before any element is read, so a header
+/// claiming more elements than the file holds (say 2^40) is an error, not an allocation.
+///
+/// # Errors
+/// When the file cannot be read, is gzip-compressed, has a wrong magic number, an unknown type
+/// code or no dimensions, is shorter than its header says (truncated), or longer.
+pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    let io = |source| DataError::Io { file: name.clone(), source };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    read_idx_sized(BufReader::new(file), &name, Some(size))
+}
+
+/// Reads an IDX array from a stream; `source` names it in error messages.
+///
+/// Memory grows only with the bytes actually read, so a lying header cannot make it allocate
+/// more than the stream holds.
+///
+/// # Errors
+/// As [`read_idx`].
+pub fn read_idx_from(reader: impl Read, source: &str) -> Result<IdxArray> {
+    read_idx_sized(reader, source, None)
+}
+
+fn read_idx_sized(mut reader: impl Read, source: &str, size: Option<u64>) -> Result<IdxArray> {
+    let io = |e| DataError::Io { file: source.to_string(), source: e };
+    let mut magic = Vec::with_capacity(4);
+    (&mut reader).take(4).read_to_end(&mut magic).map_err(io)?;
+    if magic.len() >= 2 && magic[..2] == [0x1F, 0x8B] {
+        return Err(DataError::idx(source, "the file is gzip-compressed; decompress it first (gunzip)"));
+    }
+    if magic.len() < 4 {
+        return Err(DataError::idx(
+            source,
+            format!("truncated: the file has {} bytes, an IDX header needs at least 4", magic.len()),
+        ));
+    }
+    if magic[..2] != [0, 0] {
+        return Err(DataError::idx(
+            source,
+            format!("not an IDX file: it starts with 0x{:02X} 0x{:02X}, not 0x00 0x00", magic[0], magic[1]),
+        ));
+    }
+    let dtype = IdxType::from_code(magic[2]).ok_or_else(|| {
+        DataError::idx(
+            source,
+            format!(
+                "unknown IDX type code 0x{:02X} (expected 0x08 u8, 0x09 i8, 0x0B i16, 0x0C i32, 0x0D f32 or 0x0E f64)",
+                magic[2]
+            ),
+        )
+    })?;
+    let ndims = usize::from(magic[3]);
+    if ndims == 0 {
+        return Err(DataError::idx(source, "the header has 0 dimensions"));
+    }
+    let header_len = 4 + 4 * ndims;
+    let mut raw_dims = Vec::with_capacity(4 * ndims);
+    (&mut reader).take(4 * ndims as u64).read_to_end(&mut raw_dims).map_err(io)?;
+    if raw_dims.len() < 4 * ndims {
+        return Err(DataError::idx(
+            source,
+            format!(
+                "truncated: the header of {ndims} dimensions needs {header_len} bytes, the file has {}",
+                4 + raw_dims.len()
+            ),
+        ));
+    }
+    let dims: Vec<usize> = raw_dims
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes(c.try_into().expect("4 bytes")) as usize)
+        .collect();
+
+    let Some(needed) = dims.iter().try_fold(dtype.size() as u64, |acc, &d| acc.checked_mul(d as u64)) else {
+        let reason = format!("dims {dims:?} of {} need more than 2^64 bytes of data", dtype.name());
+        return Err(DataError::idx(source, reason));
+    };
+    let describe = || format!("dims {dims:?} of {} need {needed} bytes of data", dtype.name());
+    if needed > isize::MAX as u64 {
+        return Err(DataError::idx(source, format!("{}, more than this machine can address", describe())));
+    }
+    if let Some(size) = size {
+        let available = size.saturating_sub(header_len as u64);
+        if available < needed {
+            return Err(DataError::idx(
+                source,
+                format!("truncated: {}, the file has {available}", describe()),
+            ));
+        }
+        if available > needed {
+            let extra = available - needed;
+            return Err(DataError::idx(
+                source,
+                format!("{}, the file has {extra} more bytes after them", describe()),
+            ));
+        }
+    }
+    let mut bytes = Vec::new();
+    (&mut reader).take(needed).read_to_end(&mut bytes).map_err(io)?;
+    if (bytes.len() as u64) < needed {
+        return Err(DataError::idx(
+            source,
+            format!("truncated: {}, the file has {}", describe(), bytes.len()),
+        ));
+    }
+    let extra = std::io::copy(&mut reader, &mut std::io::sink()).map_err(io)?;
+    if extra > 0 {
+        return Err(DataError::idx(
+            source,
+            format!("{}, the file has {extra} more bytes after them", describe()),
+        ));
+    }
+    Ok(IdxArray { dims, data: IdxData::from_be_bytes(dtype, bytes) })
+}
+
+/// Writes an IDX file.
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn write_idx(path: impl AsRef<Path>, array: &IdxArray) -> Result<()> {
+    let path = path.as_ref();
+    let io = |source| DataError::Io { file: path.display().to_string(), source };
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    out.write_all(&idx_bytes(array)).map_err(io)?;
+    out.flush().map_err(io)
+}
+
+/// The bytes of an IDX file holding `array`.
+pub fn idx_bytes(array: &IdxArray) -> Vec<u8> {
+    let mut bytes = vec![0, 0, array.dtype().code(), array.dims.len() as u8];
+    for &d in &array.dims {
+        bytes.extend_from_slice(&(d as u32).to_be_bytes());
+    }
+    bytes.extend(array.data.to_be_bytes());
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn temp_path(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("backprop-data-idx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    fn header(code: u8, dims: &[u32]) -> Vec<u8> {
+        let mut bytes = vec![0, 0, code, dims.len() as u8];
+        dims.iter().for_each(|d| bytes.extend_from_slice(&d.to_be_bytes()));
+        bytes
+    }
+
+    fn message(bytes: &[u8]) -> String {
+        let from_stream = read_idx_from(bytes, "t.idx").unwrap_err().to_string();
+        let path = temp_path("t.idx");
+        std::fs::write(&path, bytes).unwrap();
+        let from_file = read_idx(&path).unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        let from_file = from_file.replace(&path.display().to_string(), "t.idx");
+        assert_eq!(from_stream, from_file, "stream and file readers agree");
+        from_stream
+    }
+
+    #[test]
+    fn every_type_round_trips_through_a_file() {
+        let arrays = [
+            IdxArray::new(vec![2, 3], IdxData::U8(vec![0, 1, 2, 253, 254, 255])).unwrap(),
+            IdxArray::new(vec![3], IdxData::I8(vec![-128, 0, 127])).unwrap(),
+            IdxArray::new(vec![1, 2], IdxData::I16(vec![-30000, 258])).unwrap(),
+            IdxArray::new(vec![2], IdxData::I32(vec![i32::MIN, 16909060])).unwrap(),
+            IdxArray::new(vec![2, 1, 1], IdxData::F32(vec![-1.5, f32::MAX])).unwrap(),
+            IdxArray::new(vec![2], IdxData::F64(vec![std::f64::consts::PI, -0.0])).unwrap(),
+        ];
+        for array in arrays {
+            let path = temp_path(&format!("{}.idx", array.dtype().name()));
+            write_idx(&path, &array).unwrap();
+            assert_eq!(read_idx(&path).unwrap(), array);
+            std::fs::remove_file(&path).unwrap();
+        }
+        // The bytes are big-endian as the format says: 258 = 0x0102.
+        let bytes = idx_bytes(&IdxArray::new(vec![1], IdxData::I16(vec![258])).unwrap());
+        assert_eq!(bytes, vec![0, 0, 0x0B, 1, 0, 0, 0, 1, 1, 2]);
+        let t = IdxArray::new(vec![2, 2], IdxData::I8(vec![1, -2, 3, -4])).unwrap().to_tensor::<f32>();
+        assert_eq!((t.shape(), t.to_vec()), (&[2, 2][..], vec![1.0, -2.0, 3.0, -4.0]));
+    }
+
+    #[test]
+    fn bad_headers_and_sizes_are_rejected() {
+        let mut huge = header(0x08, &[1 << 20, 1 << 20]);
+        huge.extend_from_slice(&[1, 2, 3]);
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (vec![], "t.idx: truncated: the file has 0 bytes, an IDX header needs at least 4"),
+            (vec![0, 0, 8], "t.idx: truncated: the file has 3 bytes, an IDX header needs at least 4"),
+            (vec![0x1F, 0x8B, 8, 0], "t.idx: the file is gzip-compressed; decompress it first (gunzip)"),
+            (vec![b'P', b'K', 3, 4, 0, 0], "t.idx: not an IDX file: it starts with 0x50 0x4B, not 0x00 0x00"),
+            (
+                vec![0, 0, 0x0A, 1, 0, 0, 0, 0],
+                "t.idx: unknown IDX type code 0x0A (expected 0x08 u8, 0x09 i8, 0x0B i16, 0x0C i32, 0x0D f32 or 0x0E f64)",
+            ),
+            (vec![0, 0, 8, 0], "t.idx: the header has 0 dimensions"),
+            (
+                vec![0, 0, 8, 3, 0, 0, 0, 1, 0, 0],
+                "t.idx: truncated: the header of 3 dimensions needs 16 bytes, the file has 10",
+            ),
+            (
+                huge,
+                "t.idx: truncated: dims [1048576, 1048576] of u8 need 1099511627776 bytes of data, the file has 3",
+            ),
+            (
+                [header(0x0C, &[2, 3]), vec![0; 23]].concat(),
+                "t.idx: truncated: dims [2, 3] of i32 need 24 bytes of data, the file has 23",
+            ),
+            (
+                [header(0x08, &[2]), vec![7; 5]].concat(),
+                "t.idx: dims [2] of u8 need 2 bytes of data, the file has 3 more bytes after them",
+            ),
+            (
+                header(0x0E, &[u32::MAX, u32::MAX, u32::MAX]),
+                "t.idx: dims [4294967295, 4294967295, 4294967295] of f64 need more than 2^64 bytes of data",
+            ),
+            (
+                header(0x08, &[1 << 31, 1 << 31, 2]),
+                "t.idx: dims [2147483648, 2147483648, 2] of u8 need 9223372036854775808 bytes of data, \
+                 more than this machine can address",
+            ),
+        ];
+        for (bytes, expected) in cases {
+            assert_eq!(message(&bytes), expected);
+        }
+        let missing = temp_path("missing.idx");
+        let err = read_idx(&missing).unwrap_err().to_string();
+        assert_eq!(err, format!("{}: No such file or directory (os error 2)", missing.display()));
+    }
+
+    #[test]
+    fn new_checks_the_element_count() {
+        let err = IdxArray::new(vec![2, 2], IdxData::U8(vec![1, 2, 3])).unwrap_err();
+        assert_eq!(err.to_string(), "idx: dims [2, 2] need 4 elements, the data has 3");
+        let err = IdxArray::new(vec![], IdxData::U8(vec![1])).unwrap_err();
+        assert_eq!(err.to_string(), "idx: an IDX array has 1 to 255 dimensions, got 0");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn streams_round_trip(dims in prop::collection::vec(0usize..4, 1..4), seed in any::<u64>()) {
+            let count: usize = dims.iter().product();
+            let values: Vec<f32> = (0..count).map(|i| (seed.wrapping_mul(i as u64 + 1) % 1000) as f32 - 500.5).collect();
+            let array = IdxArray::new(dims, IdxData::F32(values)).unwrap();
+            prop_assert_eq!(read_idx_from(idx_bytes(&array).as_slice(), "p").unwrap(), array);
+        }
+
+        #[test]
+        fn truncated_streams_never_panic(cut in 0usize..40) {
+            let array = IdxArray::new(vec![3, 2], IdxData::I16(vec![1, -2, 3, -4, 5, -6])).unwrap();
+            let bytes = idx_bytes(&array);
+            let result = read_idx_from(&bytes[..cut.min(bytes.len())], "p");
+            prop_assert_eq!(result.is_ok(), cut >= bytes.len());
+        }
+    }
+}

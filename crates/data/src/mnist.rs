@@ -1,0 +1,249 @@
+//! MNIST-style image/label data sets stored as IDX files.
+
+use std::path::{Path, PathBuf};
+
+use backprop_tensor::{Float, Tensor};
+
+use crate::dataset::{Dataset, Targets};
+use crate::error::{DataError, Result};
+use crate::idx::{IdxArray, IdxData, read_idx};
+
+/// The MNIST file names: (images, labels) for training, then for testing.
+const MNIST_FILES: [(&str, &str); 2] = [
+    ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+];
+
+/// Loads MNIST (or Fashion-MNIST, which uses the same files) from a folder: returns
+/// `(train, test)` with features `[n, 784]` and classes `"0"` to `"9"`.
+///
+/// The folder holds the four uncompressed files `train-images-idx3-ubyte`,
+/// `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte` (or their
+/// variants with `.idx` for `-idx`, e.g. `train-images.idx3-ubyte`). Pixels are scaled to
+/// `[0, 1]` as in [`load_idx_pair`].
+///
+/// # Errors
+/// When a file is missing (or only its `.gz` is there), unreadable or malformed (see
+/// [`read_idx`]), the image and label counts differ, or a label is not a digit 0–9.
+pub fn mnist<F: Float>(folder: impl AsRef<Path>) -> Result<(Dataset<F>, Dataset<F>)> {
+    let folder = folder.as_ref();
+    let [train, test] = MNIST_FILES.map(|(images, labels)| -> Result<Dataset<F>> {
+        let (images, labels) = (find(folder, images)?, find(folder, labels)?);
+        idx_dataset(&images, &labels, Some(10))
+    });
+    Ok((train?, test?))
+}
+
+/// Loads an image IDX file and a label IDX file as a classification data set.
+///
+/// Images are `[n, d1, d2, ...]` (any element type) and become features `[n, d1·d2·...]`;
+/// `u8` pixels are scaled to `[0, 1]` (`x / 255`), other types are kept as they are. Labels
+/// are `[n]` integers `>= 0`; the classes are `"0"` up to the largest label.
+///
+/// # Errors
+/// When a file is unreadable or malformed (see [`read_idx`]), the images have fewer than 2
+/// dimensions, the labels are not a vector of non-negative integers, or the counts differ.
+pub fn load_idx_pair<F: Float>(images: impl AsRef<Path>, labels: impl AsRef<Path>) -> Result<Dataset<F>> {
+    idx_dataset(images.as_ref(), labels.as_ref(), None)
+}
+
+/// The path of `name` in `folder`, or of its `.`-variant, or an error saying what is missing.
+fn find(folder: &Path, name: &str) -> Result<PathBuf> {
+    let dotted = name.replacen("-idx", ".idx", 1);
+    let candidates = [folder.join(name), folder.join(&dotted)];
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    let gz = candidates
+        .iter()
+        .map(|p| {
+            let mut gz = p.clone().into_os_string();
+            gz.push(".gz");
+            PathBuf::from(gz)
+        })
+        .find(|p| p.is_file());
+    let reason = match gz {
+        Some(gz) => format!("{} is compressed; decompress it first (gunzip)", gz.display()),
+        None => format!("{} has no {name} (nor {dotted})", folder.display()),
+    };
+    Err(DataError::invalid("mnist", reason))
+}
+
+fn idx_dataset<F: Float>(
+    images_path: &Path,
+    labels_path: &Path,
+    classes: Option<usize>,
+) -> Result<Dataset<F>> {
+    let images = read_idx(images_path)?;
+    let labels = read_idx(labels_path)?;
+    let (image_file, label_file) = (images_path.display().to_string(), labels_path.display().to_string());
+    from_arrays(&images, &image_file, &labels, &label_file, classes)
+}
+
+/// A data set from image and label arrays already read; the names are for messages.
+fn from_arrays<F: Float>(
+    images: &IdxArray,
+    image_file: &str,
+    labels: &IdxArray,
+    label_file: &str,
+    classes: Option<usize>,
+) -> Result<Dataset<F>> {
+    let dims = images.dims();
+    if dims.len() < 2 {
+        return Err(DataError::idx(
+            image_file,
+            format!("images need at least 2 dimensions (count, pixels...), got dims {dims:?}"),
+        ));
+    }
+    if labels.dims().len() != 1 {
+        return Err(DataError::idx(
+            label_file,
+            format!("labels must be a vector, got dims {:?}", labels.dims()),
+        ));
+    }
+    let (count, pixels) = (dims[0], dims[1..].iter().product::<usize>());
+    if labels.dims()[0] != count {
+        return Err(DataError::idx(
+            image_file,
+            format!("{count} images, but {label_file} has {} labels", labels.dims()[0]),
+        ));
+    }
+    let values = labels.data().to_i64_vec().ok_or_else(|| {
+        DataError::idx(
+            label_file,
+            format!("labels must be integers, the file holds {}", labels.dtype().name()),
+        )
+    })?;
+    if let Some((i, &label)) = values.iter().enumerate().find(|&(_, &v)| v < 0) {
+        return Err(DataError::idx(label_file, format!("label {label} at index {i} is negative")));
+    }
+    let num_classes = match classes {
+        Some(n) => {
+            if let Some((i, &label)) = values.iter().enumerate().find(|&(_, &v)| v as usize >= n) {
+                return Err(DataError::idx(
+                    label_file,
+                    format!("label {label} at index {i} is not in 0..{n}"),
+                ));
+            }
+            n
+        }
+        None => values.iter().max().map_or(0, |&m| m as usize + 1),
+    };
+    let features: Vec<F> = match images.data() {
+        IdxData::U8(bytes) => bytes.iter().map(|&b| F::from_f64(f64::from(b) / 255.0)).collect(),
+        other => other.to_f64_vec().into_iter().map(F::from_f64).collect(),
+    };
+    Dataset::new(
+        Tensor::from_vec(&[count, pixels], features),
+        Targets::Classes {
+            indices: values.into_iter().map(|v| v as usize).collect(),
+            names: (0..num_classes).map(|c| c.to_string()).collect(),
+        },
+        (0..pixels).map(|p| format!("pixel{p}")).collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idx::write_idx;
+
+    /// A fresh folder under the system's temporary directory.
+    fn temp_folder(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("backprop-data-mnist-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn write(path: PathBuf, dims: Vec<usize>, data: IdxData) {
+        write_idx(path, &IdxArray::new(dims, data).unwrap()).unwrap();
+    }
+
+    /// Three 2×2 training images and two test images, with labels.
+    fn write_tiny_mnist(dir: &Path, dotted_test: bool) {
+        write(
+            dir.join("train-images-idx3-ubyte"),
+            vec![3, 2, 2],
+            IdxData::U8((0..12).map(|i| i * 20).collect()),
+        );
+        write(dir.join("train-labels-idx1-ubyte"), vec![3], IdxData::U8(vec![7, 0, 9]));
+        let (ti, tl) = if dotted_test {
+            ("t10k-images.idx3-ubyte", "t10k-labels.idx1-ubyte")
+        } else {
+            ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+        };
+        write(dir.join(ti), vec![2, 2, 2], IdxData::U8(vec![255, 0, 51, 102, 0, 0, 0, 255]));
+        write(dir.join(tl), vec![2], IdxData::U8(vec![3, 3]));
+    }
+
+    #[test]
+    fn tiny_mnist_loads_scaled_and_labelled() {
+        let dir = temp_folder("ok");
+        write_tiny_mnist(&dir, true);
+        let (train, test) = mnist::<f32>(&dir).unwrap();
+        assert_eq!(train.features().shape(), &[3, 4]);
+        assert_eq!(&train.features().as_slice()[..4], &[0.0, 20.0 / 255.0, 40.0 / 255.0, 60.0 / 255.0]);
+        assert_eq!(train.targets().class_indices().unwrap(), &[7, 0, 9]);
+        assert_eq!(train.targets().num_classes(), Some(10));
+        assert_eq!(test.features().to_vec(), vec![1.0, 0.0, 0.2, 0.4, 0.0, 0.0, 0.0, 1.0]);
+        assert_eq!(test.feature_names(), &["pixel0", "pixel1", "pixel2", "pixel3"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn idx_pair_takes_any_image_type_and_counts_classes() {
+        let dir = temp_folder("pair");
+        write(dir.join("x.idx"), vec![2, 3], IdxData::F32(vec![0.5, -1.0, 2.0, 3.0, 4.0, 5.0]));
+        write(dir.join("y.idx"), vec![2], IdxData::I32(vec![2, 0]));
+        let ds = load_idx_pair::<f64>(dir.join("x.idx"), dir.join("y.idx")).unwrap();
+        assert_eq!(ds.features().to_vec(), vec![0.5, -1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(ds.targets().class_names().unwrap(), &["0", "1", "2"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn mismatches_are_reported_with_file_names() {
+        let images = IdxArray::new(vec![2, 1, 1], IdxData::U8(vec![1, 2])).unwrap();
+        let labels = |data| IdxArray::new(vec![2], data).unwrap();
+        let err = |images: &IdxArray, labels: &IdxArray, classes| {
+            from_arrays::<f32>(images, "img", labels, "lbl", classes).unwrap_err().to_string()
+        };
+        let three = IdxArray::new(vec![3], IdxData::U8(vec![0, 1, 2])).unwrap();
+        assert_eq!(err(&images, &three, None), "img: 2 images, but lbl has 3 labels");
+        assert_eq!(
+            err(&images, &labels(IdxData::U8(vec![1, 10])), Some(10)),
+            "lbl: label 10 at index 1 is not in 0..10"
+        );
+        assert_eq!(
+            err(&images, &labels(IdxData::I8(vec![-1, 0])), None),
+            "lbl: label -1 at index 0 is negative"
+        );
+        assert_eq!(
+            err(&images, &labels(IdxData::F32(vec![0.0, 1.0])), None),
+            "lbl: labels must be integers, the file holds f32"
+        );
+        let flat = IdxArray::new(vec![2], IdxData::U8(vec![1, 2])).unwrap();
+        assert_eq!(
+            err(&flat, &labels(IdxData::U8(vec![0, 1])), None),
+            "img: images need at least 2 dimensions (count, pixels...), got dims [2]"
+        );
+        assert_eq!(err(&images, &images, None), "lbl: labels must be a vector, got dims [2, 1, 1]");
+    }
+
+    #[test]
+    fn missing_and_compressed_files_are_named() {
+        let dir = temp_folder("missing");
+        let err = mnist::<f32>(&dir).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("mnist: {} has no train-images-idx3-ubyte (nor train-images.idx3-ubyte)", dir.display())
+        );
+        write_tiny_mnist(&dir, false);
+        std::fs::rename(dir.join("t10k-labels-idx1-ubyte"), dir.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+        let err = mnist::<f32>(&dir).unwrap_err().to_string();
+        let gz = dir.join("t10k-labels-idx1-ubyte.gz");
+        assert_eq!(err, format!("mnist: {} is compressed; decompress it first (gunzip)", gz.display()));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
