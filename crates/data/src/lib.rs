@@ -1,7 +1,45 @@
 //! # backprop-data
 //!
-//! Data sets for the backprop workspace: CSV and IDX (MNIST) loading with precise errors,
-//! seeded train/test splits, shuffled mini-batches, standardisation and one-hot encoding.
+//! Data sets for the backprop workspace:
+//!
+//! - [`load_csv`] / [`read_csv`]: a CSV file with a header row, a chosen target column
+//!   ([`CsvOptions`]), numeric features, and string class labels encoded to indices whose names
+//!   are kept in [`Targets::Classes`]. Bad input is an error naming the file, line and column
+//!   ([`DataError`]).
+//! - [`read_idx`] / [`write_idx`] and [`mnist`]: IDX files, the MNIST format, checked against
+//!   the file's size before anything is allocated.
+//! - [`train_test_split`]: a seeded split; [`Batches`] and [`Dataset::batch_into`]: shuffled
+//!   mini-batches gathered into reusable buffers; [`Standardizer`]: z-scores fitted on the
+//!   training set; [`one_hot`].
+//!
+//! ```
+//! use backprop_data::{Batch, Batches, CsvOptions, Standardizer, read_csv, train_test_split};
+//!
+//! let csv = "petal_length,petal_width,species\n\
+//!            1.4,0.2,setosa\n4.7,1.4,versicolor\n6.0,2.5,virginica\n1.3,0.2,setosa\n\
+//!            4.5,1.5,versicolor\n5.1,1.9,virginica\n1.5,0.1,setosa\n4.9,1.5,versicolor\n";
+//! let data = read_csv::<f32>(csv.as_bytes(), "flowers.csv", &CsvOptions::new("species")).unwrap();
+//! assert_eq!(data.targets().class_names().unwrap(), &["setosa", "versicolor", "virginica"]);
+//!
+//! let (mut train, mut test) = train_test_split(&data, 0.25, 42).unwrap();
+//! assert_eq!((train.len(), test.len()), (6, 2));
+//! let scaler = Standardizer::fit(train.features()).unwrap();
+//! scaler.apply_to_dataset(&mut train).unwrap();
+//! scaler.apply_to_dataset(&mut test).unwrap();
+//!
+//! let mut batches = Batches::new(train.len(), 4, 7).unwrap();
+//! let mut batch = Batch::new();
+//! for _epoch in 0..2 {
+//!     for rows in batches.next_epoch() {
+//!         train.batch_into(rows, &mut batch).unwrap();
+//!         assert_eq!(batch.features.shape(), &[rows.len(), 2]);
+//!     }
+//! }
+//!
+//! // Mistakes in the file name the line and the column.
+//! let err = read_csv::<f32>("a,b,y\n1,2,p\n1,x,q\n".as_bytes(), "bad.csv", &CsvOptions::new("y"));
+//! assert_eq!(err.unwrap_err().to_string(), "bad.csv:3: column 'b' (2): 'x' is not a number");
+//! ```
 
 #![warn(missing_docs)]
 

@@ -225,6 +225,12 @@ mod tests {
         assert_eq!(err.to_string(), "standardize: fitted on 2 features, got 3");
         let err = Standardizer::from_parts(vec![0.0], vec![0.0]).unwrap_err();
         assert_eq!(err.to_string(), "standardize: the std of column 0 is 0; it must be finite and positive");
+        // Deserialisation goes through the same checks.
+        let parts = StandardizerParts { mean: vec![0.0, 1.0], std: vec![1.0] };
+        let err = Standardizer::try_from(parts).unwrap_err();
+        assert_eq!(err.to_string(), "standardize: 2 means but 1 standard deviations");
+        let stored = StandardizerParts::from(s.clone());
+        assert_eq!(Standardizer::try_from(stored).unwrap(), s);
     }
 
     #[test]
