@@ -54,10 +54,16 @@ pub(crate) fn workspace_root() -> PathBuf {
 
 /// Runs `program args...` in the workspace root, failing with the command line when it fails.
 pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    run_with_env(program, args, &[])
+}
+
+/// Like [`run`], with extra environment variables for the child.
+pub(crate) fn run_with_env(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
     let line = format!("{program} {}", args.join(" "));
     eprintln!("xtask: running `{line}`");
     let status = Command::new(program)
         .args(args)
+        .envs(envs.iter().copied())
         .current_dir(workspace_root())
         .status()
         .map_err(|e| format!("could not start `{line}`: {e}"))?;
@@ -113,7 +119,7 @@ fn deps() -> Result<(), String> {
         ));
     }
     eprintln!("xtask: OpenBLAS or pkg-config missing; installing {}", PACKAGES.join(", "));
-    // SAFETY of the environment: a non-interactive frontend so apt never waits for a prompt.
+    // A non-interactive frontend so that apt never waits for a prompt.
     let apt = |args: &[&str]| -> Result<(), String> {
         let line = format!("apt-get {}", args.join(" "));
         let status = Command::new("apt-get")
