@@ -1,0 +1,212 @@
+//! The loss and task of a model by name, for command lines and model files.
+
+use std::fmt;
+use std::str::FromStr;
+
+use backprop_autograd::{Graph, Var};
+use backprop_tensor::{Float, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::Reduction;
+use crate::error::{NnError, Result};
+
+/// What a model predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Real values (one or more outputs).
+    #[default]
+    Regression,
+    /// Two classes, from one logit per sample.
+    Binary,
+    /// `C ≥ 2` classes, from `C` logits per sample.
+    MultiClass,
+}
+
+impl fmt::Display for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Task::Regression => "regression",
+            Task::Binary => "binary",
+            Task::MultiClass => "multi_class",
+        })
+    }
+}
+
+/// A training loss by name, applied to model outputs and a target tensor.
+///
+/// | name              | task        | targets                       | function                        |
+/// |-------------------|-------------|-------------------------------|---------------------------------|
+/// | `mse`             | regression  | values, the outputs' shape    | [`super::mse`]                  |
+/// | `bce_with_logits` | binary      | 0 or 1, `[n]` or `[n, 1]`     | [`super::bce_with_logits`]      |
+/// | `logistic_pm1`    | binary      | −1 or +1                      | [`super::logistic_pm1`]         |
+/// | `hinge`           | binary      | −1 or +1                      | [`super::hinge`]                |
+/// | `cross_entropy`   | multi-class | class indices `0..C`          | [`super::softmax_cross_entropy`] |
+/// | `multi_margin`    | multi-class | class indices `0..C`          | [`super::multi_margin`]         |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// Squared error.
+    Mse,
+    /// Binary cross-entropy on logits, labels {0, 1}.
+    BceWithLogits,
+    /// Logistic loss ln(1 + e^(−y·d)), labels {−1, +1}.
+    LogisticPm1,
+    /// Hinge loss max(0, 1 − y·d), labels {−1, +1}.
+    Hinge,
+    /// Softmax cross-entropy, class indices.
+    CrossEntropy,
+    /// Multi-class hinge, class indices.
+    MultiMargin,
+}
+
+impl Loss {
+    /// Every loss, in the order of the table above.
+    pub const ALL: [Loss; 6] = [
+        Loss::Mse,
+        Loss::BceWithLogits,
+        Loss::LogisticPm1,
+        Loss::Hinge,
+        Loss::CrossEntropy,
+        Loss::MultiMargin,
+    ];
+
+    /// The name (as in the table above).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Loss::Mse => "mse",
+            Loss::BceWithLogits => "bce_with_logits",
+            Loss::LogisticPm1 => "logistic_pm1",
+            Loss::Hinge => "hinge",
+            Loss::CrossEntropy => "cross_entropy",
+            Loss::MultiMargin => "multi_margin",
+        }
+    }
+
+    /// The task the loss trains for.
+    pub fn task(&self) -> Task {
+        match self {
+            Loss::Mse => Task::Regression,
+            Loss::BceWithLogits | Loss::LogisticPm1 | Loss::Hinge => Task::Binary,
+            Loss::CrossEntropy | Loss::MultiMargin => Task::MultiClass,
+        }
+    }
+
+    /// Whether binary labels are −1 and +1 (rather than 0 and 1).
+    pub fn uses_pm1_labels(&self) -> bool {
+        matches!(self, Loss::LogisticPm1 | Loss::Hinge)
+    }
+
+    /// Records the loss of `outputs` against `targets` (class indices stored as whole numbers
+    /// for the multi-class losses).
+    ///
+    /// # Errors
+    /// As the loss function; for multi-class losses also targets that are not class indices.
+    pub fn compute<F: Float>(
+        &self,
+        g: &mut Graph<F>,
+        outputs: Var,
+        targets: Var,
+        reduction: Reduction,
+    ) -> Result<Var> {
+        match self {
+            Loss::Mse => super::mse(g, outputs, targets, reduction),
+            Loss::BceWithLogits => super::bce_with_logits(g, outputs, targets, reduction),
+            Loss::LogisticPm1 => super::logistic_pm1(g, outputs, targets, reduction),
+            Loss::Hinge => super::hinge(g, outputs, targets, reduction),
+            Loss::CrossEntropy | Loss::MultiMargin => {
+                let classes = class_indices(self.name(), g.value(targets)?)?;
+                if *self == Loss::CrossEntropy {
+                    super::softmax_cross_entropy(g, outputs, &classes, reduction)
+                } else {
+                    super::multi_margin(g, outputs, &classes, reduction)
+                }
+            }
+        }
+    }
+}
+
+/// Class indices from a tensor of whole numbers, `[n]` or `[n, 1]`.
+///
+/// # Errors
+/// Another shape, or an element that is negative or not a whole number (naming it).
+pub fn class_indices<F: Float>(op: &str, targets: &Tensor<F>) -> Result<Vec<usize>> {
+    if !matches!(targets.shape(), [_] | [_, 1]) {
+        return Err(NnError::invalid(
+            op,
+            format!("class indices must have shape [n] or [n, 1], got {:?}", targets.shape()),
+        ));
+    }
+    targets
+        .as_slice()
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| {
+            let v = t.to_f64();
+            if v >= 0.0 && v.fract() == 0.0 && v < u32::MAX as f64 {
+                Ok(v as usize)
+            } else {
+                Err(NnError::invalid(op, format!("target {i} is {v}, not a class index (0, 1, 2, ...)")))
+            }
+        })
+        .collect()
+}
+
+impl fmt::Display for Loss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Loss {
+    type Err = NnError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let lower = s.trim().to_ascii_lowercase().replace('-', "_");
+        let alias = match lower.as_str() {
+            "bce" | "log" | "log_loss" | "binary_cross_entropy" => "bce_with_logits",
+            "ce" | "softmax_cross_entropy" => "cross_entropy",
+            "logistic" => "logistic_pm1",
+            "squared" | "l2" => "mse",
+            other => other,
+        };
+        Loss::ALL.into_iter().find(|l| l.name() == alias).ok_or_else(|| {
+            let names: Vec<&str> = Loss::ALL.iter().map(Loss::name).collect();
+            NnError::invalid("loss", format!("unknown loss '{s}'; expected one of {}", names.join(", ")))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for l in Loss::ALL {
+            assert_eq!(l.name().parse::<Loss>().unwrap(), l);
+            assert_eq!(serde_json::to_string(&l).unwrap(), format!("\"{}\"", l.name()));
+        }
+        assert_eq!("CE".parse::<Loss>().unwrap(), Loss::CrossEntropy);
+        let err = "huber".parse::<Loss>().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "loss: unknown loss 'huber'; expected one of mse, bce_with_logits, logistic_pm1, hinge, cross_entropy, multi_margin"
+        );
+    }
+
+    #[test]
+    fn compute_dispatches_and_reads_class_indices() {
+        let mut g = Graph::<f64>::new();
+        let x = g.leaf(Tensor::from_rows(&[[2.0, 0.0], [0.0, 2.0]]));
+        let t = g.input(Tensor::from_vec(&[2, 1], vec![0.0, 1.0]));
+        let a = Loss::CrossEntropy.compute(&mut g, x, t, Reduction::Mean).unwrap();
+        let b = super::super::softmax_cross_entropy(&mut g, x, &[0, 1], Reduction::Mean).unwrap();
+        assert_eq!(g.value(a).unwrap(), g.value(b).unwrap());
+        let bad = g.input(Tensor::from_vec(&[2], vec![0.0, 1.5]));
+        let err = Loss::CrossEntropy.compute(&mut g, x, bad, Reduction::Mean).unwrap_err().to_string();
+        assert_eq!(err, "cross_entropy: target 1 is 1.5, not a class index (0, 1, 2, ...)");
+        assert_eq!(Loss::Hinge.task(), Task::Binary);
+        assert!(Loss::Hinge.uses_pm1_labels() && !Loss::BceWithLogits.uses_pm1_labels());
+    }
+}

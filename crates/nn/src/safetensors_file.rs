@@ -1,0 +1,405 @@
+//! Reading and writing safetensors files: atomic writes, and reads that say exactly what is
+//! wrong with a file (empty, truncated, not safetensors, a tensor of another dtype or shape,
+//! data altered after saving).
+//!
+//! Model files and checkpoints are built on these two functions. Besides the caller's
+//! metadata, every file written here carries a checksum of its tensors under
+//! [`CHECKSUM_KEY`], which [`SafetensorsFile::read`] verifies, so that a flipped byte is an
+//! error rather than a silently different model. Other readers (PyTorch's
+//! `safetensors.torch.load_file`) ignore it.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use backprop_tensor::{Float, Tensor};
+use safetensors::{Dtype, SafeTensors, View};
+
+use crate::error::{ModelFileError, ModelFileErrorKind as Kind};
+
+/// The metadata key of the checksum over all tensors (names, dtypes, shapes and bytes).
+pub const CHECKSUM_KEY: &str = "backprop.checksum";
+
+/// The safetensors dtype of `F` (`F32` or `F64`).
+pub fn dtype_of<F: Float>() -> Dtype {
+    if F::NAME == "f32" { Dtype::F32 } else { Dtype::F64 }
+}
+
+/// A tensor's bytes in safetensors layout (little-endian, row-major).
+struct Bytes {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl View for &Bytes {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+fn to_bytes<F: Float>(t: &Tensor<F>) -> Bytes {
+    let dtype = dtype_of::<F>();
+    let mut data = Vec::with_capacity(t.len() * dtype.bitsize() / 8);
+    for &x in t.as_slice() {
+        if dtype == Dtype::F32 {
+            data.extend_from_slice(&(x.to_f64() as f32).to_le_bytes());
+        } else {
+            data.extend_from_slice(&x.to_f64().to_le_bytes());
+        }
+    }
+    Bytes { dtype, shape: t.shape().to_vec(), data }
+}
+
+/// A 64-bit FNV-1a checksum over the tensors in name order (each: name, dtype, shape, bytes).
+/// It detects accidental alteration, not tampering.
+fn checksum<'a>(tensors: impl Iterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>) -> String {
+    let mut sorted: Vec<_> = tensors.collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for (name, dtype, shape, data) in sorted {
+        eat(name.as_bytes());
+        eat(format!("{dtype:?}{shape:?}").as_bytes());
+        eat(&(data.len() as u64).to_le_bytes());
+        eat(data);
+    }
+    format!("fnv1a64:{h:016x}")
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `tensors` (all of dtype `F`) and `metadata` to `path` atomically: into a temporary
+/// file in the same directory, flushed to disk, then renamed over `path`. A reader never sees
+/// a half-written file, and a failed write leaves the old file untouched.
+///
+/// # Errors
+/// When a name repeats, or the file system refuses (naming the step).
+pub fn write_safetensors<F: Float>(
+    path: &Path,
+    tensors: &[(String, &Tensor<F>)],
+    metadata: &BTreeMap<String, String>,
+) -> Result<(), ModelFileError> {
+    let err = |kind| ModelFileError::new(path, kind);
+    let bytes: Vec<(String, Bytes)> = tensors.iter().map(|(n, t)| (n.clone(), to_bytes(t))).collect();
+    for (i, (name, _)) in bytes.iter().enumerate() {
+        if bytes[..i].iter().any(|(n, _)| n == name) {
+            return Err(err(Kind::Inconsistent { reason: format!("tensor name '{name}' is used twice") }));
+        }
+    }
+    let mut meta: HashMap<String, String> = metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    meta.insert(
+        CHECKSUM_KEY.to_string(),
+        checksum(bytes.iter().map(|(n, b)| (n.as_str(), b.dtype, b.shape.as_slice(), b.data.as_slice()))),
+    );
+    let views: Vec<(String, &Bytes)> = bytes.iter().map(|(n, b)| (n.clone(), b)).collect();
+    let serialized = safetensors::serialize(views, Some(meta))
+        .map_err(|e| err(Kind::Inconsistent { reason: format!("cannot serialize: {e}") }))?;
+    write_atomic(path, &serialized)
+}
+
+/// Writes `bytes` to `path` through a synced temporary file and a rename.
+///
+/// # Errors
+/// Naming the step the file system refused.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelFileError> {
+    let io = |action: &'static str| move |source| ModelFileError::new(path, Kind::Io { action, source });
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name =
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    let temp = dir.join(format!(
+        ".{file_name}.tmp-{}-{}",
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut file = fs::File::create(&temp).map_err(io("create a temporary file for"))?;
+        file.write_all(bytes).map_err(io("write"))?;
+        file.sync_all().map_err(io("sync"))?;
+        drop(file);
+        fs::rename(&temp, path).map_err(io("rename the temporary file onto"))?;
+        // Persist the rename itself; not every platform can open a directory, so best effort.
+        if let Ok(d) = fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// A safetensors file read into memory and checked.
+pub struct SafetensorsFile {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    metadata: HashMap<String, String>,
+}
+
+impl std::fmt::Debug for SafetensorsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SafetensorsFile").field("path", &self.path).field("bytes", &self.bytes.len()).finish()
+    }
+}
+
+const MAX_HEADER: u64 = 100_000_000;
+
+impl SafetensorsFile {
+    /// Reads and checks `path`: the header, that the data covers exactly what the header
+    /// announces, and the checksum when the file has one.
+    ///
+    /// # Errors
+    /// A read failure, a file that is not safetensors, is truncated, or was altered.
+    pub fn read(path: &Path) -> Result<Self, ModelFileError> {
+        let err = |kind| ModelFileError::new(path, kind);
+        let bytes = fs::read(path).map_err(|source| err(Kind::Io { action: "read", source }))?;
+        Self::from_bytes(path, bytes)
+    }
+
+    /// Checks bytes as [`SafetensorsFile::read`] does; `path` only names them in errors.
+    ///
+    /// # Errors
+    /// As [`SafetensorsFile::read`].
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, ModelFileError> {
+        let err = |kind| ModelFileError::new(path, kind);
+        let len = bytes.len();
+        if len == 0 {
+            return Err(err(Kind::NotSafetensors { reason: "the file is empty".into() }));
+        }
+        if len < 8 {
+            return Err(err(Kind::Truncated {
+                reason: format!(
+                    "the file has {len} bytes; a safetensors file starts with an 8-byte header length"
+                ),
+            }));
+        }
+        let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+        if !(2..=MAX_HEADER).contains(&n) {
+            return Err(err(Kind::NotSafetensors {
+                reason: format!(
+                    "its first 8 bytes give a header length of {n} bytes, which no safetensors file has"
+                ),
+            }));
+        }
+        let n = n as usize;
+        if 8 + n > len {
+            return Err(err(Kind::Truncated {
+                reason: format!(
+                    "the header needs {n} bytes after the length field but the file has only {}",
+                    len - 8
+                ),
+            }));
+        }
+        let header = std::str::from_utf8(&bytes[8..8 + n])
+            .ok()
+            .filter(|h| h.trim_start().starts_with('{'))
+            .ok_or_else(|| err(Kind::NotSafetensors { reason: "the header is not JSON".into() }))?;
+        let value: serde_json::Value = serde_json::from_str(header).map_err(|e| {
+            err(Kind::NotSafetensors { reason: format!("the header is not valid JSON: {e}") })
+        })?;
+        let entries = value
+            .as_object()
+            .ok_or_else(|| err(Kind::NotSafetensors { reason: "the header is not a JSON object".into() }))?;
+        let data_end = entries
+            .iter()
+            .filter(|(k, _)| *k != "__metadata__")
+            .filter_map(|(_, v)| v.get("data_offsets")?.get(1)?.as_u64())
+            .max()
+            .unwrap_or(0) as usize;
+        let available = len - 8 - n;
+        if data_end > available {
+            return Err(err(Kind::Truncated {
+                reason: format!(
+                    "the tensor data should end at byte {} but the file has only {len} bytes",
+                    8 + n + data_end
+                ),
+            }));
+        }
+        if data_end < available {
+            return Err(err(Kind::NotSafetensors {
+                reason: format!("{} bytes follow the last tensor's data", available - data_end),
+            }));
+        }
+        let parsed = SafeTensors::deserialize(&bytes)
+            .map_err(|e| err(Kind::NotSafetensors { reason: format!("invalid header: {e}") }))?;
+        let (_, meta) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| err(Kind::NotSafetensors { reason: format!("invalid header: {e}") }))?;
+        let metadata = meta.metadata().clone().unwrap_or_default();
+        if let Some(stored) = metadata.get(CHECKSUM_KEY) {
+            let tensors = parsed.tensors();
+            let computed =
+                checksum(tensors.iter().map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data())));
+            if *stored != computed {
+                return Err(err(Kind::Inconsistent {
+                    reason: format!(
+                        "checksum mismatch: the tensors were altered after saving (stored {stored}, computed {computed})"
+                    ),
+                }));
+            }
+        }
+        drop(parsed);
+        Ok(SafetensorsFile { path: path.to_path_buf(), bytes, metadata })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The string metadata (`__metadata__`).
+    pub fn metadata(&self) -> &HashMap<String, String> {
+        &self.metadata
+    }
+
+    fn parsed(&self) -> SafeTensors<'_> {
+        SafeTensors::deserialize(&self.bytes).expect("checked when read")
+    }
+
+    /// The tensor names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.parsed().names().into_iter().map(str::to_string).collect();
+        names.sort();
+        names
+    }
+
+    /// The shape of a tensor, if the file has it.
+    pub fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.parsed().tensor(name).ok().map(|v| v.shape().to_vec())
+    }
+
+    /// Reads tensor `name` as `F`, checking its dtype and, when given, its shape.
+    ///
+    /// # Errors
+    /// A missing tensor, another dtype, another shape.
+    pub fn tensor<F: Float>(
+        &self,
+        name: &str,
+        expected_shape: Option<&[usize]>,
+    ) -> Result<Tensor<F>, ModelFileError> {
+        let err = |kind| ModelFileError::new(&self.path, kind);
+        let parsed = self.parsed();
+        let view = parsed.tensor(name).map_err(|_| {
+            err(Kind::MissingTensor {
+                name: name.to_string(),
+                expected: expected_shape.unwrap_or_default().to_vec(),
+            })
+        })?;
+        let want = dtype_of::<F>();
+        if view.dtype() != want {
+            return Err(err(Kind::DtypeMismatch {
+                name: name.to_string(),
+                found: format!("{:?}", view.dtype()),
+                expected: format!("{want:?}"),
+            }));
+        }
+        if let Some(shape) = expected_shape
+            && view.shape() != shape
+        {
+            return Err(err(Kind::ShapeMismatch {
+                name: name.to_string(),
+                found: view.shape().to_vec(),
+                expected: shape.to_vec(),
+            }));
+        }
+        let values: Vec<F> = if want == Dtype::F32 {
+            view.data()
+                .chunks_exact(4)
+                .map(|c| F::from_f64(f32::from_le_bytes(c.try_into().expect("4")) as f64))
+                .collect()
+        } else {
+            view.data()
+                .chunks_exact(8)
+                .map(|c| F::from_f64(f64::from_le_bytes(c.try_into().expect("8"))))
+                .collect()
+        };
+        Tensor::try_from_vec(view.shape(), values)
+            .map_err(|e| err(Kind::Inconsistent { reason: format!("tensor '{name}': {e}") }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("backprop-nn-{tag}-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn round_trip_is_exact_and_leaves_no_temporary_file() {
+        let dir = temp_dir("st-roundtrip");
+        let path = dir.join("t.safetensors");
+        let a = Tensor::from_vec(&[2, 2], vec![0.1_f32, -2.5, f32::MIN_POSITIVE, 3.0e38]);
+        let b = Tensor::from_vec(&[3], vec![1.0_f32 / 3.0, 0.0, -0.0]);
+        let meta = BTreeMap::from([("k".to_string(), "v".to_string())]);
+        write_safetensors(&path, &[("a".into(), &a), ("b".into(), &b)], &meta).unwrap();
+        let file = SafetensorsFile::read(&path).unwrap();
+        assert_eq!(file.tensor::<f32>("a", Some(&[2, 2])).unwrap(), a);
+        assert_eq!(file.tensor::<f32>("b", None).unwrap().to_vec(), b.to_vec());
+        assert_eq!(file.metadata()["k"], "v");
+        assert_eq!(file.names(), ["a", "b"]);
+        let leftovers: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+        let err = file.tensor::<f64>("a", None).unwrap_err().to_string();
+        assert!(err.ends_with("tensor 'a' has dtype F32, expected F64"), "{err}");
+        let err = file.tensor::<f32>("a", Some(&[4])).unwrap_err().to_string();
+        assert!(err.ends_with("tensor 'a' has shape [2, 2], expected [4]"), "{err}");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn damaged_files_are_explained() {
+        let dir = temp_dir("st-damaged");
+        let path = dir.join("t.safetensors");
+        let a = Tensor::from_vec(&[4], vec![1.0_f64, 2.0, 3.0, 4.0]);
+        write_safetensors(&path, &[("a".into(), &a)], &BTreeMap::new()).unwrap();
+        let good = fs::read(&path).unwrap();
+        let check = |bytes: Vec<u8>, expected: &str| {
+            let err = SafetensorsFile::from_bytes(Path::new("m.safetensors"), bytes).unwrap_err().to_string();
+            assert!(err.starts_with("m.safetensors: "), "{err}");
+            assert!(err.contains(expected), "{err} does not contain {expected}");
+        };
+        check(Vec::new(), "not a safetensors file: the file is empty");
+        check(good[..5].to_vec(), "truncated: the file has 5 bytes");
+        check(good[..20].to_vec(), "truncated: the header needs");
+        check(good[..good.len() - 3].to_vec(), "truncated: the tensor data should end at byte");
+        check(
+            b"name,value\n1,2\n3,4\n".to_vec(),
+            "not a safetensors file: its first 8 bytes give a header length",
+        );
+        let mut extra = good.clone();
+        extra.push(0);
+        check(extra, "not a safetensors file: 1 bytes follow the last tensor's data");
+        let mut altered = good.clone();
+        let last = altered.len() - 1;
+        altered[last] ^= 0x40;
+        check(altered, "inconsistent: checksum mismatch: the tensors were altered after saving");
+        assert!(SafetensorsFile::from_bytes(Path::new("m"), good).is_ok());
+        let err = SafetensorsFile::read(&dir.join("absent.safetensors")).unwrap_err().to_string();
+        assert!(err.contains("absent.safetensors: cannot read: "), "{err}");
+        fs::remove_dir_all(dir).unwrap();
+    }
+}
