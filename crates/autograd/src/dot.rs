@@ -13,8 +13,8 @@ impl<F: Float> Graph<F> {
     /// The part of the graph that `root` depends on, in Graphviz DOT.
     ///
     /// Every value is a node, labelled with its label (see [`Graph::set_label`]) or parameter
-    /// name, else its op's name (`leaf` or `input` for values recorded without one), its shape,
-    /// and its value when it has a single element. Edges go from each input to the value
+    /// name and its op's name (`leaf` or `input` for an unlabelled value recorded without an op),
+    /// its shape, and its value when it has a single element. Edges go from each input to the value
     /// computed from it; an input used twice by one op has two edges.
     ///
     /// When both ends of an edge hold a single element, the edge is labelled with the local
@@ -56,7 +56,8 @@ impl<F: Float> Graph<F> {
         for &v in &reachable {
             let value = self.value_unchecked(v);
             let name = match (self.label(v), self.recorded_op(v)) {
-                (Some(label), _) => label.to_string(),
+                (Some(label), Some((op, _))) => format!("{label}: {}", op.name()),
+                (Some(label), None) => label.to_string(),
                 (None, Some((op, _))) => op.name().to_string(),
                 (None, None) if self.requires_grad_unchecked(v) => "leaf".to_string(),
                 (None, None) => "input".to_string(),
@@ -172,7 +173,7 @@ mod tests {
              \x20 n0 [shape=ellipse, label=\"input\\n[]\\n= 2\"];\n\
              \x20 n1 [shape=box, label=\"mul\\n[]\\n= 1\"];\n\
              \x20 n2 [shape=box, label=\"tanh\\n[]\\n= {t}\"];\n\
-             \x20 n3 [shape=box, style=bold, label=\"loss \\\"sq\\\"\\n[]\\n= {sq}\"];\n\
+             \x20 n3 [shape=box, style=bold, label=\"loss \\\"sq\\\": mul\\n[]\\n= {sq}\"];\n\
              \x20 p0 -> n1 [label=\"2\"];\n\
              \x20 n0 -> n1 [label=\"0.5\"];\n\
              \x20 n1 -> n2 [label=\"{dt}\"];\n\
