@@ -38,16 +38,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let probabilities = Loss::BceWithLogits.probabilities(&logits)?;
     let classes = Loss::BceWithLogits.predict_classes(&logits)?;
     println!("\n x1 x2 | target | P(1)     | predicted");
-    for i in 0..4 {
-        let row = &x.as_slice()[2 * i..2 * i + 2];
-        println!(
-            " {:.0}  {:.0}  |   {:.0}    | {:.6} | {}",
-            row[0],
-            row[1],
-            y.as_slice()[i],
-            probabilities.as_slice()[2 * i + 1],
-            classes[i]
-        );
+    for (i, (row, class)) in x.as_slice().chunks_exact(2).zip(&classes).enumerate() {
+        let p1 = probabilities.as_slice()[2 * i + 1];
+        println!(" {:.0}  {:.0}  |   {:.0}    | {p1:.6} | {class}", row[0], row[1], y.as_slice()[i]);
     }
     Ok(())
 }
