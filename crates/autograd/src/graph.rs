@@ -195,6 +195,15 @@ impl<F: Float> Graph<F> {
         self.push_node(value, None, &[], false)
     }
 
+    /// Records a constant input by copying `value` into a recycled buffer: unlike
+    /// [`Graph::input`], which takes ownership of a tensor the caller allocated, this allocates
+    /// nothing in a training loop's steady state (a data batch copied in at every step).
+    pub fn input_copy(&mut self, value: &Tensor<F>) -> Var {
+        let mut copy = self.pool.borrow_mut().take(value.shape());
+        copy.as_mut_slice().copy_from_slice(value.as_slice());
+        self.push_node(copy, None, &[], false)
+    }
+
     /// Records a leaf that requires a gradient but is cleared with the step (PyTorch's
     /// `tensor.requires_grad_()`), e.g. an input whose gradient you want.
     pub fn leaf(&mut self, value: Tensor<F>) -> Var {
@@ -229,9 +238,18 @@ impl<F: Float> Graph<F> {
         }
         let requires_grad = self.grad_enabled && inputs.iter().any(|&v| self.requires_grad_unchecked(v));
         let output = {
-            let values: Vec<&Tensor<F>> = inputs.iter().map(|&v| self.value_unchecked(v)).collect();
+            // Up to three input references live on the stack: recording allocates nothing.
+            let n = inputs.len();
+            let value = |k: usize| self.value_unchecked(inputs[k]);
             let mut ctx = ForwardCtx { pool: &self.pool };
-            op.forward(&mut ctx, &values)?
+            match n {
+                0 => op.forward(&mut ctx, &[])?,
+                1..=3 => {
+                    let inline: [&Tensor<F>; 3] = std::array::from_fn(|k| value(k.min(n - 1)));
+                    op.forward(&mut ctx, &inline[..n])?
+                }
+                _ => op.forward(&mut ctx, &(0..n).map(value).collect::<Vec<_>>())?,
+            }
         };
         if requires_grad {
             Ok(self.push_node(output, Some(Box::new(op)), inputs, true))
@@ -537,11 +555,12 @@ impl<F: Float> Graph<F> {
     /// of this graph, or an op's backward fails.
     pub fn backward(&mut self, v: Var) -> Result<()> {
         self.check("backward", v)?;
-        let shape = self.value_unchecked(v).shape().to_vec();
-        if self.value_unchecked(v).len() != 1 {
-            return Err(AutogradError::NotScalar { shape });
+        let output = self.value_unchecked(v);
+        if output.len() != 1 {
+            return Err(AutogradError::NotScalar { shape: output.shape().to_vec() });
         }
-        let seed = Tensor::full(&shape, F::one());
+        let mut seed = self.pool.borrow_mut().take(output.shape());
+        seed.fill(F::one());
         self.backward_with_seed(v, seed)
     }
 
@@ -573,9 +592,12 @@ impl<F: Float> Graph<F> {
                 slot.live = false;
             }
         }
-        let shape = seed.shape().to_vec();
-        let slot = if v.param { &mut self.param_grads[v.index()] } else { &mut self.node_grads[v.index()] };
-        GradSink { slot: Some(slot), shape: &shape, pool: &self.pool }.accumulate("backward", seed)?;
+        let (slot, shape) = if v.param {
+            (&mut self.param_grads[v.index()], self.param_values[v.index()].shape())
+        } else {
+            (&mut self.node_grads[v.index()], self.node_values[v.index()].shape())
+        };
+        GradSink { slot: Some(slot), shape, pool: &self.pool }.accumulate("backward", seed)?;
         if v.param {
             return Ok(());
         }

@@ -12,6 +12,7 @@
 
 use backprop_tensor::{Float, Tensor, Transpose};
 
+use crate::blas::gemm_into;
 use crate::error::{AutogradError, Result};
 use crate::graph::{Graph, Var};
 use crate::op::{BackwardCtx, ForwardCtx, GradSink, Op};
@@ -68,7 +69,7 @@ impl<F: Float> Op<F> for Affine {
                 row.copy_from_slice(b.as_slice());
             }
         }
-        out.try_gemm_into(F::one(), x, Transpose::No, w, Transpose::No, F::one())?;
+        gemm_into(&mut out, F::one(), x, Transpose::No, w, Transpose::No, F::one())?;
         Ok(out)
     }
 

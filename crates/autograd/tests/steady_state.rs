@@ -1,0 +1,93 @@
+//! A training loop's steady state allocates nothing: op outputs, gradients and inputs copied in
+//! with `input_copy` all reuse the buffers that `clear` recycled from the step before.
+//!
+//! This file holds a single test, so that the global allocation counter sees only this loop.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use backprop_autograd::{Graph, Var};
+use backprop_tensor::Tensor;
+
+struct CountingAllocator;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator, only counting calls.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+/// One step of a 3-8-2 tanh/sigmoid network with a squared error, and plain SGD.
+fn step(g: &mut Graph<f64>, params: &[Var; 4], x: &Tensor<f64>, y: &Tensor<f64>) -> f64 {
+    let [w1, b1, w2, b2] = *params;
+    let x = g.input_copy(x);
+    let y = g.input_copy(y);
+    let z1 = g.affine(x, w1, b1).unwrap();
+    let h = g.tanh(z1).unwrap();
+    let z2 = g.affine(h, w2, b2).unwrap();
+    let p = g.sigmoid(z2).unwrap();
+    let r = g.relu(p).unwrap();
+    let e = g.sub(r, y).unwrap();
+    let s = g.square(e).unwrap();
+    let loss = g.mean(s).unwrap();
+    g.backward(loss).unwrap();
+    let value = g.value(loss).unwrap().item();
+    for &w in params {
+        let (value, grad) = g.param_mut_with_grad(w).unwrap();
+        let grad = grad.expect("every parameter reaches the loss");
+        for (v, &d) in value.as_mut_slice().iter_mut().zip(grad.as_slice()) {
+            *v -= 0.5 * d;
+        }
+    }
+    g.zero_grad();
+    g.clear();
+    value
+}
+
+#[test]
+fn training_steps_after_the_first_allocate_nothing() {
+    let mut g = Graph::<f64>::new();
+    let init = |shape: &[usize], scale: f64| {
+        Tensor::from_shape_fn(shape, |i| ((i.iter().sum::<usize>() * 7 % 5) as f64 - 2.0) * scale)
+    };
+    let params = [
+        g.param("w1", init(&[3, 8], 0.3)),
+        g.param("b1", init(&[8], 0.1)),
+        g.param("w2", init(&[8, 2], 0.3)),
+        g.param("b2", init(&[2], 0.1)),
+    ];
+    let x = Tensor::from_shape_fn(&[16, 3], |i| ((i[0] * 3 + i[1]) % 7) as f64 / 7.0 - 0.5);
+    let y = Tensor::from_shape_fn(&[16, 2], |i| ((i[0] + i[1]) % 2) as f64);
+
+    let first = step(&mut g, &params, &x, &y);
+    for _ in 0..2 {
+        step(&mut g, &params, &x, &y);
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let mut last = first;
+    for _ in 0..20 {
+        last = step(&mut g, &params, &x, &y);
+    }
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    assert_eq!(allocations, 0, "20 steady-state steps allocated {allocations} times");
+    assert!(last < first, "the loss went down: {first} -> {last}");
+}
