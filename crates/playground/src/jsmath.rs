@@ -278,9 +278,10 @@ pub fn log(x: f64) -> f64 {
     }
 }
 
-/// `Math.exp(x)`: fdlibm `e_exp.c`, the same algorithm as `libm::exp`.
+/// `Math.exp(x)`: fdlibm `e_exp.c`, the same algorithm as `libm::exp`, plus V8's special
+/// case `exp(1) = e` (the algorithm alone is an ulp above it there).
 pub fn exp(x: f64) -> f64 {
-    libm::exp(x)
+    if x == 1.0 { std::f64::consts::E } else { libm::exp(x) }
 }
 
 /// `Math.expm1(x)`: fdlibm `s_expm1.c`, the same algorithm as `libm::expm1`.
@@ -346,6 +347,7 @@ mod tests {
         assert!(sin(f64::INFINITY).is_nan());
         assert_eq!(sin(0.0), 0.0);
         assert_eq!(cos(0.0), 1.0);
+        assert_eq!(exp(1.0), std::f64::consts::E);
     }
 
     #[test]

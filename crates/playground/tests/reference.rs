@@ -5,65 +5,18 @@
 use backprop_playground::{Playground, PlaygroundConfig};
 use serde_json::Value;
 
+mod common;
+use common::{int, load, num};
+
 const TOLERANCE: f64 = 1e-9;
-
-/// Reads a reference file with every number turned into a string first: serde_json's
-/// default float parser may be off by an ulp, Rust's `str::parse` is exact.
-fn load(name: &str) -> Value {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&quote_numbers(&text)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Wraps every JSON number token (outside string literals) in quotes.
-fn quote_numbers(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 4);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '"' {
-            out.push(c);
-            while let Some(s) = chars.next() {
-                out.push(s);
-                match s {
-                    '\\' => out.push(chars.next().expect("escape")),
-                    '"' => break,
-                    _ => {}
-                }
-            }
-        } else if c == '-' || c.is_ascii_digit() {
-            out.push('"');
-            out.push(c);
-            while let Some(&d) = chars.peek() {
-                if d.is_ascii_digit() || matches!(d, '.' | 'e' | 'E' | '+' | '-') {
-                    out.push(d);
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
-            out.push('"');
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// A number of the reference file, parsed exactly.
-fn num(v: &Value) -> f64 {
-    v.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
-/// A count of the reference file.
-fn int(v: &Value) -> usize {
-    v.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not a count: {v}"))
-}
 
 /// `actual` within a relative `TOLERANCE` of `expected` (absolute near zero); with `exact`,
 /// bit for bit.
 fn check(what: &str, actual: f64, expected: f64, exact: bool) {
     if exact {
-        assert_eq!(actual.to_bits(), expected.to_bits(), "{what}: {actual:e} != {expected:e}");
+        // JSON writes -0 as 0, so zeros match either sign.
+        let same = actual.to_bits() == expected.to_bits() || (actual == 0.0 && expected == 0.0);
+        assert!(same, "{what}: {actual:e} != {expected:e}");
     } else {
         let scale = expected.abs().max(1e-300);
         assert!((actual - expected).abs() <= TOLERANCE * scale, "{what}: {actual:e} vs {expected:e}");
@@ -171,11 +124,32 @@ fn replay(case: &Value, exact: bool) {
     for (i, b) in params["first3_biases"].as_array().unwrap().iter().enumerate() {
         check(&format!("{id}: final bias {i}"), run.network().nodes()[sizes[0] + i].bias, num(b), exact);
     }
-    assert_eq!(
-        run.network().num_dead_links() as u64,
-        int(&params["num_dead_links"]) as u64,
-        "{id}: dead links"
-    );
+    assert_eq!(run.network().num_dead_links(), int(&params["num_dead_links"]), "{id}: dead links");
+
+    // The fuller records of this crate's own reference runs.
+    if let Some(points) = case["train_points"].as_array() {
+        assert_eq!(points.len(), run.train_points().len(), "{id}: train points");
+        for (i, (p, expected)) in run.train_points().iter().zip(points).enumerate() {
+            check(&format!("{id}: train point {i}.x"), p.x, num(&expected["x"]), exact);
+            check(&format!("{id}: train point {i}.y"), p.y, num(&expected["y"]), exact);
+            check(&format!("{id}: train point {i}.label"), p.label, num(&expected["label"]), exact);
+        }
+    }
+    if let Some(weights) = params["all_link_weights"].as_array() {
+        assert_eq!(weights.len(), run.network().links().len(), "{id}: links");
+        for (link, w) in run.network().links().iter().zip(weights) {
+            check(&format!("{id}: final weight of link {}", link.id), link.weight, num(w), exact);
+        }
+        let biases = params["all_biases"].as_array().unwrap();
+        for (i, b) in biases.iter().enumerate() {
+            check(&format!("{id}: final bias {i}"), run.network().nodes()[sizes[0] + i].bias, num(b), exact);
+        }
+        let dead: Vec<&str> =
+            params["dead_link_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let ours: Vec<&str> =
+            run.network().links().iter().filter(|l| l.is_dead).map(|l| l.id.as_str()).collect();
+        assert_eq!(ours, dead, "{id}: dead links");
+    }
 }
 
 fn replay_file(name: &str, exact: bool) {
@@ -195,4 +169,29 @@ fn shared_reference_runs_agree_to_1e_9() {
 #[test]
 fn shared_reference_runs_are_bit_exact() {
     replay_file("playground_reference.json", true);
+}
+
+/// The runs of tests/data/README.md: L1 with dead links, partial last batches (also in
+/// regression), L2 with batch 1, no hidden layer, initZero and a hidden input feature.
+#[test]
+fn own_reference_runs_agree_to_1e_9() {
+    replay_file("playground_runs.json", false);
+}
+
+#[test]
+fn own_reference_runs_are_bit_exact() {
+    replay_file("playground_runs.json", true);
+}
+
+#[test]
+fn own_reference_runs_cover_l1_deaths_and_partial_batches() {
+    let data = load("playground_runs.json");
+    let cases = data["cases"].as_array().unwrap();
+    let hash = |c: &Value| c["url_hash"].as_str().unwrap().to_string();
+    assert!(cases.iter().any(
+        |c| hash(c).contains("regularization=L1") && int(&c["params_at_epoch_500"]["num_dead_links"]) > 0
+    ));
+    assert!(cases.iter().any(|c| !int(&c["num_train"]).is_multiple_of(int(&c["settings"]["batchSize"]))));
+    assert!(cases.iter().any(|c| hash(c).contains("regularization=L2")));
+    assert!(cases.iter().any(|c| c["settings"]["problem"] == "regression"));
 }
