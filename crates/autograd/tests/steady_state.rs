@@ -36,14 +36,16 @@ unsafe impl GlobalAlloc for CountingAllocator {
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
-/// One step of a 3-8-2 tanh/sigmoid network with a squared error, and plain SGD.
+/// One step of a 3-8-2 tanh/sigmoid network with a squared error, and plain SGD; the second
+/// layer adds its bias with a broadcasting `add`.
 fn step(g: &mut Graph<f64>, params: &[Var; 4], x: &Tensor<f64>, y: &Tensor<f64>) -> f64 {
     let [w1, b1, w2, b2] = *params;
     let x = g.input_copy(x);
     let y = g.input_copy(y);
     let z1 = g.affine(x, w1, b1).unwrap();
     let h = g.tanh(z1).unwrap();
-    let z2 = g.affine(h, w2, b2).unwrap();
+    let hw = g.matmul(h, w2).unwrap();
+    let z2 = g.add(hw, b2).unwrap();
     let p = g.sigmoid(z2).unwrap();
     let r = g.relu(p).unwrap();
     let e = g.sub(r, y).unwrap();

@@ -147,7 +147,11 @@ mod tests {
         let col = t(&[2, 1], &[1.3, -0.8]);
         let row = t(&[1, 3], &[0.9, 1.7, -1.1]);
         let scalar = t(&[], &[0.6]);
-        for (x, y) in [(&a, &a), (&a, &col), (&row, &col), (&scalar, &a), (&a, &scalar)] {
+        let five_axes = Tensor::from_shape_fn(&[2, 1, 1, 1, 3], |i| (i[0] * 3 + i[4]) as f64 * 0.4 - 1.1);
+        let four_axes = t(&[2, 1, 1, 1], &[0.7, -1.3]);
+        for (x, y) in
+            [(&a, &a), (&a, &col), (&row, &col), (&scalar, &a), (&a, &scalar), (&five_axes, &four_axes)]
+        {
             let inputs = [x.clone(), y.clone()];
             gradcheck(|g, v| g.add(v[0], v[1]), &inputs, 1e-6, 1e-8).unwrap();
             gradcheck(|g, v| g.sub(v[0], v[1]), &inputs, 1e-6, 1e-8).unwrap();

@@ -8,11 +8,44 @@
 
 use backprop_tensor::{TensorError, broadcast_shape};
 
+/// Axis lengths or strides, inline up to four axes (as ndarray keeps them), so that building
+/// the map allocates nothing for the tensors of a neural network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Dims {
+    Inline { len: usize, dims: [usize; 4] },
+    Heap(Vec<usize>),
+}
+
+impl Dims {
+    fn zeros(len: usize) -> Self {
+        if len <= 4 { Dims::Inline { len, dims: [0; 4] } } else { Dims::Heap(vec![0; len]) }
+    }
+}
+
+impl std::ops::Deref for Dims {
+    type Target = [usize];
+    fn deref(&self) -> &[usize] {
+        match self {
+            Dims::Inline { len, dims } => &dims[..*len],
+            Dims::Heap(dims) => dims,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Dims {
+    fn deref_mut(&mut self) -> &mut [usize] {
+        match self {
+            Dims::Inline { len, dims } => &mut dims[..*len],
+            Dims::Heap(dims) => dims,
+        }
+    }
+}
+
 /// The index map of two operands onto their broadcast result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Broadcast {
-    shape: Vec<usize>,
-    strides: [Vec<usize>; 2],
+    shape: Dims,
+    strides: [Dims; 2],
 }
 
 impl Broadcast {
@@ -21,7 +54,19 @@ impl Broadcast {
     /// # Errors
     /// When the shapes do not broadcast, naming `op` and both shapes.
     pub(crate) fn new(op: &'static str, a: &[usize], b: &[usize]) -> Result<Self, TensorError> {
-        let shape = broadcast_shape(op, a, b)?;
+        let rank = a.len().max(b.len());
+        let mut shape = Dims::zeros(rank);
+        for (axis, len) in shape.iter_mut().enumerate() {
+            let x = if axis + a.len() >= rank { a[axis + a.len() - rank] } else { 1 };
+            let y = if axis + b.len() >= rank { b[axis + b.len() - rank] } else { 1 };
+            *len = match (x, y) {
+                _ if x == y => x,
+                (1, _) => y,
+                (_, 1) => x,
+                // The tensor crate's rules, and its message.
+                _ => return Err(broadcast_shape(op, a, b).expect_err("axes of different lengths, neither 1")),
+            };
+        }
         let strides = [operand_strides(&shape, a), operand_strides(&shape, b)];
         Ok(Broadcast { shape, strides })
     }
@@ -43,7 +88,7 @@ impl Broadcast {
         };
         let [sa, sb] = &self.strides;
         let (last_a, last_b) = (sa[leading.len()], sb[leading.len()]);
-        let mut index = vec![0; leading.len()];
+        let mut index = Dims::zeros(leading.len());
         let (mut base_a, mut base_b, mut out) = (0, 0, 0);
         loop {
             for j in 0..last {
@@ -72,9 +117,9 @@ impl Broadcast {
 }
 
 /// The stride of `operand` along each axis of `shape`: 0 where the operand is stretched.
-fn operand_strides(shape: &[usize], operand: &[usize]) -> Vec<usize> {
+fn operand_strides(shape: &[usize], operand: &[usize]) -> Dims {
     let lead = shape.len() - operand.len();
-    let mut strides = vec![0; shape.len()];
+    let mut strides = Dims::zeros(shape.len());
     let mut stride = 1;
     for (axis, &len) in operand.iter().enumerate().rev() {
         if len != 1 {
@@ -126,6 +171,18 @@ mod tests {
             seen += 1;
         });
         assert_eq!(seen, 24);
+    }
+
+    #[test]
+    fn more_than_four_axes() {
+        let map = Broadcast::new("test", &[2, 1, 1, 1, 3], &[2, 1, 1, 1]).unwrap();
+        assert_eq!(map.shape(), &[2, 2, 1, 1, 3]);
+        let mut seen = Vec::new();
+        map.for_each(|o, i, j| seen.push((o, i, j)));
+        assert_eq!(seen.len(), 12);
+        // b = [2, 1, 1, 1] aligns with the result's axes 1..5.
+        assert_eq!(seen[4], (4, 1, 1), "result [0, 1, 0, 0, 1] reads a[0, 0, 0, 0, 1] and b[1, 0, 0, 0]");
+        assert_eq!(seen[6], (6, 3, 0), "result [1, 0, 0, 0, 0] reads a[1, 0, 0, 0, 0] and b[0, 0, 0, 0]");
     }
 
     #[test]
