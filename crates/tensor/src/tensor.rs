@@ -137,11 +137,10 @@ impl<F: Float> Tensor<F> {
     /// # Errors
     /// When the tensor is not 2-D.
     pub fn view2_mut(&mut self) -> Result<ArrayViewMut2<'_, F>> {
-        let shape = self.shape().to_vec();
-        self.data
-            .view_mut()
-            .into_dimensionality()
-            .map_err(|_| TensorError::invalid("view2_mut", format!("expected a matrix, got shape {shape:?}")))
+        if self.ndim() != 2 {
+            return Err(TensorError::invalid("view2_mut", format!("expected a matrix, got shape {:?}", self.shape())));
+        }
+        Ok(self.data.view_mut().into_dimensionality().expect("checked to be 2-D"))
     }
 
     /// The elements in row-major order.
