@@ -357,6 +357,19 @@ mod tests {
     }
 
     #[test]
+    fn a_page_hash_round_trips() {
+        // The hash the page writes for its defaults with seed 0.12345 (playground_reference.json).
+        let hash = "activation=tanh&regularization=none&batchSize=10&dataset=circle&regDataset=reg-plane\
+                    &learningRate=0.03&regularizationRate=0&noise=0&networkShape=4,2&seed=0.12345&showTestData=false\
+                    &discretize=false&percTrainData=50&x=true&y=true&xTimesY=false&xSquared=false&ySquared=false\
+                    &cosX=false&sinX=false&cosY=false&sinY=false&collectStats=false&problem=classification\
+                    &initZero=false&hideText=false";
+        let config = PlaygroundConfig::from_url(&format!("#{hash}")).unwrap();
+        assert_eq!(config.to_hash(), hash);
+        assert_eq!(PlaygroundConfig::from_url(&config.to_hash()).unwrap(), config);
+    }
+
+    #[test]
     fn page_quirks_are_kept() {
         // Empty values keep defaults; an empty networkShape means no hidden layer; the
         // last duplicate wins; unknown fields are listed, `_hide` switches recorded.

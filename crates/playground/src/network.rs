@@ -90,52 +90,52 @@ impl Network {
         if input_ids.len() != shape[0] {
             return Err(shape_error(format!("{} input ids for {} input nodes", input_ids.len(), shape[0])));
         }
+        let bias = if init_zero { 0.0 } else { 0.1 };
+        let new_node = |id: String, activation: Activation, input_links: Range<usize>| Node {
+            id,
+            bias,
+            total_input: 0.0,
+            output: 0.0,
+            output_der: 0.0,
+            input_der: 0.0,
+            acc_input_der: 0.0,
+            num_accumulated_ders: 0,
+            activation,
+            input_links,
+            output_links: Vec::new(),
+        };
         let mut nodes: Vec<Node> = Vec::with_capacity(shape.iter().sum());
         let mut links: Vec<Link> = Vec::new();
         let mut layers: Vec<Range<usize>> = Vec::with_capacity(shape.len());
+        // Input nodes are named by their feature and, like hidden nodes, carry the hidden
+        // activation and a bias that no computation reads.
+        nodes.extend(input_ids.iter().map(|name| new_node(name.to_string(), activation, 0..0)));
+        layers.push(0..nodes.len());
         let mut next_id = 1;
-        for (layer_idx, &num_nodes) in shape.iter().enumerate() {
-            let is_output_layer = layer_idx == shape.len() - 1;
+        for (layer_idx, &num_nodes) in shape.iter().enumerate().skip(1) {
+            let node_activation = if layer_idx == shape.len() - 1 { output_activation } else { activation };
             let start = nodes.len();
-            for i in 0..num_nodes {
-                let id = if let (0, Some(name)) = (layer_idx, input_ids.get(i)) {
-                    name.to_string()
-                } else {
-                    next_id += 1;
-                    (next_id - 1).to_string()
-                };
+            for _ in 0..num_nodes {
+                let id = next_id.to_string();
+                next_id += 1;
                 let dest = nodes.len();
                 let first_link = links.len();
-                if layer_idx >= 1 {
-                    for source in layers[layer_idx - 1].clone() {
-                        // `weight = Math.random() - 0.5` runs before the initZero override.
-                        let random_weight = rng.next_f64() - 0.5;
-                        links.push(Link {
-                            id: format!("{}-{}", nodes[source].id, id),
-                            source,
-                            dest,
-                            weight: if init_zero { 0.0 } else { random_weight },
-                            is_dead: false,
-                            error_der: 0.0,
-                            acc_error_der: 0.0,
-                            num_accumulated_ders: 0,
-                        });
-                        nodes[source].output_links.push(links.len() - 1);
-                    }
+                for source in layers[layer_idx - 1].clone() {
+                    // `weight = Math.random() - 0.5` runs before the initZero override.
+                    let random_weight = rng.next_f64() - 0.5;
+                    links.push(Link {
+                        id: format!("{}-{}", nodes[source].id, id),
+                        source,
+                        dest,
+                        weight: if init_zero { 0.0 } else { random_weight },
+                        is_dead: false,
+                        error_der: 0.0,
+                        acc_error_der: 0.0,
+                        num_accumulated_ders: 0,
+                    });
+                    nodes[source].output_links.push(links.len() - 1);
                 }
-                nodes.push(Node {
-                    id,
-                    bias: if init_zero { 0.0 } else { 0.1 },
-                    total_input: 0.0,
-                    output: 0.0,
-                    output_der: 0.0,
-                    input_der: 0.0,
-                    acc_input_der: 0.0,
-                    num_accumulated_ders: 0,
-                    activation: if is_output_layer { output_activation } else { activation },
-                    input_links: first_link..links.len(),
-                    output_links: Vec::new(),
-                });
+                nodes.push(new_node(id, node_activation, first_link..links.len()));
             }
             layers.push(start..nodes.len());
         }

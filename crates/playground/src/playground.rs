@@ -329,6 +329,16 @@ mod tests {
     }
 
     #[test]
+    fn a_network_without_inputs_still_runs_as_on_the_page() {
+        let mut p = Playground::from_url("#seed=none&x=false&y=false").unwrap();
+        assert_eq!(p.network().layer_sizes(), [0, 4, 2, 1]);
+        let history = p.run(3);
+        assert!(history.iter().all(|r| r.train_loss.is_finite()));
+        // Without inputs the output is the same everywhere.
+        assert_eq!(p.output_at(1.0, 2.0), p.output_at(-3.0, 0.5));
+    }
+
+    #[test]
     fn invalid_configs_are_refused() {
         let config = PlaygroundConfig { batch_size: 0, ..Default::default() };
         assert!(Playground::new(&config).is_err());

@@ -13,7 +13,7 @@ const SIGNIFICANCE: f64 = 4_503_599_627_370_496.0;
 /// 2^53.
 const OVERFLOW: f64 = 9_007_199_254_740_992.0;
 
-/// The ARC4 (RC4-drop[256]) generator of seedrandom 2.4.4, keyed by a seed string.
+/// The ARC4 (`RC4-drop[256]`) generator of seedrandom 2.4.4, keyed by a seed string.
 ///
 /// ```
 /// use backprop_playground::Arc4Random;
