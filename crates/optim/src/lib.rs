@@ -1,1 +1,70 @@
-//! placeholder
+//! # backprop-optim
+//!
+//! Optimizers with `torch.optim`'s exact update rules and defaults, learning-rate schedules,
+//! gradient clipping, and checkpoints that resume bit for bit.
+//!
+//! - [`Optimizer`]: `step`, `zero_grad`, learning rate, state export and import, over named
+//!   parameters of a [`backprop_autograd::Graph`]. Each update is one fused pass over a
+//!   parameter's value, gradient and state buffers.
+//! - [`Sgd`] (momentum, dampening, Nesterov, weight decay), [`Adam`] (AMSGrad), [`AdamW`]
+//!   (decoupled weight decay), [`RmsProp`] (momentum, centered), [`Adagrad`]; their configs
+//!   default to PyTorch's values, and [`OptimizerConfig`] names them.
+//! - Schedules ([`LrScheduler`]): [`StepLr`], [`ExponentialLr`], [`CosineAnnealingLr`],
+//!   [`LinearWarmup`]; [`ScheduleConfig`] by name.
+//! - Clipping: [`clip_grad_norm`], [`clip_grad_value`].
+//! - Checkpoints: [`save_checkpoint`], [`load_checkpoint`].
+//!
+//! Fitting `y = 2x + 1` with SGD and momentum:
+//!
+//! ```
+//! use backprop_autograd::Graph;
+//! use backprop_nn::{Activation, Module, Reduction, mlp, mse};
+//! use backprop_optim::{Optimizer, Sgd, SgdConfig};
+//! use backprop_tensor::{Tensor, TensorRng};
+//!
+//! let mut g = Graph::<f64>::new();
+//! let mut model = mlp(&mut g, &[1, 1], Activation::Identity, &mut TensorRng::seed_from_u64(0)).unwrap();
+//! let config = SgdConfig { lr: 0.1, momentum: 0.5, ..SgdConfig::default() };
+//! let mut sgd = Sgd::new(Module::<f64>::parameters(&model), config).unwrap();
+//! let x = Tensor::from_vec(&[4, 1], vec![-1.0, 0.0, 1.0, 2.0]);
+//! let y = Tensor::from_vec(&[4, 1], vec![-1.0, 1.0, 3.0, 5.0]);
+//! for _ in 0..200 {
+//!     sgd.zero_grad(&mut g);
+//!     let (xv, yv) = (g.input(x.clone()), g.input(y.clone()));
+//!     let prediction = model.forward(&mut g, xv).unwrap();
+//!     let loss = mse(&mut g, prediction, yv, Reduction::Mean).unwrap();
+//!     g.backward(loss).unwrap();
+//!     sgd.step(&mut g).unwrap();
+//!     g.clear();
+//! }
+//! let fitted = model.predict(&g, &Tensor::from_vec(&[1, 1], vec![10.0])).unwrap();
+//! assert!((fitted.item() - 21.0).abs() < 1e-9);
+//! ```
+#![warn(missing_docs)]
+
+mod adagrad;
+mod adam;
+mod checkpoint;
+mod clip;
+mod config;
+mod error;
+mod optimizer;
+mod rmsprop;
+mod schedule;
+mod sgd;
+
+pub use adagrad::Adagrad;
+pub use adam::{Adam, AdamW};
+pub use checkpoint::{
+    CHECKPOINT_KEY, CHECKPOINT_VERSION, Checkpoint, OPTIMIZER_PREFIX, TrainingState, load_checkpoint,
+    save_checkpoint,
+};
+pub use clip::{clip_grad_norm, clip_grad_value};
+pub use config::{AdagradConfig, AdamConfig, AdamWConfig, OptimizerConfig, RmsPropConfig, SgdConfig};
+pub use error::{OptimError, Result};
+pub use optimizer::{Optimizer, OptimizerState, ParamState};
+pub use rmsprop::RmsProp;
+pub use schedule::{
+    CosineAnnealingLr, ExponentialLr, LinearWarmup, LrScheduler, ScheduleConfig, ScheduleKind, StepLr,
+};
+pub use sgd::Sgd;
