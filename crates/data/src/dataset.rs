@@ -65,25 +65,39 @@ impl<F: Float> Targets<F> {
     }
 
     /// The class indices one-hot encoded as `[n, classes]` (see [`crate::one_hot`]).
-    pub fn one_hot(&self) -> Option<Tensor<F>> {
+    ///
+    /// # Errors
+    /// For regression targets, or a class index without a name.
+    pub fn one_hot(&self) -> Result<Tensor<F>> {
         match self {
-            Targets::Classes { indices, names } => {
-                Some(crate::one_hot(indices, names.len()).expect("indices are checked against the names"))
-            }
-            Targets::Values(_) => None,
+            Targets::Classes { indices, names } => crate::one_hot(indices, names.len()),
+            Targets::Values(_) => Err(DataError::invalid("one_hot", "regression targets have no classes")),
         }
     }
 
-    /// Binary classes as the TensorFlow Playground's labels `[n, 1]`: class 0 is −1, class 1 is +1.
+    /// Two classes as the TensorFlow Playground's labels `[n, 1]`: class 0 is −1, class 1 is +1.
     ///
-    /// `None` for regression or when there are not exactly two classes.
-    pub fn signed(&self) -> Option<Tensor<F>> {
+    /// # Errors
+    /// For regression targets, or when there are not exactly two classes.
+    pub fn signed(&self) -> Result<Tensor<F>> {
         match self {
             Targets::Classes { indices, names } if names.len() == 2 => {
-                let signs = indices.iter().map(|&i| if i == 0 { -F::one() } else { F::one() }).collect();
-                Some(Tensor::from_vec(&[indices.len(), 1], signs))
+                let signs = indices
+                    .iter()
+                    .enumerate()
+                    .map(|(row, &i)| match i {
+                        0 => Ok(-F::one()),
+                        1 => Ok(F::one()),
+                        _ => Err(DataError::invalid("signed", format!("row {row} has class index {i} of 2"))),
+                    })
+                    .collect::<Result<Vec<F>>>()?;
+                Ok(Tensor::from_vec(&[indices.len(), 1], signs))
             }
-            _ => None,
+            Targets::Classes { names, .. } => Err(DataError::invalid(
+                "signed",
+                format!("±1 labels need exactly 2 classes, there are {}", names.len()),
+            )),
+            Targets::Values(_) => Err(DataError::invalid("signed", "regression targets have no classes")),
         }
     }
 
@@ -373,7 +387,15 @@ mod tests {
         assert_eq!(t.signed().unwrap().to_vec(), vec![-1.0, 1.0, -1.0]);
         assert_eq!(t.one_hot().unwrap().to_vec(), vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0]);
         let v = Targets::Values(Tensor::<f64>::zeros(&[3, 1]));
-        assert!(v.signed().is_none() && v.one_hot().is_none() && v.num_classes().is_none());
+        assert!(v.num_classes().is_none());
+        assert_eq!(v.signed().unwrap_err().to_string(), "signed: regression targets have no classes");
+        assert_eq!(v.one_hot().unwrap_err().to_string(), "one_hot: regression targets have no classes");
+        let three =
+            Targets::<f64>::Classes { indices: vec![0], names: vec!["a".into(), "b".into(), "c".into()] };
+        assert_eq!(
+            three.signed().unwrap_err().to_string(),
+            "signed: ±1 labels need exactly 2 classes, there are 3"
+        );
     }
 
     #[test]

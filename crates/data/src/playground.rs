@@ -474,8 +474,8 @@ mod tests {
                     assert_eq!(row, expected.as_slice(), "{url}");
                 }
                 let labels: Vec<f64> = match ds.targets().signed() {
-                    Some(signs) => signs.to_vec(),
-                    None => ds.targets().values().unwrap().to_vec(),
+                    Ok(signs) => signs.to_vec(),
+                    Err(_) => ds.targets().values().unwrap().to_vec(),
                 };
                 assert_eq!(labels, points.iter().map(|p| p.label).collect::<Vec<_>>(), "{url}");
             }
