@@ -385,9 +385,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn temp_path(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("backprop-data-idx-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join(name)
+        std::env::temp_dir().join(format!("backprop-data-{}-{name}", std::process::id()))
     }
 
     fn header(code: u8, dims: &[u32]) -> Vec<u8> {
