@@ -25,6 +25,22 @@ pub struct Adagrad<F: Float> {
     slots: Slots<F>,
 }
 
+/// The fused update of one parameter: one pass over θ, g and s.
+fn kernel<F: Float, const DECAY: bool>(
+    theta: &mut [F],
+    grad: &[F],
+    sum: &mut [F],
+    weight_decay: F,
+    neg_clr: F,
+    eps: F,
+) {
+    for ((w, &d), s) in theta.iter_mut().zip(grad).zip(sum) {
+        let d = if DECAY { d + weight_decay * *w } else { d };
+        *s += d * d;
+        *w += neg_clr * d / (s.sqrt() + eps);
+    }
+}
+
 fn validate(c: &AdagradConfig) -> Result<()> {
     check_at_least("Adagrad", "lr", c.lr, 0.0)?;
     check_at_least("Adagrad", "lr_decay", c.lr_decay, 0.0)?;
@@ -52,7 +68,6 @@ impl<F: Float> Optimizer<F> for Adagrad<F> {
     fn step(&mut self, g: &mut Graph<F>) -> Result<()> {
         let c = self.config;
         let eps = F::from_f64(c.eps);
-        let decay = (c.weight_decay != 0.0).then(|| F::from_f64(c.weight_decay));
         let init = F::from_f64(c.initial_accumulator_value);
         for slot in &mut self.slots.slots {
             let (param, grad) = g.param_mut_with_grad(slot.var)?;
@@ -61,13 +76,11 @@ impl<F: Float> Optimizer<F> for Adagrad<F> {
             slot.ensure(SUM, param.shape(), init);
             let neg_clr = F::from_f64(-(c.lr / (1.0 + (slot.step - 1) as f64 * c.lr_decay)));
             let sum = slot.buffers[SUM].as_mut().expect("ensured").as_mut_slice();
-            for ((w, &d), s) in param.as_mut_slice().iter_mut().zip(grad.as_slice()).zip(sum.iter_mut()) {
-                let d = match decay {
-                    Some(wd) => d + wd * *w,
-                    None => d,
-                };
-                *s += d * d;
-                *w += neg_clr * d / (s.sqrt() + eps);
+            let (theta, grad) = (param.as_mut_slice(), grad.as_slice());
+            if c.weight_decay != 0.0 {
+                kernel::<F, true>(theta, grad, sum, F::from_f64(c.weight_decay), neg_clr, eps);
+            } else {
+                kernel::<F, false>(theta, grad, sum, F::zero(), neg_clr, eps);
             }
         }
         self.slots.steps += 1;

@@ -5,7 +5,7 @@ use backprop_tensor::Float;
 
 use crate::config::{AdamConfig, AdamWConfig, OptimizerConfig};
 use crate::error::Result;
-use crate::optimizer::{Optimizer, OptimizerState, Slots, check_at_least, check_unit, lerp, wrong_kind};
+use crate::optimizer::{Optimizer, OptimizerState, Slots, check_at_least, check_unit, wrong_kind};
 
 const EXP_AVG: usize = 0;
 const EXP_AVG_SQ: usize = 1;
@@ -31,15 +31,77 @@ fn validate(op: &str, h: &Hyper) -> Result<()> {
     check_at_least(op, "weight_decay", h.weight_decay, 0.0)
 }
 
+/// The constants of one parameter's update, in its element type.
+#[derive(Clone, Copy)]
+struct Coefficients<F> {
+    /// `1 − γλ` for AdamW, 1 for Adam.
+    shrink: F,
+    /// λ for Adam (added to the gradient).
+    weight_decay: F,
+    /// The lerp weight `1 − β₁`, and `1 − (1 − β₁)` for its upper branch.
+    one_minus_beta1: F,
+    beta1_again: F,
+    beta2: F,
+    one_minus_beta2: F,
+    bias_correction2_sqrt: F,
+    eps: F,
+    neg_step_size: F,
+}
+
+/// The fused update of one parameter: one pass over θ, g, m, v (and v̂ with AMSGrad). The
+/// options are constants so that each combination compiles to a branch-free, vectorisable
+/// loop; `LOW` says which form of PyTorch's `lerp` applies (`1 − β₁ < 0.5`, the usual case).
+fn kernel<F: Float, const AMSGRAD: bool, const COUPLED: bool, const LOW: bool>(
+    theta: &mut [F],
+    grad: &[F],
+    m: &mut [F],
+    v: &mut [F],
+    vmax: &mut [F],
+    k: Coefficients<F>,
+) {
+    let moments = |w: &mut F, d: F, m: &mut F, v: &mut F| {
+        *w *= k.shrink;
+        let d = if COUPLED { d + k.weight_decay * *w } else { d };
+        *m = if LOW { *m + k.one_minus_beta1 * (d - *m) } else { d - (d - *m) * k.beta1_again };
+        *v = *v * k.beta2 + k.one_minus_beta2 * d * d;
+    };
+    let apply = |w: &mut F, m: F, second: F| {
+        let denom = second.sqrt() / k.bias_correction2_sqrt + k.eps;
+        *w += k.neg_step_size * m / denom;
+    };
+    if AMSGRAD {
+        for ((((w, &d), m), v), vmax) in
+            theta.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()).zip(vmax)
+        {
+            moments(w, d, m, v);
+            *vmax = vmax.max(*v);
+            apply(w, *m, *vmax);
+        }
+    } else {
+        for (((w, &d), m), v) in theta.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()) {
+            moments(w, d, m, v);
+            apply(w, *m, *v);
+        }
+    }
+}
+
 /// One Adam/AdamW step over every parameter with a gradient: PyTorch's `_single_tensor_adam`.
 fn step<F: Float>(slots: &mut Slots<F>, g: &mut Graph<F>, h: &Hyper) -> Result<()> {
     let (beta1, beta2) = h.betas;
     let one_minus_beta1 = F::from_f64(1.0 - beta1);
-    let beta2_f = F::from_f64(beta2);
-    let one_minus_beta2 = F::from_f64(1.0 - beta2);
-    let eps = F::from_f64(h.eps);
-    let coupled_decay = (!h.decoupled && h.weight_decay != 0.0).then(|| F::from_f64(h.weight_decay));
-    let shrink = F::from_f64(1.0 - h.lr * h.weight_decay);
+    let coupled = !h.decoupled && h.weight_decay != 0.0;
+    let low = one_minus_beta1.abs() < F::from_f64(0.5);
+    let mut k = Coefficients {
+        shrink: if h.decoupled { F::from_f64(1.0 - h.lr * h.weight_decay) } else { F::one() },
+        weight_decay: F::from_f64(h.weight_decay),
+        one_minus_beta1,
+        beta1_again: F::one() - one_minus_beta1,
+        beta2: F::from_f64(beta2),
+        one_minus_beta2: F::from_f64(1.0 - beta2),
+        bias_correction2_sqrt: F::one(),
+        eps: F::from_f64(h.eps),
+        neg_step_size: F::zero(),
+    };
     for slot in &mut slots.slots {
         let (param, grad) = g.param_mut_with_grad(slot.var)?;
         let Some(grad) = grad else { continue };
@@ -52,35 +114,24 @@ fn step<F: Float>(slots: &mut Slots<F>, g: &mut Graph<F>, h: &Hyper) -> Result<(
         let t = slot.step as f64;
         let bias_correction1 = 1.0 - beta1.powf(t);
         let bias_correction2 = 1.0 - beta2.powf(t);
-        let neg_step_size = F::from_f64(-(h.lr / bias_correction1));
-        let bias_correction2_sqrt = F::from_f64(bias_correction2.sqrt());
+        k.neg_step_size = F::from_f64(-(h.lr / bias_correction1));
+        k.bias_correction2_sqrt = F::from_f64(bias_correction2.sqrt());
 
         let (m, rest) = slot.buffers.split_at_mut(1);
         let (v, vmax) = rest.split_at_mut(1);
         let m = m[0].as_mut().expect("ensured").as_mut_slice();
         let v = v[0].as_mut().expect("ensured").as_mut_slice();
-        let mut vmax = vmax[0].as_mut().map(|t| t.as_mut_slice());
-        let theta = param.as_mut_slice();
-        let grad = grad.as_slice();
-        for (i, (w, &d)) in theta.iter_mut().zip(grad).enumerate() {
-            if h.decoupled {
-                *w *= shrink;
-            }
-            let d = match coupled_decay {
-                Some(wd) => d + wd * *w,
-                None => d,
-            };
-            m[i] = lerp(m[i], d, one_minus_beta1);
-            v[i] = v[i] * beta2_f + one_minus_beta2 * d * d;
-            let second = match vmax.as_deref_mut() {
-                Some(vmax) => {
-                    vmax[i] = vmax[i].max(v[i]);
-                    vmax[i]
-                }
-                None => v[i],
-            };
-            let denom = second.sqrt() / bias_correction2_sqrt + eps;
-            *w += neg_step_size * m[i] / denom;
+        let vmax = vmax[0].as_mut().map_or(&mut [][..], |t| t.as_mut_slice());
+        let (theta, grad) = (param.as_mut_slice(), grad.as_slice());
+        match (h.amsgrad, coupled, low) {
+            (false, false, true) => kernel::<F, false, false, true>(theta, grad, m, v, vmax, k),
+            (false, false, false) => kernel::<F, false, false, false>(theta, grad, m, v, vmax, k),
+            (false, true, true) => kernel::<F, false, true, true>(theta, grad, m, v, vmax, k),
+            (false, true, false) => kernel::<F, false, true, false>(theta, grad, m, v, vmax, k),
+            (true, false, true) => kernel::<F, true, false, true>(theta, grad, m, v, vmax, k),
+            (true, false, false) => kernel::<F, true, false, false>(theta, grad, m, v, vmax, k),
+            (true, true, true) => kernel::<F, true, true, true>(theta, grad, m, v, vmax, k),
+            (true, true, false) => kernel::<F, true, true, false>(theta, grad, m, v, vmax, k),
         }
     }
     slots.steps += 1;

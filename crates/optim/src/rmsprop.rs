@@ -29,6 +29,68 @@ pub struct RmsProp<F: Float> {
     slots: Slots<F>,
 }
 
+/// The constants of an update, in the parameter's element type.
+struct Coefficients<F> {
+    lr: F,
+    alpha: F,
+    one_minus_alpha: F,
+    eps: F,
+    momentum: F,
+    weight_decay: F,
+}
+
+/// The fused update of one parameter: one pass over θ, g, v and, when not empty, ḡ (centered)
+/// and b (momentum). Each combination is its own loop so that none branches per element.
+fn kernel<F: Float, const DECAY: bool>(
+    theta: &mut [F],
+    grad: &[F],
+    square_avg: &mut [F],
+    grad_avg: &mut [F],
+    buffer: &mut [F],
+    k: &Coefficients<F>,
+) {
+    #[inline(always)]
+    fn element<F: Float, const DECAY: bool>(
+        w: &mut F,
+        d: F,
+        v: &mut F,
+        avg: Option<&mut F>,
+        b: Option<&mut F>,
+        k: &Coefficients<F>,
+    ) {
+        let d = if DECAY { d + k.weight_decay * *w } else { d };
+        *v = *v * k.alpha + k.one_minus_alpha * d * d;
+        let s = match avg {
+            Some(a) => {
+                *a = lerp(*a, d, k.one_minus_alpha);
+                (*v - *a * *a).sqrt()
+            }
+            None => v.sqrt(),
+        } + k.eps;
+        match b {
+            Some(b) => {
+                *b = *b * k.momentum + d / s;
+                *w -= k.lr * *b;
+            }
+            None => *w += (-k.lr) * d / s,
+        }
+    }
+    let base = theta.iter_mut().zip(grad).zip(square_avg.iter_mut());
+    match (grad_avg.is_empty(), buffer.is_empty()) {
+        (true, true) => base.for_each(|((w, &d), v)| element::<F, DECAY>(w, d, v, None, None, k)),
+        (false, true) => {
+            base.zip(grad_avg).for_each(|(((w, &d), v), a)| element::<F, DECAY>(w, d, v, Some(a), None, k))
+        }
+        (true, false) => {
+            base.zip(buffer).for_each(|(((w, &d), v), b)| element::<F, DECAY>(w, d, v, None, Some(b), k))
+        }
+        (false, false) => base
+            .zip(grad_avg)
+            .zip(buffer)
+            .for_each(|((((w, &d), v), a), b)| element::<F, DECAY>(w, d, v, Some(a), Some(b), k)),
+    }
+}
+
 fn validate(c: &RmsPropConfig) -> Result<()> {
     check_at_least("RMSprop", "lr", c.lr, 0.0)?;
     check_at_least("RMSprop", "alpha", c.alpha, 0.0)?;
@@ -58,12 +120,14 @@ impl<F: Float> Optimizer<F> for RmsProp<F> {
 
     fn step(&mut self, g: &mut Graph<F>) -> Result<()> {
         let c = self.config;
-        let lr = F::from_f64(c.lr);
-        let alpha = F::from_f64(c.alpha);
-        let one_minus_alpha = F::from_f64(1.0 - c.alpha);
-        let eps = F::from_f64(c.eps);
-        let mu = F::from_f64(c.momentum);
-        let decay = (c.weight_decay != 0.0).then(|| F::from_f64(c.weight_decay));
+        let k = Coefficients {
+            lr: F::from_f64(c.lr),
+            alpha: F::from_f64(c.alpha),
+            one_minus_alpha: F::from_f64(1.0 - c.alpha),
+            eps: F::from_f64(c.eps),
+            momentum: F::from_f64(c.momentum),
+            weight_decay: F::from_f64(c.weight_decay),
+        };
         for slot in &mut self.slots.slots {
             let (param, grad) = g.param_mut_with_grad(slot.var)?;
             let Some(grad) = grad else { continue };
@@ -78,28 +142,13 @@ impl<F: Float> Optimizer<F> for RmsProp<F> {
             let (sq, rest) = slot.buffers.split_at_mut(1);
             let (ga, mb) = rest.split_at_mut(1);
             let sq = sq[0].as_mut().expect("ensured").as_mut_slice();
-            let mut ga = ga[0].as_mut().map(|t| t.as_mut_slice());
-            let mut mb = mb[0].as_mut().map(|t| t.as_mut_slice());
-            for (i, (w, &d)) in param.as_mut_slice().iter_mut().zip(grad.as_slice()).enumerate() {
-                let d = match decay {
-                    Some(wd) => d + wd * *w,
-                    None => d,
-                };
-                sq[i] = sq[i] * alpha + one_minus_alpha * d * d;
-                let avg = match ga.as_deref_mut() {
-                    Some(ga) => {
-                        ga[i] = lerp(ga[i], d, one_minus_alpha);
-                        (sq[i] - ga[i] * ga[i]).sqrt()
-                    }
-                    None => sq[i].sqrt(),
-                } + eps;
-                match mb.as_deref_mut() {
-                    Some(b) => {
-                        b[i] = b[i] * mu + d / avg;
-                        *w -= lr * b[i];
-                    }
-                    None => *w += (-lr) * d / avg,
-                }
+            let ga = ga[0].as_mut().map_or(&mut [][..], |t| t.as_mut_slice());
+            let mb = mb[0].as_mut().map_or(&mut [][..], |t| t.as_mut_slice());
+            let (theta, grad) = (param.as_mut_slice(), grad.as_slice());
+            if c.weight_decay != 0.0 {
+                kernel::<F, true>(theta, grad, sq, ga, mb, &k);
+            } else {
+                kernel::<F, false>(theta, grad, sq, ga, mb, &k);
             }
         }
         self.slots.steps += 1;

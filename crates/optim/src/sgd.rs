@@ -38,6 +38,38 @@ impl<F: Float> Sgd<F> {
     }
 }
 
+/// The constants of an update, in the parameter's element type.
+#[derive(Clone, Copy)]
+struct Coefficients<F> {
+    lr: F,
+    weight_decay: F,
+    momentum: F,
+    keep: F,
+}
+
+/// `θ ← θ − γ·(g + λθ)`, one pass.
+fn plain<F: Float, const DECAY: bool>(theta: &mut [F], grad: &[F], k: Coefficients<F>) {
+    for (w, &d) in theta.iter_mut().zip(grad) {
+        let d = if DECAY { d + k.weight_decay * *w } else { d };
+        *w -= k.lr * d;
+    }
+}
+
+/// The momentum update, one pass over θ, g and b; `FIRST`: the buffer starts as the gradient.
+fn momentum<F: Float, const NESTEROV: bool, const DECAY: bool, const FIRST: bool>(
+    theta: &mut [F],
+    grad: &[F],
+    buffer: &mut [F],
+    k: Coefficients<F>,
+) {
+    for ((w, &d), b) in theta.iter_mut().zip(grad).zip(buffer) {
+        let d = if DECAY { d + k.weight_decay * *w } else { d };
+        *b = if FIRST { d } else { *b * k.momentum + k.keep * d };
+        let step = if NESTEROV { d + k.momentum * *b } else { *b };
+        *w -= k.lr * step;
+    }
+}
+
 fn validate(c: &SgdConfig) -> Result<()> {
     check_at_least("SGD", "lr", c.lr, 0.0)?;
     check_at_least("SGD", "momentum", c.momentum, 0.0)?;
@@ -59,19 +91,22 @@ impl<F: Float> Optimizer<F> for Sgd<F> {
 
     fn step(&mut self, g: &mut Graph<F>) -> Result<()> {
         let c = self.config;
-        let lr = F::from_f64(c.lr);
-        let wd = F::from_f64(c.weight_decay);
-        let mu = F::from_f64(c.momentum);
-        let keep = F::from_f64(1.0 - c.dampening);
+        let k = Coefficients {
+            lr: F::from_f64(c.lr),
+            weight_decay: F::from_f64(c.weight_decay),
+            momentum: F::from_f64(c.momentum),
+            keep: F::from_f64(1.0 - c.dampening),
+        };
         let decay = c.weight_decay != 0.0;
         for slot in &mut self.slots.slots {
             let (param, grad) = g.param_mut_with_grad(slot.var)?;
             let Some(grad) = grad else { continue };
             slot.step += 1;
             if c.momentum == 0.0 {
-                for (w, &d) in param.as_mut_slice().iter_mut().zip(grad.as_slice()) {
-                    let d = if decay { d + wd * *w } else { d };
-                    *w -= lr * d;
+                let (theta, grad) = (param.as_mut_slice(), grad.as_slice());
+                match decay {
+                    true => plain::<F, true>(theta, grad, k),
+                    false => plain::<F, false>(theta, grad, k),
                 }
                 continue;
             }
@@ -79,11 +114,15 @@ impl<F: Float> Optimizer<F> for Sgd<F> {
             slot.ensure(MOMENTUM_BUFFER, param.shape(), F::zero());
             let (theta, grad) = (param.as_mut_slice(), grad.as_slice());
             let buffer = slot.buffers[MOMENTUM_BUFFER].as_mut().expect("ensured").as_mut_slice();
-            for ((w, &d), b) in theta.iter_mut().zip(grad).zip(buffer.iter_mut()) {
-                let d = if decay { d + wd * *w } else { d };
-                *b = if first { d } else { *b * mu + keep * d };
-                let step = if c.nesterov { d + mu * *b } else { *b };
-                *w -= lr * step;
+            match (c.nesterov, decay, first) {
+                (false, false, false) => momentum::<F, false, false, false>(theta, grad, buffer, k),
+                (false, false, true) => momentum::<F, false, false, true>(theta, grad, buffer, k),
+                (false, true, false) => momentum::<F, false, true, false>(theta, grad, buffer, k),
+                (false, true, true) => momentum::<F, false, true, true>(theta, grad, buffer, k),
+                (true, false, false) => momentum::<F, true, false, false>(theta, grad, buffer, k),
+                (true, false, true) => momentum::<F, true, false, true>(theta, grad, buffer, k),
+                (true, true, false) => momentum::<F, true, true, false>(theta, grad, buffer, k),
+                (true, true, true) => momentum::<F, true, true, true>(theta, grad, buffer, k),
             }
         }
         self.slots.steps += 1;
