@@ -460,6 +460,16 @@ mod tests {
         assert_eq!(shapes[0], ("0.weight".to_string(), vec![4, 3]));
         assert_eq!(shapes[2], ("3.weight".to_string(), vec![2, 4]));
         assert_eq!(model.specs(), specs());
+        let torch: Vec<String> = specs().iter().map(LayerSpec::torch_module).collect();
+        assert_eq!(
+            torch,
+            [
+                "torch.nn.Linear(3, 4)",
+                "torch.nn.Tanh()",
+                "torch.nn.Dropout(0.5)",
+                "torch.nn.Linear(4, 2, bias=False)"
+            ]
+        );
         let sd = model.state_dict(&g).unwrap();
         assert_eq!(sd[0].1, g.value(w).unwrap().t(), "weights are stored [out, in]");
     }

@@ -269,6 +269,18 @@ mod tests {
     }
 
     #[test]
+    fn multi_margin_at_extreme_logits_is_finite_and_right() {
+        let mut g = Graph::<f32>::new();
+        let x = g.leaf(Tensor::from_rows(&[[1e4_f32, -1e4, 0.0], [1e4, -1e4, 0.0]]));
+        let l = multi_margin(&mut g, x, &[0, 1], Reduction::Sum).unwrap();
+        // Row 0 is right by a wide margin (no loss); row 1 has margins 1 + 2e4 and 1 + 1e4.
+        assert_eq!(g.value(l).unwrap().item(), (2e4 + 1.0 + 1e4 + 1.0) / 3.0);
+        g.backward(l).unwrap();
+        let third = 1.0 / 3.0;
+        assert_eq!(g.grad(x).unwrap().to_vec(), vec![0.0, 0.0, 0.0, third, -2.0 * third, third]);
+    }
+
+    #[test]
     fn multi_margin_by_hand() {
         let mut g = Graph::<f64>::new();
         let x = g.leaf(Tensor::from_rows(&[[0.1, 0.2, 0.4, 0.8]]));

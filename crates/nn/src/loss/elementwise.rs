@@ -307,6 +307,9 @@ mod tests {
         let (l, gr) = eval(logistic_pm1, &[1e4, -1e4, 1e4, -1e4], &[1.0, -1.0, -1.0, 1.0], Reduction::Sum);
         assert_eq!(l, 2e4);
         assert_eq!(gr, vec![0.0, 0.0, 1.0, -1.0]);
+        let (l, gr) = eval(mse, &[1e4, -1e4], &[0.0, 1.0], Reduction::Mean);
+        assert_eq!(l, (1e8 + (1e4 + 1.0) * (1e4 + 1.0)) / 2.0);
+        assert_eq!(gr, vec![1e4, -1e4 - 1.0]);
         let (l, gr) = eval(hinge, &[1e4, -1e4], &[-1.0, -1.0], Reduction::Mean);
         assert_eq!(l, (1.0 + 1e4) / 2.0);
         assert_eq!(gr, vec![0.5, 0.0]);
