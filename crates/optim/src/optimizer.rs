@@ -14,7 +14,7 @@ use crate::error::{OptimError, Result};
 /// moment estimates) by name. [`Optimizer::step`] updates each parameter that has a gradient,
 /// in one fused pass over its value, gradient and state buffers; parameters without a gradient
 /// are skipped (their state and step count do not advance), as in PyTorch.
-pub trait Optimizer<F: Float> {
+pub trait Optimizer<F: Float>: Send {
     /// The optimizer's name (`"sgd"`, `"adam"`, `"adamw"`, `"rmsprop"`, `"adagrad"`).
     fn name(&self) -> &'static str;
 
