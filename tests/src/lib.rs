@@ -45,5 +45,5 @@ pub use nets::{
 pub use op_check::{EPS, TOL, check_gradients};
 pub use shapes::{MAX_DIM, any_shape, broadcast, broadcast_shapes, dim, matrix_shape, shape_with_axes};
 pub use values::{
-    KINK_MARGIN, away_from, class_index, moderate, pm1, tensor_in, tensor_of, within, zero_one,
+    KINK_MARGIN, away_from, class_index, moderate, pm1, signed, tensor_in, tensor_of, within, zero_one,
 };

@@ -26,6 +26,11 @@ pub fn away_from(kink: f64, radius: f64) -> impl Strategy<Value = f64> + Clone {
     (KINK_MARGIN..=radius, any::<bool>()).prop_map(move |(d, below)| if below { kink - d } else { kink + d })
 }
 
+/// Values with a magnitude in `[lo, hi]` and either sign (denominators, negative powers).
+pub fn signed(lo: f64, hi: f64) -> impl Strategy<Value = f64> + Clone {
+    (lo..=hi, any::<bool>()).prop_map(|(m, negative)| if negative { -m } else { m })
+}
+
 /// A tensor of `shape` with elements drawn from `values`.
 pub fn tensor_of(
     shape: Vec<usize>,
