@@ -138,7 +138,10 @@ impl<F: Float> Tensor<F> {
     /// When the tensor is not 2-D.
     pub fn view2_mut(&mut self) -> Result<ArrayViewMut2<'_, F>> {
         if self.ndim() != 2 {
-            return Err(TensorError::invalid("view2_mut", format!("expected a matrix, got shape {:?}", self.shape())));
+            return Err(TensorError::invalid(
+                "view2_mut",
+                format!("expected a matrix, got shape {:?}", self.shape()),
+            ));
         }
         Ok(self.data.view_mut().into_dimensionality().expect("checked to be 2-D"))
     }
