@@ -7,6 +7,7 @@ use crate::dataset::{
 };
 use crate::error::PlaygroundError;
 use crate::features::InputFeature;
+use crate::network::Network;
 
 /// Number of points the page generates for a classification problem.
 pub const NUM_SAMPLES_CLASSIFY: usize = 500;
@@ -261,7 +262,8 @@ impl PlaygroundConfig {
     }
 
     /// Checks that a run can be made of these settings: finite non-negative rates and noise,
-    /// a positive batch size and layer sizes, and a split leaving both train and test data.
+    /// a positive batch size and layer sizes, at most [`Network::MAX_PARAMETERS`] weights and
+    /// biases, and a split leaving both train and test data.
     pub fn validate(&self) -> Result<(), PlaygroundError> {
         let non_negative = |field: &str, v: f64| {
             if v.is_finite() && v >= 0.0 {
@@ -276,12 +278,23 @@ impl PlaygroundConfig {
         if self.batch_size == 0 {
             return Err(PlaygroundError::field("batchSize", "0", "expected a positive integer"));
         }
+        let shape = || self.network_shape.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",");
         if self.network_shape.contains(&0) {
-            let shape = self.network_shape.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",");
             return Err(PlaygroundError::field(
                 "networkShape",
-                &shape,
+                &shape(),
                 "every hidden layer needs at least 1 neuron",
+            ));
+        }
+        let parameters = Network::parameter_count(&self.layer_sizes());
+        if parameters > Network::MAX_PARAMETERS {
+            return Err(PlaygroundError::field(
+                "networkShape",
+                &shape(),
+                format!(
+                    "the network would have {parameters} weights and biases, more than the {} allowed",
+                    Network::MAX_PARAMETERS
+                ),
             ));
         }
         let n = self.num_samples();

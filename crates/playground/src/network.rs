@@ -65,6 +65,21 @@ pub struct Network {
 }
 
 impl Network {
+    /// The most weights and biases a network may have, [`parameter_count`](Self::parameter_count)
+    /// of its shape. The page's controls stop at 6 hidden layers of 8 neurons (a few hundred
+    /// parameters) but its URL takes any size; each parameter costs over 100 bytes here (a
+    /// link with its id string), so this keeps a network to a few hundred megabytes instead of
+    /// letting `networkShape=100000,100000` ask for a terabyte.
+    pub const MAX_PARAMETERS: usize = 1_000_000;
+
+    /// Weights and biases of a fully connected network of layer sizes `shape` (inputs first):
+    /// Σᵢ₌₁ shape\[i\] · (shape\[i − 1\] + 1), saturating at `usize::MAX`.
+    pub fn parameter_count(shape: &[usize]) -> usize {
+        shape.windows(2).fold(0usize, |total, pair| {
+            total.saturating_add(pair[1].saturating_mul(pair[0].saturating_add(1)))
+        })
+    }
+
     /// `nn.buildNetwork`: layers of `shape[i]` nodes (`shape[0]` inputs named by
     /// `input_ids`), each node linked from every node of the previous layer. Every link draws
     /// its weight `random() - 0.5` from `rng` as it is created, layer by layer, node by node,
@@ -89,6 +104,13 @@ impl Network {
         }
         if input_ids.len() != shape[0] {
             return Err(shape_error(format!("{} input ids for {} input nodes", input_ids.len(), shape[0])));
+        }
+        let parameters = Self::parameter_count(shape);
+        if parameters > Self::MAX_PARAMETERS {
+            return Err(shape_error(format!(
+                "{parameters} weights and biases, more than the {} a network may have",
+                Self::MAX_PARAMETERS
+            )));
         }
         let bias = if init_zero { 0.0 } else { 0.1 };
         let new_node = |id: String, activation: Activation, input_links: Range<usize>| Node {
