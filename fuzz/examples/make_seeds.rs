@@ -57,7 +57,8 @@ fn idx_seeds() {
         ("u8_0x5_empty.idx", IdxArray::new(vec![0, 5], IdxData::U8(vec![]))),
     ];
     for (name, array) in arrays {
-        std::fs::write(dir.join(name), idx_bytes(&array.expect("a valid IDX array"))).expect("write an IDX seed");
+        std::fs::write(dir.join(name), idx_bytes(&array.expect("a valid IDX array")))
+            .expect("write an IDX seed");
     }
 }
 

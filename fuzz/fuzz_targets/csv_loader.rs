@@ -53,7 +53,7 @@ fn check_dataset<F: Float>(dataset: &Dataset<F>, options: &CsvOptions) {
     assert!(rows > 0, "a data set without rows was accepted");
     assert_eq!(features.shape()[0], rows);
     assert_eq!(features.shape()[1], dataset.feature_names().len());
-    assert!(!dataset.feature_names().iter().any(|n| *n == options.target), "the target is also a feature");
+    assert!(!dataset.feature_names().contains(&options.target), "the target is also a feature");
     assert!(features.as_slice().iter().all(|v| v.is_finite()), "a non-finite feature was accepted");
     match dataset.targets() {
         Targets::Classes { indices, names } => {

@@ -25,8 +25,10 @@ fuzz_target!(|data: &[u8]| {
     // Every tensor reads (or refuses) in both dtypes, whatever the metadata says.
     for name in file.names() {
         let shape = file.shape(&name).expect("a listed tensor has a shape");
-        for result in [file.tensor::<f32>(&name, None).map(|t| t.len()), file.tensor::<f64>(&name, None).map(|t| t.len())]
-        {
+        for result in [
+            file.tensor::<f32>(&name, None).map(|t| t.len()),
+            file.tensor::<f64>(&name, None).map(|t| t.len()),
+        ] {
             match result {
                 Ok(len) => assert_eq!(len, shape.iter().product::<usize>()),
                 Err(error) => check_message(&error.to_string()),

@@ -1,12 +1,17 @@
 //! Fuzzes `backprop_playground::PlaygroundConfig::from_url`: any text is a configuration or
 //! an error naming the field, never a panic. An accepted configuration round-trips through
-//! `to_hash`, and starts a run (`Playground::new`) that trains two epochs and draws a small
-//! heat map.
+//! `to_hash`, has at most `Network::MAX_PARAMETERS` weights and biases (so nothing it leads to
+//! allocates without bound), and, when small enough to keep the fuzzer fast, starts a run
+//! (`Playground::new`) that trains two epochs and draws a small heat map.
 
 #![no_main]
 
-use backprop_playground::{Playground, PlaygroundConfig};
+use backprop_playground::{Network, Playground, PlaygroundConfig};
 use libfuzzer_sys::fuzz_target;
+
+/// Runs are started for networks up to this many parameters: a run costs a few thousand network
+/// passes, so larger ones would slow the fuzzer down without reaching new code.
+const RUN_LIMIT: usize = 5_000;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(url) = std::str::from_utf8(data) else {
@@ -25,6 +30,11 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(reread, config, "the configuration does not round-trip through to_hash");
     config.ignored_fields = unknown;
 
+    let parameters = Network::parameter_count(&config.layer_sizes());
+    assert!(parameters <= Network::MAX_PARAMETERS, "a network of {parameters} parameters was accepted");
+    if parameters > RUN_LIMIT {
+        return;
+    }
     // Without a seed a run draws a fresh one from the clock; fix it so crashes reproduce.
     config.seed.get_or_insert_with(|| "fuzz".to_string());
     let mut run = Playground::new(&config).expect("a configuration from_url accepted starts a run");
