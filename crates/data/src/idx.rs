@@ -181,8 +181,9 @@ impl IdxArray {
     /// An array of the given dimensions.
     ///
     /// # Errors
-    /// When there are no dimensions, more than 255, a size does not fit in a u32, or the data
-    /// does not have the product of the sizes elements.
+    /// When there are no dimensions, more than 255, a size does not fit in a u32, the data
+    /// does not have the product of the sizes elements, or a size of 0 hides sizes whose
+    /// product no tensor can have (`[0, 4294967295, 4294967295]`).
     pub fn new(dims: Vec<usize>, data: IdxData) -> Result<Self> {
         if dims.is_empty() || dims.len() > 255 {
             return Err(DataError::invalid(
@@ -199,6 +200,9 @@ impl IdxArray {
                 "idx",
                 format!("dims {dims:?} need {} elements, the data has {}", describe_count(&dims), data.len()),
             ));
+        }
+        if !addressable(&dims) {
+            return Err(DataError::invalid("idx", unaddressable(&dims)));
         }
         Ok(IdxArray { dims, data })
     }
@@ -230,6 +234,22 @@ impl IdxArray {
     }
 }
 
+/// Whether an array of `dims` can be a tensor: the product of the sizes other than 0 must fit
+/// in an `isize` (ndarray's rule), even when a size of 0 leaves no elements.
+fn addressable(dims: &[usize]) -> bool {
+    dims.iter()
+        .filter(|&&d| d != 0)
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .is_some_and(|n| isize::try_from(n).is_ok())
+}
+
+/// Why [`addressable`] refuses `dims`.
+fn unaddressable(dims: &[usize]) -> String {
+    format!(
+        "dims {dims:?} hold no elements, but their other sizes multiply to more than this machine can address"
+    )
+}
+
 /// The product of `dims` for a message, or "more than 2^64" when it overflows.
 fn describe_count(dims: &[usize]) -> String {
     match dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64)) {
@@ -245,7 +265,8 @@ fn describe_count(dims: &[usize]) -> String {
 ///
 /// # Errors
 /// When the file cannot be read, is gzip-compressed, has a wrong magic number, an unknown type
-/// code or no dimensions, is shorter than its header says (truncated), or longer.
+/// code or no dimensions, dimensions no tensor can have (as [`IdxArray::new`]), is shorter
+/// than its header says (truncated), or longer.
 pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
     let path = path.as_ref();
     let name = path.display().to_string();
@@ -322,6 +343,9 @@ fn read_idx_sized(mut reader: impl Read, source: &str, size: Option<u64>) -> Res
     let describe = || format!("dims {dims:?} of {} need {needed} bytes of data", dtype.name());
     if needed > isize::MAX as u64 {
         return Err(DataError::idx(source, format!("{}, more than this machine can address", describe())));
+    }
+    if !addressable(&dims) {
+        return Err(DataError::idx(source, unaddressable(&dims)));
     }
     if let Some(size) = size {
         let available = size.saturating_sub(header_len as u64);
