@@ -5,7 +5,7 @@ use proptest::test_runner::Config;
 /// Cases per property in a default run. Every property of the suite uses the same count, so that
 /// `PROPTEST_CASES = 10 × DEFAULT_CASES` is exactly a ten times deeper run of each; the sizes of
 /// the expensive properties (whole networks) are chosen to fit this count into the time budget.
-pub const DEFAULT_CASES: u32 = 32;
+pub const DEFAULT_CASES: u32 = 64;
 
 /// The number of cases per property: `PROPTEST_CASES` when it is set (a deep run), else
 /// [`DEFAULT_CASES`].

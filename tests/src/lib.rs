@@ -20,11 +20,12 @@
 //!
 //! ```text
 //! cargo test -p backprop-tests                        # the default run
-//! PROPTEST_CASES=320 cargo test -p backprop-tests     # ten times deeper
+//! PROPTEST_CASES=640 cargo test -p backprop-tests     # ten times deeper
 //! ```
 //!
-//! A failing case is shrunk to a minimal one and its seed saved under `proptest-regressions/`,
-//! which is committed so that every later run replays it first.
+//! A failing case is shrunk to a minimal one and its seed saved beside the test file
+//! (`tests/<file>.proptest-regressions`, proptest's default when a test has no `lib.rs` above
+//! it); these files are committed, so that every later run replays the saved cases first.
 #![warn(missing_docs)]
 
 mod compare;
@@ -39,8 +40,8 @@ pub use compare::{max_difference, max_difference_all};
 pub use config::{DEFAULT_CASES, cases, config};
 pub use model_check::{Comparison, ModelCheckError, ModelReport, Objective, check_model_gradients};
 pub use nets::{
-    MAX_BATCH, MAX_DEPTH, MAX_WIDTH, NetCase, NetObjective, NetOptions, Penalty, activation, net_case,
-    parameter_gradients, parameter_values, targets,
+    Evaluation, MAX_BATCH, MAX_DEPTH, MAX_WIDTH, NetCase, NetObjective, NetOptions, Penalty, activation,
+    net_case, parameter_gradients, parameter_values, select_rows, targets,
 };
 pub use op_check::{EPS, TOL, check_gradients};
 pub use shapes::{MAX_DIM, any_shape, broadcast, broadcast_shapes, dim, matrix_shape, shape_with_axes};

@@ -60,13 +60,16 @@ pub struct NetOptions {
     pub penalty: bool,
     /// The reduction; `None` draws mean or sum.
     pub reduction: Option<Reduction>,
+    /// The smallest batch (1 or more; at most [`MAX_BATCH`]).
+    pub min_batch: usize,
 }
 
 impl NetOptions {
     /// Everything varies.
-    pub const ALL: NetOptions = NetOptions { dropout: true, penalty: true, reduction: None };
+    pub const ALL: NetOptions = NetOptions { dropout: true, penalty: true, reduction: None, min_batch: 1 };
     /// No dropout, no penalty: the network and the loss only.
-    pub const PLAIN: NetOptions = NetOptions { dropout: false, penalty: false, reduction: None };
+    pub const PLAIN: NetOptions =
+        NetOptions { dropout: false, penalty: false, reduction: None, min_batch: 1 };
 }
 
 /// Any activation, leaky ReLU with a random slope.
@@ -125,7 +128,7 @@ pub fn targets(loss: Loss, n: usize, outputs: usize) -> BoxedStrategy<Tensor<f64
 
 /// A random network case for `loss`: 0 to [`MAX_DEPTH`] hidden layers, widths 1 to
 /// [`MAX_WIDTH`], any activation after each hidden layer and (a quarter of the time) after the
-/// output, with or without biases, 1 to [`MAX_BATCH`] rows.
+/// output, with or without biases, 1 (or `options.min_batch`) to [`MAX_BATCH`] rows.
 pub fn net_case(loss: Loss, options: NetOptions) -> impl Strategy<Value = NetCase> {
     let architecture = (0..=MAX_DEPTH).prop_flat_map(|depth| {
         (
@@ -134,7 +137,8 @@ pub fn net_case(loss: Loss, options: NetOptions) -> impl Strategy<Value = NetCas
             prop_oneof![3 => Just(Activation::Identity), 1 => activation()],
         )
     });
-    let batch = prop_oneof![1 => Just(1), 3 => 1..=MAX_BATCH];
+    let min = options.min_batch.clamp(1, MAX_BATCH);
+    let batch = prop_oneof![1 => Just(min), 3 => min..=MAX_BATCH];
     (
         architecture,
         batch,
@@ -148,6 +152,10 @@ pub fn net_case(loss: Loss, options: NetOptions) -> impl Strategy<Value = NetCas
         .prop_flat_map(
             move |((sizes, hidden, output), n, dropout, no_bias, init, seed, reduction, penalty)| {
                 let spec = MlpSpec { sizes: sizes.clone(), hidden, output, dropout, bias: !no_bias };
+                // Xavier and He start biases at exactly 0, the kink of |b|: under an L1 penalty every
+                // finite difference of a bias would straddle it.
+                let init =
+                    if matches!(penalty, Penalty::L1OnParameters(_)) { DenseInit::TORCH } else { init };
                 let x = tensor_of(vec![n, sizes[0]], -2.0..=2.0);
                 let t = targets(loss, n, *sizes.last().expect("at least two sizes"));
                 (x, t).prop_map(move |(x, targets)| NetCase {
@@ -191,6 +199,16 @@ impl NetCase {
         targets: &Tensor<F>,
     ) -> Result<Var, NnError> {
         let outputs = model.forward(g, x)?;
+        self.record_loss_of_outputs(g, model, outputs, targets)
+    }
+
+    fn record_loss_of_outputs<F: Float>(
+        &self,
+        g: &mut Graph<F>,
+        model: &Sequential,
+        outputs: Var,
+        targets: &Tensor<F>,
+    ) -> Result<Var, NnError> {
         let t = g.input(targets.clone());
         let loss = self.loss.compute(g, outputs, t, self.reduction)?;
         let penalty = match self.penalty {
@@ -199,6 +217,37 @@ impl NetCase {
             Penalty::L1OnParameters(lambda) => l1_penalty(g, &Module::<F>::parameters(model), lambda)?,
         };
         Ok(g.add(loss, penalty)?)
+    }
+
+    /// One forward and backward pass of the penalised loss on `x` against `targets`, from zero
+    /// gradients; the graph is cleared afterwards.
+    ///
+    /// # Errors
+    /// As [`NetCase::record_loss`] and the backward pass.
+    pub fn evaluate<F: Float>(
+        &self,
+        g: &mut Graph<F>,
+        model: &mut Sequential,
+        x: &Tensor<F>,
+        targets: &Tensor<F>,
+    ) -> Result<Evaluation<F>, NnError> {
+        g.clear();
+        g.zero_grad();
+        let xv = g.leaf(x.clone());
+        let outputs = model.forward(g, xv)?;
+        let outputs_value = g.value(outputs)?.clone();
+        let loss = self.record_loss_of_outputs(g, model, outputs, targets)?;
+        let loss_value = g.value(loss)?.item();
+        g.backward(loss)?;
+        let input_grad = g.grad_opt(xv)?.cloned().unwrap_or_else(|| Tensor::zeros(x.shape()));
+        let evaluation = Evaluation {
+            outputs: outputs_value,
+            loss: loss_value,
+            param_grads: parameter_gradients(g, model),
+            input_grad,
+        };
+        g.clear();
+        Ok(evaluation)
     }
 
     /// The finite-difference objective of this case on a network built by [`NetCase::build`].
@@ -214,6 +263,32 @@ impl NetCase {
             || matches!(self.loss, Loss::Hinge | Loss::MultiMargin)
             || matches!(self.penalty, Penalty::L1OnParameters(_))
     }
+}
+
+/// The results of [`NetCase::evaluate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation<F: Float> {
+    /// The network's outputs.
+    pub outputs: Tensor<F>,
+    /// The penalised loss.
+    pub loss: F,
+    /// `∂L/∂θ` for every parameter, in [`Module::parameters`] order (zeros where none).
+    pub param_grads: Vec<Tensor<F>>,
+    /// `∂L/∂x`.
+    pub input_grad: Tensor<F>,
+}
+
+/// The rows `rows` of a batch or of its targets (`[n]` or `[n, k]`), in that order.
+///
+/// # Panics
+/// When a row is out of range or `t` is a scalar.
+pub fn select_rows<F: Float>(t: &Tensor<F>, rows: &[usize]) -> Tensor<F> {
+    let n = t.shape()[0];
+    let width = t.len() / n.max(1);
+    let mut shape = t.shape().to_vec();
+    shape[0] = rows.len();
+    let data = rows.iter().flat_map(|&r| t.as_slice()[r * width..(r + 1) * width].iter().copied()).collect();
+    Tensor::from_vec(&shape, data)
 }
 
 /// The loss of a [`NetCase`] with its dropout masks fixed (each evaluation restores the mask
@@ -333,6 +408,14 @@ mod tests {
             }
         }
         assert!(depths.iter().all(|&d| d), "every depth from 0 to {MAX_DEPTH} comes up");
+    }
+
+    #[test]
+    fn rows_are_selected_in_order() {
+        let t = Tensor::from_rows(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]);
+        assert_eq!(select_rows(&t, &[2, 0]), Tensor::from_rows(&[[5.0, 6.0], [1.0, 2.0]]));
+        let c = Tensor::from_vec(&[3], vec![7.0, 8.0, 9.0]);
+        assert_eq!(select_rows(&c, &[1]), Tensor::from_vec(&[1], vec![8.0]));
     }
 
     #[test]

@@ -135,6 +135,23 @@ fn parameter_list(
     prop::collection::vec(any_shape().prop_flat_map(move |s| tensor_of(s, values.clone())), 1..=3)
 }
 
+/// A layer's forward pass on a fresh copy (the same dropout mask at every call).
+fn forward(layer: &(impl Module<f64> + Clone), g: &mut Graph<f64>, x: Var) -> backprop_autograd::Result<Var> {
+    Ok(layer.clone().forward(g, x)?)
+}
+
+/// A loss through [`Loss::compute`], targets recorded as a graph input.
+fn by_name(
+    loss: Loss,
+    g: &mut Graph<f64>,
+    outputs: Var,
+    targets: &Tensor<f64>,
+    reduction: Reduction,
+) -> backprop_autograd::Result<Var> {
+    let t = g.input(targets.clone());
+    Ok(loss.compute(g, outputs, t, reduction)?)
+}
+
 fn named(vars: &[Var]) -> Vec<(String, Var)> {
     vars.iter().enumerate().map(|(i, &v)| (format!("p{i}"), v)).collect()
 }
@@ -156,14 +173,7 @@ fn check_elementwise(
         other => unreachable!("{other} is not elementwise"),
     };
     let name = format!("{loss} ({reduction:?}), predictions {:?}", d.shape());
-    check_gradients(
-        &name,
-        |g, v| {
-            let tv = g.input(t.clone());
-            Ok(loss.compute(g, v[0], tv, reduction)?)
-        },
-        std::slice::from_ref(&d),
-    )?;
+    check_gradients(&name, |g, v| by_name(loss, g, v[0], &t, reduction), std::slice::from_ref(&d))?;
     check_gradients(
         &name,
         |g, v| {
@@ -192,17 +202,22 @@ proptest! {
 
     #[test]
     fn activation_layers((a, x) in activation_and_input()) {
-        check_gradients(&format!("{a} layer"), |g, v| Ok(Module::<f64>::forward(&mut a.clone(), g, v[0])?), &[x])?;
+        check_gradients(&format!("{a} layer"), |g, v| forward(&a, g, v[0]), &[x])?;
     }
 
     #[test]
-    fn dropout_with_a_fixed_mask(x in matrix_shape().prop_flat_map(|(m, n)| tensor_of(vec![m, n], moderate())), p in 0.0..1.0f64, seed in any::<u64>()) {
+    fn dropout_with_a_fixed_mask(
+        x in matrix_shape().prop_flat_map(|(m, n)| tensor_of(vec![m, n], moderate())),
+        p in 0.0..1.0f64,
+        seed in any::<u64>(),
+    ) {
         // A clone carries the mask generator's state: every evaluation draws the same mask.
         let layer = Dropout::new(p, TensorRng::seed_from_u64(seed)).unwrap();
-        check_gradients(&format!("dropout p = {p}"), |g, v| Ok(Module::<f64>::forward(&mut layer.clone(), g, v[0])?), &[x.clone()])?;
+        let name = format!("dropout p = {p}");
+        check_gradients(&name, |g, v| forward(&layer, g, v[0]), std::slice::from_ref(&x))?;
         let mut eval = layer.clone();
         Module::<f64>::set_training(&mut eval, false);
-        check_gradients("dropout in eval mode", |g, v| Ok(Module::<f64>::forward(&mut eval.clone(), g, v[0])?), &[x])?;
+        check_gradients("dropout in eval mode", |g, v| forward(&eval, g, v[0]), &[x])?;
     }
 
     #[test]
@@ -227,29 +242,36 @@ proptest! {
 
     #[test]
     fn regression_and_soft_targets_with_respect_to_the_targets(
-        (d, t) in elementwise_shapes().prop_flat_map(|(ps, ts)| (tensor_of(ps, moderate()), tensor_of(ts, 0.0..=1.0))),
+        (d, t) in elementwise_shapes()
+            .prop_flat_map(|(ps, ts)| (tensor_of(ps, moderate()), tensor_of(ts, 0.0..=1.0))),
         reduction in reduction(),
     ) {
         // Targets that may vary continuously get a gradient too.
         let inputs = [d, t];
         check_gradients("mse wrt both", |g, v| Ok(mse(g, v[0], v[1], reduction)?), &inputs)?;
-        check_gradients("bce_with_logits wrt both", |g, v| Ok(bce_with_logits(g, v[0], v[1], reduction)?), &inputs)?;
+        let bce = |g: &mut Graph<f64>, v: &[Var]| Ok(bce_with_logits(g, v[0], v[1], reduction)?);
+        check_gradients("bce_with_logits wrt both", bce, &inputs)?;
     }
 
     #[test]
     fn softmax_cross_entropy_loss((x, classes) in multi_class_case(false), reduction in reduction()) {
         let targets = Tensor::from_vec(&[classes.len()], classes.iter().map(|&c| c as f64).collect());
         let name = format!("cross_entropy ({reduction:?}), classes {classes:?}");
-        check_gradients(&name, |g, v| Ok(softmax_cross_entropy(g, v[0], &classes, reduction)?), std::slice::from_ref(&x))?;
-        check_gradients(&name, |g, v| { let t = g.input(targets.clone()); Ok(Loss::CrossEntropy.compute(g, v[0], t, reduction)?) }, &[x])?;
+        let direct = |g: &mut Graph<f64>, v: &[Var]| Ok(softmax_cross_entropy(g, v[0], &classes, reduction)?);
+        check_gradients(&name, direct, std::slice::from_ref(&x))?;
+        check_gradients(&name, |g, v| by_name(Loss::CrossEntropy, g, v[0], &targets, reduction), &[x])?;
     }
 
     #[test]
-    fn multi_margin_loss_away_from_the_margins((x, classes) in multi_class_case(true), reduction in reduction()) {
+    fn multi_margin_loss_away_from_the_margins(
+        (x, classes) in multi_class_case(true),
+        reduction in reduction(),
+    ) {
         let targets = Tensor::from_vec(&[classes.len(), 1], classes.iter().map(|&c| c as f64).collect());
         let name = format!("multi_margin ({reduction:?}), classes {classes:?}");
-        check_gradients(&name, |g, v| Ok(multi_margin(g, v[0], &classes, reduction)?), std::slice::from_ref(&x))?;
-        check_gradients(&name, |g, v| { let t = g.input(targets.clone()); Ok(Loss::MultiMargin.compute(g, v[0], t, reduction)?) }, &[x])?;
+        let direct = |g: &mut Graph<f64>, v: &[Var]| Ok(multi_margin(g, v[0], &classes, reduction)?);
+        check_gradients(&name, direct, std::slice::from_ref(&x))?;
+        check_gradients(&name, |g, v| by_name(Loss::MultiMargin, g, v[0], &targets, reduction), &[x])?;
     }
 
     #[test]
@@ -263,7 +285,12 @@ proptest! {
     }
 
     #[test]
-    fn class_index_targets_are_read_in_both_column_forms(n in 1usize..=5, c in 1usize..=4, seed in any::<u64>(), column in any::<bool>()) {
+    fn class_index_targets_are_read_in_both_column_forms(
+        n in 1usize..=5,
+        c in 1usize..=4,
+        seed in any::<u64>(),
+        column in any::<bool>(),
+    ) {
         // Loss::compute reads [n] and [n, 1] class targets alike.
         let mut rng = TensorRng::seed_from_u64(seed);
         let x = Tensor::from_shape_fn(&[n, c], |_| rng.uniform_range(-3.0, 3.0));
