@@ -215,8 +215,9 @@ proptest! {
 
     #[test]
     fn matmul(
-        (x, w) in (matrix_shape(), 1usize..=5)
-            .prop_flat_map(|((m, k), n)| (tensor_of(vec![m, k], moderate()), tensor_of(vec![k, n], moderate())))
+        (x, w) in (matrix_shape(), 1usize..=5).prop_flat_map(|((m, k), n)| {
+            (tensor_of(vec![m, k], moderate()), tensor_of(vec![k, n], moderate()))
+        })
     ) {
         check_gradients("matmul", |g, v| g.matmul(v[0], v[1]), &[x, w])?;
     }
@@ -230,7 +231,8 @@ proptest! {
     #[test]
     fn affine(
         (x, w, b) in (matrix_shape(), 1usize..=5).prop_flat_map(|((m, k), n)| {
-            (tensor_of(vec![m, k], moderate()), tensor_of(vec![k, n], moderate()), tensor_of(vec![n], moderate()))
+            let (x, w, b) = (vec![m, k], vec![k, n], vec![n]);
+            (tensor_of(x, moderate()), tensor_of(w, moderate()), tensor_of(b, moderate()))
         })
     ) {
         check_gradients("affine", |g, v| g.affine(v[0], v[1], v[2]), &[x, w, b])?;
@@ -258,7 +260,10 @@ proptest! {
     #[test]
     fn concat_cols_with_repeated_parts(
         (parts, picks) in (1usize..=4).prop_flat_map(|rows| (
-            prop::collection::vec((1usize..=3).prop_flat_map(move |c| tensor_of(vec![rows, c], moderate())), 1..=3),
+            prop::collection::vec(
+                (1usize..=3).prop_flat_map(move |c| tensor_of(vec![rows, c], moderate())),
+                1..=3,
+            ),
             prop::collection::vec(0usize..3, 1..=5),
         ))
     ) {
