@@ -1,1 +1,117 @@
-fn main() {}
+//! `backprop`: train, evaluate and use small neural networks on the CPU.
+//!
+//! ```text
+//! backprop train --dataset NAME | --csv FILE --target COL [options]   train an MLP
+//! backprop eval --model FILE (--dataset NAME | --csv FILE)            loss and accuracy
+//! backprop predict --model FILE --csv IN [--out OUT]                  predictions per row
+//! backprop playground --url URL [--epochs N]                          replay a Playground URL
+//! ```
+//!
+//! Every failure is one line on stderr, `error: ...`, with exit code 2 for usage errors (flags,
+//! values, combinations) and 1 for runtime errors (files, data, divergence).
+
+#![warn(missing_docs)]
+
+mod args;
+mod csv_table;
+mod data_source;
+mod error;
+mod eval;
+mod model;
+mod playground;
+mod plot;
+mod predict;
+mod report;
+mod surface;
+mod train;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+use crate::args::{Cli, Command};
+use crate::error::{EXIT_USAGE, one_line};
+
+fn main() -> ExitCode {
+    // A bug must still end in one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("error: internal error{place}: {} (this is a bug in backprop)", one_line(&message));
+    }));
+
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return ExitCode::from(EXIT_USAGE);
+        }
+        Err(e) => {
+            eprintln!("{}", clap_message(&e.render().to_string()));
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let result = match &cli.command {
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Predict(args) => predict::run(args),
+        Command::Playground(args) => playground::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", e.one_line());
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// clap's error on one line: its first paragraph (without the usage and the help hint),
+/// lines joined, with a pointer to `--help`.
+fn clap_message(rendered: &str) -> String {
+    let first: Vec<&str> = rendered.lines().map(str::trim).take_while(|l| !l.is_empty()).collect();
+    let text = first.join(" ");
+    let text = if text.starts_with("error:") { text } else { format!("error: {text}") };
+    format!("{}; see --help", one_line(text.trim_end_matches('.')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        let e = Cli::try_parse_from(["backprop", "train", "--dataset", "spiral", "--bogus"]).unwrap_err();
+        assert_eq!(
+            clap_message(&e.render().to_string()),
+            "error: unexpected argument '--bogus' found; see --help"
+        );
+        let e = Cli::try_parse_from(["backprop", "train", "--dataset", "spiral", "--lr", "0"]).unwrap_err();
+        assert_eq!(
+            clap_message(&e.render().to_string()),
+            "error: invalid value '0' for '--lr <RATE>': the learning rate must be a finite number > 0, got 0; see --help"
+        );
+        let e = Cli::try_parse_from(["backprop", "train"]).unwrap_err();
+        let message = clap_message(&e.render().to_string());
+        assert!(!message.contains('\n'), "{message}");
+        assert_eq!(
+            message,
+            "error: the following required arguments were not provided: --dataset <NAME>; see --help"
+        );
+        let e = Cli::try_parse_from(["backprop", "train", "--dataset", "spiral", "--lr", "-1"]).unwrap_err();
+        assert_eq!(
+            clap_message(&e.render().to_string()),
+            "error: invalid value '-1' for '--lr <RATE>': the learning rate must be a finite number > 0, got -1; see --help"
+        );
+    }
+}

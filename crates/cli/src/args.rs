@@ -1,0 +1,522 @@
+//! The command line: subcommands, flags, their defaults and the checks of single values.
+//!
+//! Values that can be judged alone (a learning rate ≤ 0, a batch size of 0, a malformed layer
+//! list, an unknown activation) are refused here by clap's value parsers, so their errors are
+//! usage errors (exit code 2) naming the flag. Defaults that depend on the data (Playground set
+//! or CSV) are `Option`s resolved in `train.rs`.
+
+use std::path::PathBuf;
+
+use backprop_data::{DataError, Feature, PlaygroundDataset};
+use backprop_nn::Activation;
+use backprop_optim::OptimizerConfig;
+use clap::{Args, Parser, Subcommand};
+
+/// `backprop`: train, evaluate and use small neural networks on the CPU.
+#[derive(Debug, Parser)]
+#[command(
+    name = "backprop",
+    version,
+    about = "Train, evaluate and use small neural networks (MLPs) on the CPU",
+    long_about = "Train, evaluate and use small neural networks (multilayer perceptrons) on the CPU.\n\n\
+                  Data comes from the TensorFlow Playground's data sets (--dataset circle, xor, gauss, \
+                  spiral, plane, multi-gauss) or from a CSV file with a header row (--csv FILE --target COL). \
+                  Models are saved as safetensors files that PyTorch loads as a torch.nn.Sequential.",
+    after_help = "Examples:\n  \
+                  backprop train --dataset spiral --features x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2 --layers 16,16,8 \
+                  --optimizer adam --lr 0.01 --epochs 300 --plot spiral.png\n  \
+                  backprop train --csv iris.csv --target species --save iris.safetensors\n  \
+                  backprop eval --model iris.safetensors --csv iris.csv --target species\n  \
+                  backprop predict --model iris.safetensors --csv new.csv --out predictions.csv\n  \
+                  backprop playground --url 'https://playground.tensorflow.org/#dataset=spiral&seed=0.1' --epochs 500"
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train an MLP on a Playground data set or a CSV file
+    #[command(after_help = TRAIN_DEFAULTS)]
+    Train(Box<TrainArgs>),
+    /// Loss and accuracy of a saved model on a data set (split as `train` splits it)
+    Eval(EvalArgs),
+    /// Predictions of a saved model for every row of a CSV file
+    Predict(PredictArgs),
+    /// Replay a TensorFlow Playground URL with the faithful replica of the page
+    Playground(PlaygroundArgs),
+}
+
+/// The defaults of `train`, shown under its `--help`.
+const TRAIN_DEFAULTS: &str = "\
+Defaults that depend on the data:
+                   Playground set (--dataset)       CSV file (--csv)
+  --layers         4,2 (the Playground's)           16,16
+  --activation     tanh                             relu
+  --optimizer      sgd                              adam
+  --lr             0.03                             0.01
+  --batch-size     10                               32
+  --test-fraction  0.5 (the page's 50% split)       0.25 (scikit-learn's)
+  --scale          none                             standard
+  --features       x1,x2                            (every column but the target)
+  --loss           2 classes: log (binary cross-entropy on a logit); more classes: ce (softmax
+                   cross-entropy); numeric target: mse. A CSV target is a class label when any
+                   cell is not a number.
+Other defaults: --epochs 100, --seed 0, --l1 0, --l2 0, --threads = all cores.
+Same command, same seed and same --threads give a byte-identical model file.";
+
+/// Where the data comes from: a Playground set or a CSV file.
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// TensorFlow Playground data set: circle, xor, gauss, spiral (2 classes), plane,
+    /// multi-gauss (regression); the page's reg-plane and reg-gauss are accepted too
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with = "csv",
+        required_unless_present = "csv",
+        value_parser = parse_dataset
+    )]
+    pub dataset: Option<PlaygroundDataset>,
+    /// CSV file with a header row; every column but the target is a numeric feature
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// The target column of the CSV file (class labels or numbers)
+    #[arg(long, value_name = "COL")]
+    pub target: Option<String>,
+    /// Noise of a Playground set in percent, as the page's slider (0 to 50)
+    /// [default: 0]
+    #[arg(long, value_name = "PERCENT", value_parser = parse_noise, allow_hyphen_values = true)]
+    pub noise: Option<f64>,
+    /// Fraction of the rows held out as the test set, in [0, 1); 0 means no test set
+    /// [default: 0.5 for Playground sets, 0.25 for CSV]
+    #[arg(long, value_name = "F", value_parser = parse_test_fraction, allow_hyphen_values = true)]
+    pub test_fraction: Option<f64>,
+    /// Seed of the split, the initial weights, the batch order and the Playground points
+    #[arg(long, value_name = "N", default_value_t = 0, allow_hyphen_values = true)]
+    pub seed: u64,
+}
+
+/// `backprop train`.
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    /// The data.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Playground input features, comma-separated, from x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2
+    /// [default: x1,x2]
+    #[arg(long, value_name = "LIST", value_parser = parse_features)]
+    pub features: Option<FeatureList>,
+    /// Hidden layer sizes, comma-separated (e.g. 8,8); an empty list for no hidden layer
+    /// [default: 4,2 for Playground sets, 16,16 for CSV]
+    #[arg(long, value_name = "SIZES", value_parser = parse_layers, allow_hyphen_values = true)]
+    pub layers: Option<HiddenSizes>,
+    /// Hidden activation: relu, tanh, sigmoid, leaky_relu, leaky_relu:<slope>, identity
+    /// [default: tanh for Playground sets, relu for CSV]
+    #[arg(long, value_name = "NAME", value_parser = parse_activation)]
+    pub activation: Option<Activation>,
+    /// Loss: mse (regression), log (binary cross-entropy on logits), ce (softmax
+    /// cross-entropy), hinge [default: log for 2 classes, ce for more, mse for numbers]
+    #[arg(long, value_name = "NAME", value_parser = parse_loss)]
+    pub loss: Option<LossName>,
+    /// Optimizer: sgd, momentum (SGD with momentum 0.9), adam, adamw, rmsprop (PyTorch's
+    /// defaults otherwise) [default: sgd for Playground sets, adam for CSV]
+    #[arg(long, value_name = "NAME", value_parser = parse_optimizer)]
+    pub optimizer: Option<OptimizerConfig>,
+    /// Learning rate, > 0 [default: 0.03 for Playground sets, 0.01 for CSV]
+    #[arg(long, value_name = "RATE", value_parser = parse_lr, allow_hyphen_values = true)]
+    pub lr: Option<f64>,
+    /// Mini-batch size, at least 1 and at most the number of training rows
+    /// [default: 10 for Playground sets, 32 for CSV]
+    #[arg(long, value_name = "N", value_parser = parse_batch_size, allow_hyphen_values = true)]
+    pub batch_size: Option<usize>,
+    /// Number of passes over the training set
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = parse_epochs, allow_hyphen_values = true)]
+    pub epochs: usize,
+    /// L1 penalty λ·Σ|w| on the weights (not the biases)
+    #[arg(long, value_name = "LAMBDA", default_value_t = 0.0, value_parser = parse_penalty, allow_hyphen_values = true)]
+    pub l1: f64,
+    /// L2 penalty (λ/2)·Σw² on the weights (not the biases): PyTorch's weight_decay = λ
+    #[arg(long, value_name = "LAMBDA", default_value_t = 0.0, value_parser = parse_penalty, allow_hyphen_values = true)]
+    pub l2: f64,
+    /// Input scaling fitted on the training set: standard (z-scores) or none
+    /// [default: none for Playground sets, standard for CSV]
+    #[arg(long, value_name = "HOW", value_parser = parse_scale)]
+    pub scale: Option<Scale>,
+    /// Start from saved weights: a safetensors file with the model file's tensor names
+    /// (0.weight, 0.bias, ...); with a model file's metadata its layers are used, without it
+    /// the flags give the architecture and the shapes must fit
+    #[arg(long, value_name = "FILE")]
+    pub init: Option<PathBuf>,
+    /// Save the trained model (safetensors, with everything eval and predict need)
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    /// Write a checkpoint (model and optimizer state) after every epoch, atomically
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Draw the decision boundary (or regression surface) and the loss curves into a PNG file
+    #[arg(long, value_name = "FILE.png")]
+    pub plot: Option<PathBuf>,
+    /// Size of the picture in pixels
+    #[arg(long, value_name = "WxH", default_value = "800x800", value_parser = parse_plot_size)]
+    pub plot_size: PlotSize,
+    /// Threads for BLAS and elementwise kernels [default: all cores]
+    #[arg(long, value_name = "N", value_parser = parse_threads, allow_hyphen_values = true)]
+    pub threads: Option<usize>,
+    /// Print one JSON object (settings, history, final, seconds) on stdout instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `backprop eval`.
+#[derive(Debug, Clone, Args)]
+pub struct EvalArgs {
+    /// The model file written by `train --save`
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// The data, split as `train` splits it (pass the same --seed and --test-fraction to get
+    /// the final numbers of training; --test-fraction 0 evaluates every row). The features of
+    /// a Playground set are the model's; the CSV target defaults to the one column that is not
+    /// a feature of the model.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Threads for BLAS and elementwise kernels [default: all cores]
+    #[arg(long, value_name = "N", value_parser = parse_threads, allow_hyphen_values = true)]
+    pub threads: Option<usize>,
+    /// Print one JSON object (settings, history with one entry, final, seconds)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `backprop predict`.
+#[derive(Debug, Clone, Args)]
+pub struct PredictArgs {
+    /// The model file written by `train --save`
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Input rows: a CSV file with a header naming the model's feature columns (other columns,
+    /// such as the target, are copied through)
+    #[arg(long, value_name = "IN")]
+    pub csv: PathBuf,
+    /// Output CSV file (written atomically) [default: stdout]
+    #[arg(long, value_name = "OUT")]
+    pub out: Option<PathBuf>,
+    /// Threads for BLAS and elementwise kernels [default: all cores]
+    #[arg(long, value_name = "N", value_parser = parse_threads, allow_hyphen_values = true)]
+    pub threads: Option<usize>,
+}
+
+/// `backprop playground`.
+#[derive(Debug, Clone, Args)]
+pub struct PlaygroundArgs {
+    /// A Playground URL (https://playground.tensorflow.org/#activation=tanh&...) or its hash,
+    /// with or without '#'; missing fields take the page's defaults
+    #[arg(long, value_name = "URL", allow_hyphen_values = true)]
+    pub url: String,
+    /// Epochs to train (each one the page's oneStep())
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = parse_epochs, allow_hyphen_values = true)]
+    pub epochs: usize,
+    /// Draw the page's heat map over [-6, 6]² with the training points, and the loss curves
+    #[arg(long, value_name = "FILE.png")]
+    pub plot: Option<PathBuf>,
+    /// Also draw the test points (black outline)
+    #[arg(long)]
+    pub show_test: bool,
+    /// Size of the picture in pixels
+    #[arg(long, value_name = "WxH", default_value = "800x800", value_parser = parse_plot_size)]
+    pub plot_size: PlotSize,
+    /// Print one JSON object (settings, history, final, seconds) on stdout instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Playground input features (a newtype, so that clap reads one comma-separated value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureList(pub Vec<Feature>);
+
+/// Hidden layer sizes (a newtype, so that clap reads one comma-separated value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HiddenSizes(pub Vec<usize>);
+
+/// The losses offered by `--loss`; which [`backprop_nn::Loss`] each becomes depends on the task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossName {
+    /// Mean squared error (regression).
+    Mse,
+    /// Logistic loss: binary cross-entropy on one logit (2 classes), softmax cross-entropy
+    /// for more classes.
+    Log,
+    /// Softmax cross-entropy on one logit per class.
+    Ce,
+    /// Hinge loss on one output with labels ±1 (2 classes), multi-class hinge for more.
+    Hinge,
+}
+
+/// `--scale`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// z-scores with the training set's mean and population standard deviation.
+    Standard,
+    /// Raw inputs.
+    None,
+}
+
+/// `--plot-size`, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlotSize {
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+}
+
+/// The reason of a data error, without the operation's name in front.
+fn reason(error: DataError) -> String {
+    match error {
+        DataError::Invalid { reason, .. } => reason,
+        other => other.to_string(),
+    }
+}
+
+/// Parses `--dataset`.
+pub fn parse_dataset(text: &str) -> Result<PlaygroundDataset, String> {
+    text.trim().to_ascii_lowercase().parse().map_err(reason)
+}
+
+/// Parses `--features`.
+pub fn parse_features(text: &str) -> Result<FeatureList, String> {
+    Feature::parse_list(&text.to_ascii_lowercase()).map(FeatureList).map_err(reason)
+}
+
+/// Parses `--layers`: comma-separated positive sizes, or an empty string for none.
+pub fn parse_layers(text: &str) -> Result<HiddenSizes, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Ok(HiddenSizes(Vec::new()));
+    }
+    let mut sizes = Vec::new();
+    for (i, part) in trimmed.split(',').map(str::trim).enumerate() {
+        if part.is_empty() {
+            return Err(format!("layer {} is empty; write sizes separated by commas, e.g. 8,8", i + 1));
+        }
+        match part.parse::<usize>() {
+            Ok(0) => {
+                return Err(format!("layer {} has size 0; every hidden layer needs at least 1 unit", i + 1));
+            }
+            Ok(n) if n > 1_000_000 => {
+                return Err(format!("layer {} has size {n}; at most 1000000 units per layer", i + 1));
+            }
+            Ok(n) => sizes.push(n),
+            Err(_) => {
+                return Err(format!(
+                    "layer {} is '{part}', not a positive whole number; write sizes separated by commas, e.g. 8,8",
+                    i + 1
+                ));
+            }
+        }
+    }
+    Ok(HiddenSizes(sizes))
+}
+
+/// Parses `--activation` (softmax is refused: it is not a hidden activation).
+pub fn parse_activation(text: &str) -> Result<Activation, String> {
+    let expected = "expected one of relu, tanh, sigmoid, leaky_relu, leaky_relu:<slope>, identity";
+    match text.parse::<Activation>() {
+        Ok(Activation::Softmax) => Err(format!("softmax is not a hidden activation; {expected}")),
+        Ok(a) => Ok(a),
+        Err(_) => Err(format!("unknown activation '{text}'; {expected}")),
+    }
+}
+
+/// Parses `--loss`.
+pub fn parse_loss(text: &str) -> Result<LossName, String> {
+    Ok(match text.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+        "mse" | "squared" | "l2" => LossName::Mse,
+        "log" | "log_loss" | "logistic" | "bce" | "bce_with_logits" | "binary_cross_entropy" => LossName::Log,
+        "ce" | "cross_entropy" | "softmax_cross_entropy" => LossName::Ce,
+        "hinge" | "multi_margin" => LossName::Hinge,
+        _ => return Err(format!("unknown loss '{text}'; expected one of mse, log, ce, hinge")),
+    })
+}
+
+/// Parses `--optimizer` into PyTorch's defaults of that optimizer.
+pub fn parse_optimizer(text: &str) -> Result<OptimizerConfig, String> {
+    OptimizerConfig::from_name(text).map_err(|_| {
+        format!("unknown optimizer '{text}'; expected one of sgd, momentum, adam, adamw, rmsprop, adagrad")
+    })
+}
+
+/// Parses `--lr`: a finite number > 0.
+pub fn parse_lr(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(v) => Err(format!("the learning rate must be a finite number > 0, got {v}")),
+        Err(_) => Err(format!("'{text}' is not a number")),
+    }
+}
+
+/// Parses `--l1` and `--l2`: a finite number ≥ 0.
+pub fn parse_penalty(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) => Err(format!("a penalty must be a finite number >= 0, got {v}")),
+        Err(_) => Err(format!("'{text}' is not a number")),
+    }
+}
+
+/// Parses `--noise`: a finite percentage ≥ 0.
+pub fn parse_noise(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) => {
+            Err(format!("the noise must be a percentage >= 0 (the page's slider goes 0 to 50), got {v}"))
+        }
+        Err(_) => Err(format!("'{text}' is not a number")),
+    }
+}
+
+/// Parses `--test-fraction`: in [0, 1).
+pub fn parse_test_fraction(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("the test fraction must be in [0, 1) (0 means no test set), got {v}")),
+        Err(_) => Err(format!("'{text}' is not a number")),
+    }
+}
+
+fn parse_at_least_one(text: &str, what: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err(format!("the {what} must be at least 1")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{text}' is not a positive whole number")),
+    }
+}
+
+/// Parses `--batch-size`: at least 1 (the upper bound, the training set's size, is checked
+/// once the data is loaded).
+pub fn parse_batch_size(text: &str) -> Result<usize, String> {
+    parse_at_least_one(text, "batch size")
+}
+
+/// Parses `--epochs`: at least 1.
+pub fn parse_epochs(text: &str) -> Result<usize, String> {
+    parse_at_least_one(text, "number of epochs")
+}
+
+/// Parses `--threads`: at least 1.
+pub fn parse_threads(text: &str) -> Result<usize, String> {
+    parse_at_least_one(text, "thread count")
+}
+
+/// Parses `--scale`.
+pub fn parse_scale(text: &str) -> Result<Scale, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "standard" | "z" | "zscore" => Ok(Scale::Standard),
+        "none" => Ok(Scale::None),
+        _ => Err(format!("unknown scaling '{text}'; expected standard or none")),
+    }
+}
+
+/// Parses `--plot-size WxH`, each side from 200 to 8000 pixels.
+pub fn parse_plot_size(text: &str) -> Result<PlotSize, String> {
+    let bad = || format!("'{text}' is not a size WxH, e.g. 800x800");
+    let (w, h) = text.trim().split_once(['x', 'X']).ok_or_else(bad)?;
+    let w: u32 = w.trim().parse().map_err(|_| bad())?;
+    let h: u32 = h.trim().parse().map_err(|_| bad())?;
+    for side in [w, h] {
+        if !(200..=8000).contains(&side) {
+            return Err(format!("each side of the picture must be 200 to 8000 pixels, got {w}x{h}"));
+        }
+    }
+    Ok(PlotSize { width: w, height: h })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn layer_lists() {
+        assert_eq!(parse_layers("8,8").unwrap(), HiddenSizes(vec![8, 8]));
+        assert_eq!(parse_layers(" 16, 4 ").unwrap(), HiddenSizes(vec![16, 4]));
+        assert_eq!(parse_layers("").unwrap(), HiddenSizes(vec![]));
+        assert_eq!(
+            parse_layers("8,,8").unwrap_err(),
+            "layer 2 is empty; write sizes separated by commas, e.g. 8,8"
+        );
+        assert_eq!(
+            parse_layers("8,0").unwrap_err(),
+            "layer 2 has size 0; every hidden layer needs at least 1 unit"
+        );
+        assert_eq!(
+            parse_layers("8,x").unwrap_err(),
+            "layer 2 is 'x', not a positive whole number; write sizes separated by commas, e.g. 8,8"
+        );
+        assert!(parse_layers("-3").is_err());
+    }
+
+    #[test]
+    fn data_sets_and_features() {
+        assert_eq!(parse_dataset("Spiral"), Ok(PlaygroundDataset::Spiral));
+        assert_eq!(parse_dataset("reg-gauss"), Ok(PlaygroundDataset::MultiGauss));
+        assert_eq!(
+            parse_dataset("moons").unwrap_err(),
+            "unknown data set 'moons'; the data sets are: circle, xor, gauss, spiral, plane, multi-gauss"
+        );
+        assert_eq!(
+            parse_features("x1,X2,sinx1").unwrap(),
+            FeatureList(vec![Feature::X1, Feature::X2, Feature::SinX1])
+        );
+        assert_eq!(
+            parse_features("x1,cosx1").unwrap_err(),
+            "unknown feature 'cosx1'; the features are: x1, x2, x1sq, x2sq, x1x2, sinx1, sinx2"
+        );
+    }
+
+    #[test]
+    fn numbers_and_names() {
+        assert_eq!(parse_lr("0.01"), Ok(0.01));
+        assert_eq!(parse_lr("0").unwrap_err(), "the learning rate must be a finite number > 0, got 0");
+        assert_eq!(parse_lr("-1").unwrap_err(), "the learning rate must be a finite number > 0, got -1");
+        assert_eq!(parse_lr("NaN").unwrap_err(), "the learning rate must be a finite number > 0, got NaN");
+        assert_eq!(parse_lr("fast").unwrap_err(), "'fast' is not a number");
+        assert_eq!(parse_batch_size("0").unwrap_err(), "the batch size must be at least 1");
+        assert_eq!(
+            parse_test_fraction("1").unwrap_err(),
+            "the test fraction must be in [0, 1) (0 means no test set), got 1"
+        );
+        assert_eq!(parse_test_fraction("0"), Ok(0.0));
+        assert_eq!(parse_activation("tanh"), Ok(Activation::Tanh));
+        assert_eq!(
+            parse_activation("swish").unwrap_err(),
+            "unknown activation 'swish'; expected one of relu, tanh, sigmoid, leaky_relu, leaky_relu:<slope>, identity"
+        );
+        assert_eq!(parse_loss("CE"), Ok(LossName::Ce));
+        assert_eq!(
+            parse_loss("huber").unwrap_err(),
+            "unknown loss 'huber'; expected one of mse, log, ce, hinge"
+        );
+        assert_eq!(parse_optimizer("momentum").unwrap().name(), "sgd");
+        assert_eq!(
+            parse_optimizer("lbfgs").unwrap_err(),
+            "unknown optimizer 'lbfgs'; expected one of sgd, momentum, adam, adamw, rmsprop, adagrad"
+        );
+        assert_eq!(parse_plot_size("640x480"), Ok(PlotSize { width: 640, height: 480 }));
+        assert_eq!(
+            parse_plot_size("10x10").unwrap_err(),
+            "each side of the picture must be 200 to 8000 pixels, got 10x10"
+        );
+        assert_eq!(parse_plot_size("big").unwrap_err(), "'big' is not a size WxH, e.g. 800x800");
+        assert_eq!(parse_scale("none"), Ok(Scale::None));
+        assert_eq!(parse_penalty("-0.1").unwrap_err(), "a penalty must be a finite number >= 0, got -0.1");
+    }
+}

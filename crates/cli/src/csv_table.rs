@@ -1,0 +1,298 @@
+//! A CSV file read as text cells, for `eval` and `predict`: the model names the columns it
+//! needs, so other columns (the target, ids, notes) may hold anything.
+//!
+//! It reads exactly as `backprop_data::read_csv` does (header row, cells trimmed, a UTF-8
+//! byte-order mark skipped, `\r\n` and `\r` line ends, blank lines skipped, numbers parsed
+//! straight into the element type) and reports mistakes with the same
+//! [`DataError`]s: file, line and column.
+
+use std::path::Path;
+
+use backprop_data::{CellAt, DataError, Feature};
+use backprop_tensor::{Float, Tensor};
+
+/// A CSV file's header and cells, each row with the line it starts on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvTable {
+    /// The file, as given (for messages).
+    pub source: String,
+    /// The column names.
+    pub header: Vec<String>,
+    /// The cells of each data row (as many as the header).
+    pub rows: Vec<Vec<String>>,
+    /// The 1-based line on which each row starts (the header is line 1).
+    pub lines: Vec<u64>,
+}
+
+impl CsvTable {
+    /// Reads the file at `path`.
+    ///
+    /// # Errors
+    /// The file cannot be read, is empty, UTF-16, has a repeated column name, a row with
+    /// another number of fields than the header, a cell that is not UTF-8, or no data rows.
+    pub fn read(path: &Path) -> Result<Self, DataError> {
+        let source = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| DataError::Io { file: source.clone(), source: e })?;
+        Self::parse(bytes, &source)
+    }
+
+    /// Parses CSV bytes; `source` names them in messages.
+    ///
+    /// # Errors
+    /// As [`CsvTable::read`].
+    pub fn parse(bytes: Vec<u8>, source: &str) -> Result<Self, DataError> {
+        let text = normalize(bytes, source)?;
+        if text.iter().all(u8::is_ascii_whitespace) {
+            return Err(DataError::EmptyFile { file: source.to_string() });
+        }
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(text.as_slice());
+        let csv_error = |e: csv::Error| DataError::Csv {
+            file: source.to_string(),
+            line: e.position().map_or(0, csv::Position::line),
+            message: e.to_string(),
+        };
+        let header: Vec<String> = reader
+            .byte_headers()
+            .map_err(csv_error)?
+            .iter()
+            .map(|name| String::from_utf8_lossy(name).into_owned())
+            .collect();
+        for (second, name) in header.iter().enumerate() {
+            if let Some(first) = header[..second].iter().position(|other| other == name) {
+                return Err(DataError::DuplicateColumn {
+                    file: source.to_string(),
+                    name: name.clone(),
+                    first: first + 1,
+                    second: second + 1,
+                });
+            }
+        }
+        let mut rows = Vec::new();
+        let mut lines = Vec::new();
+        let mut record = csv::ByteRecord::new();
+        while reader.read_byte_record(&mut record).map_err(csv_error)? {
+            let line = start_line(&text, record.position());
+            if record.len() == 1 && record[0].is_empty() {
+                continue; // A line of blanks.
+            }
+            if record.len() != header.len() {
+                return Err(DataError::RaggedRow {
+                    file: source.to_string(),
+                    line,
+                    found: record.len(),
+                    expected: header.len(),
+                });
+            }
+            let mut row = Vec::with_capacity(header.len());
+            for (j, cell) in record.iter().enumerate() {
+                let text = std::str::from_utf8(cell).map_err(|_| DataError::NotUtf8 {
+                    at: CellAt { file: source.to_string(), line, column: header[j].clone(), index: j + 1 },
+                })?;
+                row.push(text.to_string());
+            }
+            rows.push(row);
+            lines.push(line);
+        }
+        if rows.is_empty() {
+            return Err(DataError::NoDataRows { file: source.to_string() });
+        }
+        Ok(CsvTable { source: source.to_string(), header, rows, lines })
+    }
+
+    /// Number of data rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The position of the column named `name`.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|h| h == name)
+    }
+
+    /// The position of the column named `name`, or an error listing the columns.
+    ///
+    /// # Errors
+    /// When there is no such column.
+    pub fn require_column(&self, name: &str) -> Result<usize, DataError> {
+        self.column(name).ok_or_else(|| DataError::UnknownColumn {
+            file: self.source.clone(),
+            name: name.to_string(),
+            columns: self.header.clone(),
+        })
+    }
+
+    /// Where the cell of `row` in column `col` is.
+    pub fn cell_at(&self, row: usize, col: usize) -> CellAt {
+        CellAt {
+            file: self.source.clone(),
+            line: self.lines[row],
+            column: self.header[col].clone(),
+            index: col + 1,
+        }
+    }
+
+    /// The cells of column `col` as finite numbers of type `F`.
+    ///
+    /// # Errors
+    /// An empty cell, a cell that is not a number, NaN or an infinity, or a value too large
+    /// for `F`, each naming the line and the column.
+    pub fn numbers<F: Float>(&self, col: usize) -> Result<Vec<F>, DataError> {
+        (0..self.len()).map(|row| parse_number(&self.rows[row][col], || self.cell_at(row, col))).collect()
+    }
+
+    /// The matrix `[rows, names.len()]` of the named columns, in that order. A Playground
+    /// feature (`x1sq`, `sinx2`, ...) that is not a column is computed from the columns `x1`
+    /// and `x2`, as the Playground computes it.
+    ///
+    /// # Errors
+    /// A missing column (listing the columns), or a cell that is not a finite number.
+    pub fn feature_matrix<F: Float>(&self, names: &[String]) -> Result<Tensor<F>, DataError> {
+        let mut columns: Vec<Vec<F>> = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(col) = self.column(name) {
+                columns.push(self.numbers(col)?);
+                continue;
+            }
+            let derived = name.parse::<Feature>().ok().zip(self.column("x1").zip(self.column("x2")));
+            let Some((feature, (c1, c2))) = derived else {
+                return Err(self.require_column(name).expect_err("the column is missing"));
+            };
+            let x1: Vec<f64> = self.numbers(c1)?;
+            let x2: Vec<f64> = self.numbers(c2)?;
+            columns.push(x1.iter().zip(&x2).map(|(&a, &b)| F::from_f64(feature.value(a, b))).collect());
+        }
+        let rows = self.len();
+        let k = names.len();
+        let mut data = vec![F::zero(); rows * k];
+        for (j, column) in columns.iter().enumerate() {
+            for (i, &v) in column.iter().enumerate() {
+                data[i * k + j] = v;
+            }
+        }
+        Ok(Tensor::from_vec(&[rows, k], data))
+    }
+}
+
+/// The line a record starts on. The parser reports where its read began, which is before any
+/// blank lines it skipped on the way to the record; those are counted here.
+fn start_line(text: &[u8], position: Option<&csv::Position>) -> u64 {
+    let Some(position) = position else { return 0 };
+    let skipped = text
+        .get(position.byte() as usize..)
+        .map_or(0, |rest| rest.iter().take_while(|&&b| b == b'\n').count());
+    position.line() + skipped as u64
+}
+
+/// Strips a UTF-8 byte-order mark, rejects UTF-16, and turns `\r\n` and lone `\r` into `\n`
+/// (the `csv` parser counts lines by `\n` alone).
+fn normalize(mut bytes: Vec<u8>, source: &str) -> Result<Vec<u8>, DataError> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(DataError::Utf16 { file: source.to_string() });
+    }
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        bytes.drain(..3);
+    }
+    if bytes.contains(&b'\r') {
+        let mut kept = 0;
+        for i in 0..bytes.len() {
+            let byte = bytes[i];
+            if byte == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+                continue;
+            }
+            bytes[kept] = if byte == b'\r' { b'\n' } else { byte };
+            kept += 1;
+        }
+        bytes.truncate(kept);
+    }
+    Ok(bytes)
+}
+
+/// Parses a finite number of type `F` as `backprop_data` does (an `f32` straight from the
+/// text, not rounded twice).
+pub fn parse_number<F: Float>(text: &str, at: impl Fn() -> CellAt) -> Result<F, DataError> {
+    if text.is_empty() {
+        return Err(DataError::EmptyCell { at: at() });
+    }
+    let wide: f64 = text.parse().map_err(|_| DataError::NotANumber { at: at(), text: text.to_string() })?;
+    if !wide.is_finite() {
+        return Err(DataError::NotFinite { at: at(), text: text.to_string() });
+    }
+    let value = if F::NAME == "f32" {
+        let narrow: f32 =
+            text.parse().map_err(|_| DataError::NotANumber { at: at(), text: text.to_string() })?;
+        F::from_f64(f64::from(narrow))
+    } else {
+        F::from_f64(wide)
+    };
+    if !value.is_finite() {
+        return Err(DataError::OutOfRange { at: at(), text: text.to_string(), ty: F::NAME });
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backprop_data::{CsvOptions, read_csv};
+
+    fn table(text: &str) -> Result<CsvTable, DataError> {
+        CsvTable::parse(text.as_bytes().to_vec(), "t.csv")
+    }
+
+    #[test]
+    fn reads_like_the_data_crate() {
+        let text = "\u{feff}a, b ,y\r\n1,2,p\r\n\r\n3,4e-1,q\r\n";
+        let t = table(text).unwrap();
+        assert_eq!(t.header, ["a", "b", "y"]);
+        assert_eq!(t.rows, [["1", "2", "p"], ["3", "4e-1", "q"]]);
+        assert_eq!(t.lines, [2, 4]);
+        let x: Tensor<f32> = t.feature_matrix(&["b".into(), "a".into()]).unwrap();
+        assert_eq!(x.to_vec(), vec![2.0, 1.0, 0.4, 3.0]);
+        let ds = read_csv::<f32>(text.as_bytes(), "t.csv", &CsvOptions::new("y")).unwrap();
+        let same: Tensor<f32> = t.feature_matrix(&["a".into(), "b".into()]).unwrap();
+        assert_eq!(&same, ds.features());
+    }
+
+    #[test]
+    fn errors_name_the_file_line_and_column() {
+        let cases = [
+            ("", "t.csv: the file is empty; expected a header row and data rows"),
+            ("a,b\n", "t.csv: the file has a header row but no data rows"),
+            ("a,b\n1,2\n1\n", "t.csv:3: the row has 1 fields, the header has 2"),
+            ("a,a\n1,2\n", "t.csv: column 'a' appears twice in the header (columns 1 and 2)"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(table(text).unwrap_err().to_string(), expected, "{text:?}");
+        }
+        let t = table("a,b\n1,x\n2,\n3,inf\n").unwrap();
+        let err = t.feature_matrix::<f32>(&["a".into(), "b".into()]).unwrap_err();
+        assert_eq!(err.to_string(), "t.csv:2: column 'b' (2): 'x' is not a number");
+        let err = t.feature_matrix::<f32>(&["c".into()]).unwrap_err();
+        assert_eq!(err.to_string(), "t.csv: no column named 'c'; the columns are: a, b");
+        let t = table("a,b\n1,2\n\n\n2,\n").unwrap();
+        assert_eq!(
+            t.numbers::<f64>(1).unwrap_err().to_string(),
+            "t.csv:5: column 'b' (2): the cell is empty"
+        );
+        let t = table("a\n1e39\n").unwrap();
+        assert_eq!(
+            t.numbers::<f32>(0).unwrap_err().to_string(),
+            "t.csv:2: column 'a' (1): '1e39' is too large for f32"
+        );
+    }
+
+    #[test]
+    fn playground_features_are_derived_from_x1_and_x2() {
+        let t = table("x1,x2,label\n2,-3,1\n0.5,1,-1\n").unwrap();
+        let names: Vec<String> =
+            ["x1", "x2", "x1sq", "x1x2", "sinx2"].iter().map(|s| s.to_string()).collect();
+        let x: Tensor<f64> = t.feature_matrix(&names).unwrap();
+        let row0 = &x.as_slice()[..5];
+        assert_eq!(&row0[..4], &[2.0, -3.0, 4.0, -6.0]);
+        assert!((row0[4] - (-3.0f64).sin()).abs() < 1e-15);
+    }
+}

@@ -1,0 +1,162 @@
+//! What a run prints: per-epoch records, the JSON report, the progress bar or plain lines.
+
+use std::io::{IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Map, Value, json};
+
+/// The numbers of one epoch (epoch 0 is before training).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochRecord {
+    /// Epochs trained so far.
+    pub epoch: usize,
+    /// Mean loss over the training set.
+    pub train_loss: f64,
+    /// Mean loss over the test set; `None` without one.
+    pub test_loss: Option<f64>,
+    /// Fraction of training rows classified right (classification only).
+    pub train_accuracy: Option<f64>,
+    /// Fraction of test rows classified right (classification with a test set only).
+    pub test_accuracy: Option<f64>,
+}
+
+impl EpochRecord {
+    /// The record as JSON: `epoch`, `train_loss`, `test_loss` (null without a test set) and,
+    /// for classification, `train_accuracy` and `test_accuracy`.
+    pub fn to_json(self, classification: bool) -> Value {
+        let mut m = Map::new();
+        m.insert("epoch".into(), json!(self.epoch));
+        m.insert("train_loss".into(), json!(self.train_loss));
+        m.insert("test_loss".into(), json!(self.test_loss));
+        if classification {
+            m.insert("train_accuracy".into(), json!(self.train_accuracy));
+            m.insert("test_accuracy".into(), json!(self.test_accuracy));
+        }
+        Value::Object(m)
+    }
+
+    /// The record on one line: `epoch 10/300  train_loss 0.123456  test_loss ...`.
+    pub fn to_line(self, epochs: usize) -> String {
+        let width = epochs.to_string().len();
+        let mut line = format!("epoch {:>width$}/{epochs}  train_loss {:.6}", self.epoch, self.train_loss);
+        if let Some(v) = self.test_loss {
+            line.push_str(&format!("  test_loss {v:.6}"));
+        }
+        if let Some(v) = self.train_accuracy {
+            line.push_str(&format!("  train_accuracy {v:.4}"));
+        }
+        if let Some(v) = self.test_accuracy {
+            line.push_str(&format!("  test_accuracy {v:.4}"));
+        }
+        line
+    }
+}
+
+/// The JSON report of a run: `settings`, `history` (one record per epoch from 0), `final`
+/// (the last record) and `seconds` of training.
+pub fn report_json(settings: Value, history: &[EpochRecord], classification: bool, seconds: f64) -> Value {
+    let records: Vec<Value> = history.iter().map(|r| r.to_json(classification)).collect();
+    json!({
+        "settings": settings,
+        "final": records.last().cloned().unwrap_or(Value::Null),
+        "history": records,
+        "seconds": seconds,
+    })
+}
+
+/// Writes `text` and a line break to stdout. A closed pipe (`backprop ... | head`) or another
+/// write error is ignored: output is a report, and losing it must not stop a run that saves
+/// a model.
+pub fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+/// Progress of a training run: a progress bar on a terminal (stderr), plain lines on stdout
+/// otherwise (about 20 of them), nothing with `--json` unless stderr is a terminal.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    plain_every: Option<usize>,
+    epochs: usize,
+}
+
+impl Progress {
+    /// Progress for a run of `epochs` epochs.
+    pub fn new(epochs: usize, json: bool) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(epochs as u64);
+            let style = ProgressStyle::with_template(
+                "{bar:30.cyan/blue} epoch {pos}/{len} {msg} [{elapsed_precise}<{eta}]",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        });
+        let plain_every = (bar.is_none() && !json).then(|| (epochs / 20).max(1));
+        Progress { bar, plain_every, epochs }
+    }
+
+    /// Shows the record of an epoch.
+    pub fn update(&self, record: &EpochRecord) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(record.epoch as u64);
+            let mut msg = format!("loss {:.4}", record.train_loss);
+            if let Some(v) = record.test_loss {
+                msg.push_str(&format!(" test {v:.4}"));
+            }
+            if let Some(v) = record.test_accuracy.or(record.train_accuracy) {
+                msg.push_str(&format!(" acc {v:.3}"));
+            }
+            bar.set_message(msg);
+        } else if let Some(every) = self.plain_every
+            && (record.epoch.is_multiple_of(every) || record.epoch == self.epochs)
+        {
+            emit(&record.to_line(self.epochs));
+        }
+    }
+
+    /// Removes the progress bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_report_layout() {
+        let r0 = EpochRecord {
+            epoch: 0,
+            train_loss: 0.5,
+            test_loss: None,
+            train_accuracy: Some(0.5),
+            test_accuracy: None,
+        };
+        let r1 = EpochRecord { epoch: 1, train_loss: 0.25, ..r0 };
+        let report = report_json(json!({"lr": 0.1}), &[r0, r1], true, 1.5);
+        assert_eq!(
+            report,
+            json!({
+                "settings": {"lr": 0.1},
+                "history": [
+                    {"epoch": 0, "train_loss": 0.5, "test_loss": null, "train_accuracy": 0.5, "test_accuracy": null},
+                    {"epoch": 1, "train_loss": 0.25, "test_loss": null, "train_accuracy": 0.5, "test_accuracy": null},
+                ],
+                "final": {"epoch": 1, "train_loss": 0.25, "test_loss": null, "train_accuracy": 0.5, "test_accuracy": null},
+                "seconds": 1.5,
+            })
+        );
+        let regression = r1.to_json(false);
+        assert!(regression.get("train_accuracy").is_none() && regression["test_loss"].is_null());
+        let line = EpochRecord { test_loss: Some(0.125), test_accuracy: Some(1.0), ..r1 }.to_line(300);
+        assert_eq!(
+            line,
+            "epoch   1/300  train_loss 0.250000  test_loss 0.125000  train_accuracy 0.5000  test_accuracy 1.0000"
+        );
+    }
+}
