@@ -58,7 +58,7 @@ Defaults that depend on the data:
   --activation     tanh                             relu
   --optimizer      sgd                              adam
   --lr             0.03                             0.01
-  --batch-size     10                               32
+  --batch-size     10                               32 (or all rows when fewer)
   --test-fraction  0.5 (the page's 50% split)       0.25 (scikit-learn's)
   --scale          none                             standard
   --features       x1,x2                            (every column but the target)
@@ -130,7 +130,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "RATE", value_parser = parse_lr, allow_hyphen_values = true)]
     pub lr: Option<f64>,
     /// Mini-batch size, at least 1 and at most the number of training rows
-    /// [default: 10 for Playground sets, 32 for CSV]
+    /// [default: 10 for Playground sets, 32 for CSV (at most the training rows)]
     #[arg(long, value_name = "N", value_parser = parse_batch_size, allow_hyphen_values = true)]
     pub batch_size: Option<usize>,
     /// Number of passes over the training set
@@ -147,8 +147,9 @@ pub struct TrainArgs {
     #[arg(long, value_name = "HOW", value_parser = parse_scale)]
     pub scale: Option<Scale>,
     /// Start from saved weights: a safetensors file with the model file's tensor names
-    /// (0.weight, 0.bias, ...); with a model file's metadata its layers are used, without it
-    /// the flags give the architecture and the shapes must fit
+    /// (0.weight, 0.bias, ...), e.g. a model or a --checkpoint file; with a model file's
+    /// metadata its layers (and input scaling) are used, without it the flags give the
+    /// architecture and the shapes must fit
     #[arg(long, value_name = "FILE")]
     pub init: Option<PathBuf>,
     /// Save the trained model (safetensors, with everything eval and predict need)

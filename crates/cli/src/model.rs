@@ -116,7 +116,8 @@ pub struct Metrics {
     pub accuracy: Option<f64>,
 }
 
-/// The metrics of `model` on `data` (inference mode, no tape).
+/// The metrics of `model` on `data` (inference mode, no tape). Outputs that are not finite
+/// give that value as the loss (and no accuracy), for the caller to report divergence.
 ///
 /// # Errors
 /// When the model does not fit the data's shape.
@@ -127,6 +128,10 @@ pub fn evaluate<F: Float>(
     data: &Dataset<F>,
 ) -> Result<Metrics> {
     let outputs = model.predict(g, data.features())?;
+    if let Some(&bad) = outputs.as_slice().iter().find(|v| !v.is_finite()) {
+        // A diverged model: the loss functions refuse such outputs; the caller reports it.
+        return Ok(Metrics { loss: bad.to_f64(), accuracy: None });
+    }
     let mut lg = Graph::<F>::new();
     let (o, t) = (lg.input(outputs.clone()), lg.input(targets_of(loss, data)));
     let loss_var = loss.compute(&mut lg, o, t, Reduction::Mean)?;
@@ -163,7 +168,8 @@ pub fn hidden_sizes(specs: &[LayerSpec]) -> Vec<usize> {
 }
 
 /// Copies the tensors of a safetensors file into `model` by their `Sequential` names
-/// (`0.weight` as `[out, in]`, `0.bias`), converting `f64` to `f32` or back.
+/// (`0.weight` as `[out, in]`, `0.bias`), converting `f64` to `f32` or back. A checkpoint's
+/// optimizer tensors (`optimizer.*`) are skipped, so a checkpoint can start a new run.
 ///
 /// # Errors
 /// A missing tensor, one the model does not have, a shape that does not fit, or a value that
@@ -176,7 +182,8 @@ pub fn load_init_weights<F: Float>(
     let expected = model.state_dict_shapes();
     let err = |kind| CliError::from(backprop_nn::NnError::from(ModelFileError::new(file.path(), kind)));
     for name in file.names() {
-        if !expected.iter().any(|(n, _)| *n == name) {
+        // A checkpoint's optimizer state is not weights: training restarts its optimizer.
+        if !expected.iter().any(|(n, _)| *n == name) && !name.starts_with(backprop_optim::OPTIMIZER_PREFIX) {
             let shape = file.shape(&name).unwrap_or_default();
             return Err(err(ModelFileErrorKind::UnexpectedTensor { name, shape }));
         }

@@ -115,7 +115,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
     }
 
-    let batch_size = args.batch_size.unwrap_or(if playground { 10 } else { 32 });
+    // The default is capped at the training set's size (as scikit-learn's min(200, n)); a size
+    // asked for must fit.
+    let batch_size = args.batch_size.unwrap_or((if playground { 10 } else { 32 }).min(data.train.len()));
     if batch_size > data.train.len() {
         return Err(CliError::usage(format!(
             "--batch-size {batch_size} is larger than the {} training rows",
@@ -421,6 +423,15 @@ fn train_loop(
             let x = g.input_copy(&batch.features);
             let y = g.input(targets);
             let output = model.forward(g, x)?;
+            if let Some(bad) = g.value(output)?.as_slice().iter().find(|v| !v.is_finite()) {
+                progress.finish();
+                return Err(diverged(
+                    epoch,
+                    step,
+                    format!("the model's output holds {bad}"),
+                    last_checkpoint,
+                ));
+            }
             let data_loss = config.loss.compute(g, output, y, Reduction::Mean)?;
             let value = g.value(data_loss)?.item();
             if !value.is_finite() {
