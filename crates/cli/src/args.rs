@@ -66,7 +66,7 @@ Defaults that depend on the data:
                    cross-entropy); numeric target: mse. A CSV target is a class label when any
                    cell is not a number.
 Other defaults: --epochs 100, --seed 0, --l1 0, --l2 0, --threads = all cores.
-Same command, same seed and same --threads give a byte-identical model file.";
+Same command, same seed and same --threads give the same model (weights and metadata).";
 
 /// Where the data comes from: a Playground set or a CSV file.
 #[derive(Debug, Clone, Args)]

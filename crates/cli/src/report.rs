@@ -86,10 +86,9 @@ impl Progress {
     pub fn new(epochs: usize, json: bool) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(epochs as u64);
-            let style = ProgressStyle::with_template(
-                "{bar:30.cyan/blue} epoch {pos}/{len} {msg} [{elapsed_precise}<{eta}]",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let style =
+                ProgressStyle::with_template("epoch {pos}/{len} {msg} {wide_bar:.cyan/blue} {elapsed}<{eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             bar
         });
