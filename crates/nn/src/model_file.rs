@@ -359,6 +359,18 @@ pub fn check_model_tensors(
             }
             Some(_) => {}
         }
+        // `header_of` takes the dtype from the metadata alone; the tensors must agree with it,
+        // or a file saying f32 would load as f64.
+        if let Some(found) = file.dtype(name)
+            && format!("{found:?}").to_lowercase() != header.dtype
+        {
+            return Err(err(Kind::Inconsistent {
+                reason: format!(
+                    "the metadata says dtype {} but tensor '{name}' has dtype {found:?}",
+                    header.dtype
+                ),
+            }));
+        }
     }
     for name in file.names() {
         if !expected.iter().any(|(n, _)| *n == name) && !other_prefixes.iter().any(|p| name.starts_with(p)) {

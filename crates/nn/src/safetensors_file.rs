@@ -112,7 +112,41 @@ pub fn write_safetensors<F: Float>(
     let views: Vec<(String, &Bytes)> = bytes.iter().map(|(n, b)| (n.clone(), b)).collect();
     let serialized = safetensors::serialize(views, Some(meta))
         .map_err(|e| err(Kind::Inconsistent { reason: format!("cannot serialize: {e}") }))?;
-    write_atomic(path, &serialized)
+    let canonical = with_sorted_header(&serialized)
+        .map_err(|reason| err(Kind::Inconsistent { reason: format!("cannot serialize: {reason}") }))?;
+    write_atomic(path, &canonical)
+}
+
+/// Rewrites a serialized safetensors buffer with its JSON header's keys in sorted order.
+///
+/// `safetensors::serialize` takes the metadata as a `HashMap`, whose iteration order changes from
+/// run to run; sorting makes the same model give the same bytes. Data offsets are relative to the
+/// end of the header, so only the header and its length change.
+fn with_sorted_header(serialized: &[u8]) -> Result<Vec<u8>, String> {
+    fn sorted(value: serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Object(map) => {
+                let entries: BTreeMap<String, serde_json::Value> =
+                    map.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+                serde_json::Value::Object(entries.into_iter().collect())
+            }
+            other => other,
+        }
+    }
+    let len_bytes: [u8; 8] = serialized.get(..8).and_then(|b| b.try_into().ok()).ok_or("no header length")?;
+    let header_len = usize::try_from(u64::from_le_bytes(len_bytes)).map_err(|e| e.to_string())?;
+    let header = serialized.get(8..8 + header_len).ok_or("header longer than the buffer")?;
+    let value: serde_json::Value = serde_json::from_slice(header).map_err(|e| e.to_string())?;
+    let mut text = serde_json::to_string(&sorted(value)).map_err(|e| e.to_string())?;
+    // The format pads the header with spaces so that the data starts 8-byte aligned.
+    while text.len() % 8 != 0 {
+        text.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + serialized.len() - 8 - header_len);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&serialized[8 + header_len..]);
+    Ok(out)
 }
 
 /// Writes `bytes` to `path` through a synced temporary file and a rename.
@@ -288,6 +322,11 @@ impl SafetensorsFile {
         self.parsed().tensor(name).ok().map(|v| v.shape().to_vec())
     }
 
+    /// The dtype of a tensor, if the file has it.
+    pub fn dtype(&self, name: &str) -> Option<Dtype> {
+        self.parsed().tensor(name).ok().map(|v| v.dtype())
+    }
+
     /// Reads tensor `name` as `F`, checking its dtype and, when given, its shape.
     ///
     /// # Errors
@@ -400,6 +439,32 @@ mod tests {
         assert!(SafetensorsFile::from_bytes(Path::new("m"), good).is_ok());
         let err = SafetensorsFile::read(&dir.join("absent.safetensors")).unwrap_err().to_string();
         assert!(err.contains("absent.safetensors: cannot read: "), "{err}");
+        fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod sorted_header_tests {
+    use super::*;
+
+    #[test]
+    fn same_tensors_and_metadata_give_the_same_bytes() {
+        let dir = std::env::temp_dir().join(format!("backprop-nn-sorted-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let w = Tensor::<f32>::from_vec(&[2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let b = Tensor::<f32>::from_vec(&[3], vec![0.5, -0.5, 0.25]);
+        let metadata: BTreeMap<String, String> =
+            (0..12).map(|i| (format!("key{i}"), format!("value {i}"))).collect();
+        let mut files = Vec::new();
+        for run in 0..4 {
+            let path = dir.join(format!("m{run}.safetensors"));
+            write_safetensors(&path, &[("0.weight".into(), &w), ("0.bias".into(), &b)], &metadata).unwrap();
+            files.push(fs::read(&path).unwrap());
+        }
+        assert!(files.windows(2).all(|p| p[0] == p[1]), "every write gives the same bytes");
+        let file = SafetensorsFile::read(&dir.join("m0.safetensors")).unwrap();
+        assert_eq!(file.tensor::<f32>("0.weight", Some(&[2, 3])).unwrap(), w);
+        assert_eq!(file.metadata()["key7"], "value 7");
         fs::remove_dir_all(dir).unwrap();
     }
 }
