@@ -39,6 +39,51 @@ pub trait Float: NdFloat + num_traits::Float + Default + Send + Sync + 'static {
         c: *mut Self,
         ldc: i32,
     );
+
+    /// Calls `cblas_?gemv`: `y = alpha·op(A)·x + beta·y` for a row-major `A` of `rows × cols`
+    /// (`op(A)` is `A` or `Aᵀ`), `x` and `y` with strides `incx`, `incy` (at least 1).
+    ///
+    /// The default runs it as a one-column `cblas_gemm`; `f32` and `f64` call `sgemv`/`dgemv`.
+    ///
+    /// # Safety
+    /// As [`Float::cblas_gemm`]: the pointers, leading dimension and strides must describe valid
+    /// memory of the implied sizes, and `y` must not overlap `A` or `x`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn cblas_gemv(
+        trans: CBLAS_TRANSPOSE,
+        rows: i32,
+        cols: i32,
+        alpha: Self,
+        a: *const Self,
+        lda: i32,
+        x: *const Self,
+        incx: i32,
+        beta: Self,
+        y: *mut Self,
+        incy: i32,
+    ) {
+        let (m, k) = if matches!(trans, CBLAS_TRANSPOSE::CblasNoTrans) { (rows, cols) } else { (cols, rows) };
+        // SAFETY: x is a k×1 row-major matrix with leading dimension incx, y an m×1 one with
+        // leading dimension incy; forwarded from the caller's contract.
+        unsafe {
+            Self::cblas_gemm(
+                CBLAS_LAYOUT::CblasRowMajor,
+                trans,
+                CBLAS_TRANSPOSE::CblasNoTrans,
+                m,
+                1,
+                k,
+                alpha,
+                a,
+                lda,
+                x,
+                incx,
+                beta,
+                y,
+                incy,
+            )
+        }
+    }
 }
 
 impl Float for f32 {
@@ -73,6 +118,38 @@ impl Float for f32 {
             cblas_sys::cblas_sgemm(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         }
     }
+
+    unsafe fn cblas_gemv(
+        trans: CBLAS_TRANSPOSE,
+        rows: i32,
+        cols: i32,
+        alpha: Self,
+        a: *const Self,
+        lda: i32,
+        x: *const Self,
+        incx: i32,
+        beta: Self,
+        y: *mut Self,
+        incy: i32,
+    ) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe {
+            cblas_sys::cblas_sgemv(
+                CBLAS_LAYOUT::CblasRowMajor,
+                trans,
+                rows,
+                cols,
+                alpha,
+                a,
+                lda,
+                x,
+                incx,
+                beta,
+                y,
+                incy,
+            )
+        }
+    }
 }
 
 impl Float for f64 {
@@ -105,6 +182,38 @@ impl Float for f64 {
         // SAFETY: forwarded from the caller's contract.
         unsafe {
             cblas_sys::cblas_dgemm(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        }
+    }
+
+    unsafe fn cblas_gemv(
+        trans: CBLAS_TRANSPOSE,
+        rows: i32,
+        cols: i32,
+        alpha: Self,
+        a: *const Self,
+        lda: i32,
+        x: *const Self,
+        incx: i32,
+        beta: Self,
+        y: *mut Self,
+        incy: i32,
+    ) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe {
+            cblas_sys::cblas_dgemv(
+                CBLAS_LAYOUT::CblasRowMajor,
+                trans,
+                rows,
+                cols,
+                alpha,
+                a,
+                lda,
+                x,
+                incx,
+                beta,
+                y,
+                incy,
+            )
         }
     }
 }

@@ -49,6 +49,29 @@ pub fn blas_num_threads() -> usize {
     unsafe { openblas_get_num_threads() as usize }
 }
 
+/// Runs `f` (a BLAS call) with OpenBLAS on the calling thread only, then restores the thread
+/// count.
+///
+/// OpenBLAS decides by itself to split products above about 2^18 multiply-adds over its
+/// threads; below a few million, waking the other threads costs more than it saves (a
+/// 128×256×10 product took 9 µs on one thread and 50 µs on two). Setting the count is a plain
+/// store in OpenBLAS (a few nanoseconds). The count is process-wide: a product running at the
+/// same time on another thread may also run on one thread, which changes its speed, never its
+/// result.
+pub(crate) fn with_one_blas_thread<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: plain getter and setter of OpenBLAS.
+    let threads = unsafe { openblas_get_num_threads() };
+    if threads <= 1 {
+        return f();
+    }
+    // SAFETY: as above; lowering the count never starts threads.
+    unsafe { openblas_set_num_threads(1) };
+    let result = f();
+    // SAFETY: restores the count read above (those threads exist already).
+    unsafe { openblas_set_num_threads(threads) };
+    result
+}
+
 /// `dst[i] = f(src[i])`, in parallel above [`PARALLEL_THRESHOLD`].
 pub fn map_into<F: Copy + Send + Sync>(src: &[F], dst: &mut [F], f: impl Fn(F) -> F + Sync + Send) {
     assert_eq!(src.len(), dst.len(), "map_into: source and destination lengths differ");
