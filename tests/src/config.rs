@@ -27,10 +27,25 @@ fn cases_from(var: Option<&str>) -> u32 {
     }
 }
 
-/// The configuration of every property: proptest's defaults (failure persistence under
-/// `proptest-regressions/`, shrinking) with [`cases`] cases.
+/// How long shrinking a failure may take, in milliseconds.
+pub const MAX_SHRINK_MILLIS: u32 = 120_000;
+
+/// The configuration of every property: proptest's defaults (failure persistence, shrinking)
+/// with [`cases`] cases, and two limits that scale with them:
+///
+/// - shrinking may take up to 16 384 steps (proptest's automatic limit is only 4 × cases,
+///   too few to reduce a random network to a minimal one) and [`MAX_SHRINK_MILLIS`];
+/// - up to one discarded case per case (a network near a kink), at least proptest's 1024, so
+///   that a deep run is not aborted by the small share of cases it discards.
 pub fn config() -> Config {
-    Config { cases: cases(), ..Config::default() }
+    let cases = cases();
+    Config {
+        cases,
+        max_shrink_iters: 16_384.max(cases.saturating_mul(4)),
+        max_shrink_time: MAX_SHRINK_MILLIS,
+        max_global_rejects: 1024.max(cases),
+        ..Config::default()
+    }
 }
 
 #[cfg(test)]
@@ -42,6 +57,13 @@ mod tests {
         assert_eq!(cases_from(None), DEFAULT_CASES);
         assert_eq!(cases_from(Some("320")), 320);
         assert_eq!(cases_from(Some(" 7 ")), 7);
+    }
+
+    #[test]
+    fn limits_scale_with_the_cases() {
+        let c = config();
+        assert_eq!(c.cases, cases());
+        assert!(c.max_shrink_iters >= 16_384 && c.max_global_rejects >= c.cases.max(1024));
     }
 
     #[test]
