@@ -167,7 +167,6 @@ fn same_seed_same_model() {
 }
 
 #[test]
-#[ignore = "backprop-nn writes the safetensors metadata from a HashMap, so its key order varies between runs"]
 fn same_seed_same_model_file_bytes() {
     let dir = TempDir::new("repro-bytes");
     let [a, b, _] = three_model_files(&dir);
