@@ -133,7 +133,12 @@ pub fn read_csv<F: Float>(mut reader: impl Read, source: &str, options: &CsvOpti
             Ok(false) => break,
             Err(e) => return Err(csv_error(source, &e)),
         }
-        let line = record.position().map_or(0, csv::Position::line);
+        // The record's position is where the parser started reading: before any blank lines it
+        // skipped. Count those so the line is the record's own.
+        let line = record.position().map_or(0, |p| {
+            let start = usize::try_from(p.byte()).unwrap_or(usize::MAX).min(text.len());
+            p.line() + text[start..].iter().take_while(|&&b| b == b'\n').count() as u64
+        });
         if record.len() == 1 && record[0].is_empty() {
             continue; // A line of blanks.
         }
@@ -427,5 +432,15 @@ mod tests {
         let ds: Dataset<f32> =
             read_csv("a,y\n1.0000000596046448,0\n1,1\n".as_bytes(), "r.csv", &CsvOptions::new("y")).unwrap();
         assert_eq!(ds.features().as_slice()[0], "1.0000000596046448".parse::<f32>().unwrap());
+    }
+
+    #[test]
+    fn line_numbers_count_the_blank_lines_before_a_row() {
+        let err = read_csv::<f64>("a,b,y\n1,2,p\n\n\n3,x,q\n".as_bytes(), "gaps.csv", &CsvOptions::new("y"))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "gaps.csv:5: column 'b' (2): 'x' is not a number");
+        let err = read_csv::<f64>("a,b,y\r\n\r\n1,2\r\n".as_bytes(), "gaps.csv", &CsvOptions::new("y"))
+            .unwrap_err();
+        assert!(err.to_string().starts_with("gaps.csv:3:"), "{err}");
     }
 }
