@@ -38,12 +38,17 @@ fn check_classes<F: Float>(
 }
 
 /// ln Σⱼ e^(xⱼ), as m + ln Σⱼ e^(xⱼ − m) with m = maxⱼ xⱼ.
-fn logsumexp<F: Float>(row: &[F]) -> F {
+/// The row maximum m and ln Σⱼ e^(xⱼ − m): log-sum-exp is their sum.
+///
+/// Kept apart so that the loss `ln Σⱼ e^(xⱼ − m) − (x_y − m)` never adds m back before
+/// subtracting the target logit, which would round a tiny loss (a confident, almost perfect
+/// prediction) to exactly 0.
+fn max_and_log_sum_exp<F: Float>(row: &[F]) -> (F, F) {
     let m = row.iter().copied().fold(F::neg_infinity(), F::max);
     if !m.is_finite() {
-        return m;
+        return (m, F::zero());
     }
-    m + row.iter().fold(F::zero(), |acc, &x| acc + (x - m).exp()).ln()
+    (m, row.iter().fold(F::zero(), |acc, &x| acc + (x - m).exp()).ln())
 }
 
 struct CrossEntropy<F> {
@@ -75,10 +80,12 @@ impl<F: Float> Op<F> for CrossEntropy<F> {
         let x = inputs[0];
         let (n, c) = check_classes("softmax_cross_entropy", x, &self.classes)?;
         self.scale = self.reduction.scale(n);
-        self.logsumexp = x.as_slice().chunks_exact(c).map(logsumexp).collect();
+        self.logsumexp.clear();
         let mut sum = 0.0;
         for (i, row) in x.as_slice().chunks_exact(c).enumerate() {
-            let term = (self.logsumexp[i] - row[self.classes[i]]).to_f64();
+            let (m, log_sum) = max_and_log_sum_exp(row);
+            self.logsumexp.push(if m.is_finite() { m + log_sum } else { m });
+            let term = (log_sum - (row[self.classes[i]] - m)).to_f64();
             if !term.is_finite() {
                 return Err(AutogradError::invalid(
                     "softmax_cross_entropy",
