@@ -27,6 +27,68 @@ pub fn softplus<F: Float>(x: F) -> F {
     x.max(F::zero()) + (-x.abs()).exp().ln_1p()
 }
 
+/// tanh(x), with a branch-free `f32` path that compilers vectorise; `f64` uses the C library.
+///
+/// tanh'(x) = 1 − tanh²(x).
+///
+/// For `f32`, tanh is evaluated in `f64` as `sign(x)·(1 − 2/(e^(2|x|) + 1))`, with e^y from a
+/// degree-11 polynomial on `y − n·ln 2` (error below 1e-14) scaled by 2ⁿ, and rounded once to
+/// `f32`: the nearest `f32` to the exact value on every one of 260 000 inputs tested across
+/// ±25, in a loop the compiler vectorises (the C library's `tanhf` costs about 90 instructions
+/// per call). For |x| < 2⁻¹² the result is `x` (the cubic term is below half a unit);
+/// |x| ≥ 20 gives ±1; NaN stays NaN.
+#[inline]
+pub fn tanh<F: Float>(x: F) -> F {
+    if F::NAME == "f32" { F::from_f64(tanh_f32_in_f64(x.to_f64())) } else { num_traits::Float::tanh(x) }
+}
+
+/// e^y for 0 ≤ y ≤ 40 (and NaN), branch-free: `2ⁿ·p(r)` with `y = n·ln 2 + r`, |r| ≤ ln 2 / 2.
+#[inline(always)]
+fn exp_small_range(y: f64) -> f64 {
+    const INV_LN2: f64 = std::f64::consts::LOG2_E;
+    // ln 2 split as fdlibm does: the high part has trailing zero bits, so n·LN2_HI is exact.
+    const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    // Adding 1.5·2⁵² rounds to an integer and leaves it (offset by 2⁵¹) in the low mantissa bits.
+    const ROUND: f64 = 6_755_399_441_055_744.0;
+    let shifted = y * INV_LN2 + ROUND;
+    let n = shifted - ROUND;
+    let r = (y - n * LN2_HI) - n * LN2_LO;
+    // Taylor coefficients 1/k!, k = 11 … 0: the remainder r¹²/12! < 7e-15.
+    const C: [f64; 12] = [
+        1.0 / 39_916_800.0,
+        1.0 / 3_628_800.0,
+        1.0 / 362_880.0,
+        1.0 / 40_320.0,
+        1.0 / 5_040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ];
+    let mut p = C[0];
+    for &c in &C[1..] {
+        p = p * r + c;
+    }
+    // 2ⁿ: the exponent field n + 1023, taken from the rounded sum's low bits.
+    let scale = f64::from_bits(shifted.to_bits().wrapping_add(1023).wrapping_sub(1 << 51) << 52);
+    p * scale
+}
+
+#[inline(always)]
+fn tanh_f32_in_f64(t: f64) -> f64 {
+    let a = t.abs();
+    // NaN > 20 is false, so NaN flows through and comes out NaN.
+    let clamped = if a > 20.0 { 20.0 } else { a };
+    let e = exp_small_range(2.0 * clamped);
+    let magnitude = 1.0 - 2.0 / (e + 1.0);
+    let y = if a < 1.0 / 4096.0 { a } else { magnitude };
+    y.copysign(t)
+}
+
 /// relu(x) = max(x, 0); relu'(x) = 1 for x > 0, else 0.
 pub fn relu<F: Float>(x: F) -> F {
     if x > F::zero() { x } else { F::zero() }
@@ -155,6 +217,31 @@ mod tests {
         assert!((softplus(-1000.0_f64)).abs() < 1e-300);
         assert!((softplus(0.0_f64) - std::f64::consts::LN_2).abs() < 1e-16);
         assert!((softplus(-40.0_f64) - 4.248354255291589e-18).abs() < 1e-30);
+    }
+
+    #[test]
+    fn f32_tanh_is_correctly_rounded() {
+        let ulp = |v: f32| (f32::from_bits(v.abs().to_bits() + 1) - v.abs()) as f64;
+        let mut worst = 0.0f64;
+        let mut x = -25.0f32;
+        while x < 25.0 {
+            for v in [x, x * 1e-3, x * 1e-6, x * 1e-30] {
+                let got = tanh(v);
+                let exact = (v as f64).tanh();
+                worst = worst.max((got as f64 - exact).abs() / ulp(exact as f32));
+                assert_eq!(got.is_sign_negative(), v.is_sign_negative(), "sign of tanh({v})");
+            }
+            x += 0.000_77;
+        }
+        // Half a unit in the last place: the nearest f32 to the exact value.
+        assert!(worst <= 0.5 + 1e-6, "worst error {worst} ulp");
+        assert_eq!(tanh(f32::INFINITY), 1.0);
+        assert_eq!(tanh(f32::NEG_INFINITY), -1.0);
+        assert_eq!(tanh(-0.0f32).to_bits(), (-0.0f32).to_bits());
+        assert!(tanh(f32::NAN).is_nan());
+        assert_eq!(tanh(1e-20f32), 1e-20);
+        // f64 is the C library's.
+        assert_eq!(tanh(0.7f64), 0.7f64.tanh());
     }
 
     #[test]

@@ -127,9 +127,14 @@ impl<F: Float> Tensor<F> {
     /// # Errors
     /// When the tensor is not 2-D.
     pub fn view2(&self) -> Result<ArrayView2<'_, F>> {
-        self.data.view().into_dimensionality().map_err(|_| {
-            TensorError::invalid("view2", format!("expected a matrix, got shape {:?}", self.shape()))
-        })
+        match *self.shape() {
+            // SAFETY: the data is in standard layout (every constructor keeps it so), hence
+            // rows·cols contiguous elements from `as_ptr`, borrowed for the view's lifetime.
+            [rows, cols] => Ok(unsafe { ArrayView2::from_shape_ptr((rows, cols), self.data.as_ptr()) }),
+            _ => {
+                Err(TensorError::invalid("view2", format!("expected a matrix, got shape {:?}", self.shape())))
+            }
+        }
     }
 
     /// Mutable view as a matrix.
@@ -137,23 +142,33 @@ impl<F: Float> Tensor<F> {
     /// # Errors
     /// When the tensor is not 2-D.
     pub fn view2_mut(&mut self) -> Result<ArrayViewMut2<'_, F>> {
-        if self.ndim() != 2 {
-            return Err(TensorError::invalid(
+        match *self.shape() {
+            // SAFETY: as in `view2`, with a unique borrow of the data.
+            [rows, cols] => {
+                Ok(unsafe { ArrayViewMut2::from_shape_ptr((rows, cols), self.data.as_mut_ptr()) })
+            }
+            _ => Err(TensorError::invalid(
                 "view2_mut",
                 format!("expected a matrix, got shape {:?}", self.shape()),
-            ));
+            )),
         }
-        Ok(self.data.view_mut().into_dimensionality().expect("checked to be 2-D"))
     }
 
     /// The elements in row-major order.
     pub fn as_slice(&self) -> &[F] {
-        self.data.as_slice().expect("tensors are kept in standard layout")
+        debug_assert!(self.data.is_standard_layout());
+        // SAFETY: every constructor keeps the data in standard layout, so its `len()` elements
+        // lie contiguously from `as_ptr` (checking that on every call cost more than many of
+        // the kernels that ask for the slice).
+        unsafe { std::slice::from_raw_parts(self.data.as_ptr(), self.data.len()) }
     }
 
     /// The elements in row-major order, mutably.
     pub fn as_mut_slice(&mut self) -> &mut [F] {
-        self.data.as_slice_mut().expect("tensors are kept in standard layout")
+        debug_assert!(self.data.is_standard_layout());
+        let len = self.data.len();
+        // SAFETY: as in `as_slice`, with a unique borrow of the data.
+        unsafe { std::slice::from_raw_parts_mut(self.data.as_mut_ptr(), len) }
     }
 
     /// The elements as a vector, in row-major order.
