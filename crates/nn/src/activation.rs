@@ -70,7 +70,7 @@ impl Activation {
         match *self {
             Activation::Identity => {}
             Activation::Sigmoid => x.map_inplace(backprop_tensor::sigmoid),
-            Activation::Tanh => x.map_inplace(num_traits_tanh),
+            Activation::Tanh => x.map_inplace(backprop_tensor::tanh),
             Activation::Relu => x.map_inplace(backprop_tensor::relu),
             Activation::LeakyRelu { alpha } => {
                 let alpha = F::from_f64(alpha);
@@ -106,10 +106,6 @@ impl Activation {
             _ => Ok(()),
         }
     }
-}
-
-fn num_traits_tanh<F: Float>(x: F) -> F {
-    x.tanh()
 }
 
 impl fmt::Display for Activation {
