@@ -8,8 +8,8 @@ use backprop_data::{
 };
 use backprop_tensor::{Float, Tensor};
 
-use crate::csv_table::CsvTable;
 use crate::error::{CliError, Result};
+use backprop_data::CsvTable;
 
 /// The default test fraction: the page's 50% split for Playground sets, scikit-learn's 0.25
 /// for CSV files.

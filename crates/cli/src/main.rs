@@ -13,7 +13,6 @@
 #![warn(missing_docs)]
 
 mod args;
-mod csv_table;
 mod data_source;
 mod error;
 mod eval;

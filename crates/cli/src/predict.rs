@@ -12,11 +12,11 @@ use backprop_nn::{ModelMeta, NnError, Task, load_model, read_model_header};
 use backprop_tensor::{Float, Tensor};
 
 use crate::args::PredictArgs;
-use crate::csv_table::CsvTable;
 use crate::error::{CliError, Result};
 use crate::eval::{class_names, model_feature_names};
 use crate::report::emit;
 use crate::train::set_threads;
+use backprop_data::CsvTable;
 
 /// Runs `backprop predict`.
 ///

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use backprop_tensor::{Float, Tensor};
 
+use crate::csv_text::{csv_error, normalize, parse_number, read_header, reader as csv_reader, start_line};
 use crate::dataset::{Dataset, Targets};
 use crate::error::{CellAt, DataError, Result};
 
@@ -101,19 +102,8 @@ pub fn read_csv<F: Float>(mut reader: impl Read, source: &str, options: &CsvOpti
         return Err(DataError::EmptyFile { file: source.to_string() });
     }
 
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .delimiter(options.delimiter)
-        .from_reader(text.as_slice());
-    let header: Vec<String> = csv
-        .byte_headers()
-        .map_err(|e| csv_error(source, &e))?
-        .iter()
-        .map(|name| String::from_utf8_lossy(name).into_owned())
-        .collect();
-    check_unique(&header, source)?;
+    let mut csv = csv_reader(&text, options.delimiter);
+    let header = read_header(&mut csv, source)?;
     let target =
         header.iter().position(|name| *name == options.target).ok_or_else(|| DataError::UnknownColumn {
             file: source.to_string(),
@@ -133,12 +123,7 @@ pub fn read_csv<F: Float>(mut reader: impl Read, source: &str, options: &CsvOpti
             Ok(false) => break,
             Err(e) => return Err(csv_error(source, &e)),
         }
-        // The record's position is where the parser started reading: before any blank lines it
-        // skipped. Count those so the line is the record's own.
-        let line = record.position().map_or(0, |p| {
-            let start = usize::try_from(p.byte()).unwrap_or(usize::MAX).min(text.len());
-            p.line() + text[start..].iter().take_while(|&&b| b == b'\n').count() as u64
-        });
+        let line = start_line(&text, record.position());
         if record.len() == 1 && record[0].is_empty() {
             continue; // A line of blanks.
         }
@@ -194,67 +179,6 @@ pub fn read_csv<F: Float>(mut reader: impl Read, source: &str, options: &CsvOpti
     let feature_names =
         header.iter().enumerate().filter(|&(j, _)| j != target).map(|(_, name)| name.clone()).collect();
     Dataset::new(Tensor::from_vec(&[rows, header.len() - 1], features), targets, feature_names)
-}
-
-/// Strips a UTF-8 byte-order mark, rejects UTF-16, and turns `\r\n` and lone `\r` line ends
-/// into `\n` (the `csv` parser counts lines by `\n` alone, and misses those after `\r`).
-fn normalize(mut bytes: Vec<u8>, source: &str) -> Result<Vec<u8>> {
-    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        return Err(DataError::Utf16 { file: source.to_string() });
-    }
-    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        bytes.drain(..3);
-    }
-    if bytes.contains(&b'\r') {
-        let mut kept = 0;
-        for i in 0..bytes.len() {
-            let byte = bytes[i];
-            if byte == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
-                continue;
-            }
-            bytes[kept] = if byte == b'\r' { b'\n' } else { byte };
-            kept += 1;
-        }
-        bytes.truncate(kept);
-    }
-    Ok(bytes)
-}
-
-fn check_unique(header: &[String], source: &str) -> Result<()> {
-    for (second, name) in header.iter().enumerate() {
-        if let Some(first) = header[..second].iter().position(|other| other == name) {
-            return Err(DataError::DuplicateColumn {
-                file: source.to_string(),
-                name: name.clone(),
-                first: first + 1,
-                second: second + 1,
-            });
-        }
-    }
-    Ok(())
-}
-
-fn csv_error(source: &str, error: &csv::Error) -> DataError {
-    let line = error.position().map_or(0, csv::Position::line);
-    DataError::Csv { file: source.to_string(), line, message: error.to_string() }
-}
-
-/// Parses a finite number of type `F` (an `f32` is parsed as `f32`, not rounded twice).
-fn parse_number<F: Float>(text: &str, at: impl Fn() -> CellAt) -> Result<F> {
-    let wide: f64 = text.parse().map_err(|_| DataError::NotANumber { at: at(), text: text.to_string() })?;
-    if !wide.is_finite() {
-        return Err(DataError::NotFinite { at: at(), text: text.to_string() });
-    }
-    let value = if F::NAME == "f32" {
-        let narrow: f32 = text.parse().expect("a valid f64 literal is a valid f32 literal");
-        F::from_f64(f64::from(narrow))
-    } else {
-        F::from_f64(wide)
-    };
-    if !value.is_finite() {
-        return Err(DataError::OutOfRange { at: at(), text: text.to_string(), ty: F::NAME });
-    }
-    Ok(value)
 }
 
 /// Class indices and names, the names sorted by value when all are numbers, else by text.

@@ -48,6 +48,8 @@
 
 mod batches;
 mod csv_load;
+mod csv_table;
+mod csv_text;
 mod dataset;
 mod error;
 mod idx;
@@ -59,6 +61,8 @@ mod standardize;
 
 pub use batches::Batches;
 pub use csv_load::{CsvOptions, Task, load_csv, read_csv};
+pub use csv_table::CsvTable;
+pub use csv_text::parse_number;
 pub use dataset::{Batch, BatchTargets, Dataset, Targets};
 pub use error::{CellAt, DataError, Result};
 pub use idx::{IdxArray, IdxData, IdxType, idx_bytes, read_idx, read_idx_from, write_idx};

@@ -1,17 +1,27 @@
-//! A CSV file read as text cells, for `eval` and `predict`: the model names the columns it
-//! needs, so other columns (the target, ids, notes) may hold anything.
+//! A CSV file read as text cells, for using a trained model on new rows: the model names the
+//! columns it needs, so other columns (the target, ids, notes) may hold anything, and can be
+//! copied to the output as they are.
 //!
-//! It reads exactly as `backprop_data::read_csv` does (header row, cells trimmed, a UTF-8
-//! byte-order mark skipped, `\r\n` and `\r` line ends, blank lines skipped, numbers parsed
-//! straight into the element type) and reports mistakes with the same
-//! [`DataError`]s: file, line and column.
+//! It reads exactly as [`crate::read_csv`] does (header row, cells trimmed, a UTF-8 byte-order
+//! mark skipped, `\r\n` and `\r` line ends, blank lines skipped, numbers parsed straight into
+//! the element type) and reports mistakes with the same [`DataError`]s: file, line and column.
 
 use std::path::Path;
 
-use backprop_data::{CellAt, DataError, Feature};
+use crate::csv_text::{csv_error, normalize, parse_number, read_header, reader as csv_reader, start_line};
+use crate::error::{CellAt, DataError};
+use crate::playground::Feature;
 use backprop_tensor::{Float, Tensor};
 
 /// A CSV file's header and cells, each row with the line it starts on.
+/// ```
+/// use backprop_data::CsvTable;
+///
+/// let table = CsvTable::parse(b"id,x1,x2\nA,1.5,2\nB,-1,0.5\n".to_vec(), "new.csv").unwrap();
+/// let x = table.feature_matrix::<f64>(&["x1".into(), "x2".into()]).unwrap();
+/// assert_eq!(x.to_vec(), vec![1.5, 2.0, -1.0, 0.5]);
+/// assert_eq!(table.rows[1][0], "B");
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct CsvTable {
     /// The file, as given (for messages).
@@ -45,36 +55,12 @@ impl CsvTable {
         if text.iter().all(u8::is_ascii_whitespace) {
             return Err(DataError::EmptyFile { file: source.to_string() });
         }
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .from_reader(text.as_slice());
-        let csv_error = |e: csv::Error| DataError::Csv {
-            file: source.to_string(),
-            line: e.position().map_or(0, csv::Position::line),
-            message: e.to_string(),
-        };
-        let header: Vec<String> = reader
-            .byte_headers()
-            .map_err(csv_error)?
-            .iter()
-            .map(|name| String::from_utf8_lossy(name).into_owned())
-            .collect();
-        for (second, name) in header.iter().enumerate() {
-            if let Some(first) = header[..second].iter().position(|other| other == name) {
-                return Err(DataError::DuplicateColumn {
-                    file: source.to_string(),
-                    name: name.clone(),
-                    first: first + 1,
-                    second: second + 1,
-                });
-            }
-        }
+        let mut reader = csv_reader(&text, b',');
+        let header = read_header(&mut reader, source)?;
         let mut rows = Vec::new();
         let mut lines = Vec::new();
         let mut record = csv::ByteRecord::new();
-        while reader.read_byte_record(&mut record).map_err(csv_error)? {
+        while reader.read_byte_record(&mut record).map_err(|e| csv_error(source, &e))? {
             let line = start_line(&text, record.position());
             if record.len() == 1 && record[0].is_empty() {
                 continue; // A line of blanks.
@@ -106,6 +92,11 @@ impl CsvTable {
     /// Number of data rows.
     pub fn len(&self) -> usize {
         self.rows.len()
+    }
+
+    /// Whether there are no data rows (never true for a table [`CsvTable::parse`] returned).
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
     }
 
     /// The position of the column named `name`.
@@ -177,67 +168,10 @@ impl CsvTable {
     }
 }
 
-/// The line a record starts on. The parser reports where its read began, which is before any
-/// blank lines it skipped on the way to the record; those are counted here.
-fn start_line(text: &[u8], position: Option<&csv::Position>) -> u64 {
-    let Some(position) = position else { return 0 };
-    let skipped = text
-        .get(position.byte() as usize..)
-        .map_or(0, |rest| rest.iter().take_while(|&&b| b == b'\n').count());
-    position.line() + skipped as u64
-}
-
-/// Strips a UTF-8 byte-order mark, rejects UTF-16, and turns `\r\n` and lone `\r` into `\n`
-/// (the `csv` parser counts lines by `\n` alone).
-fn normalize(mut bytes: Vec<u8>, source: &str) -> Result<Vec<u8>, DataError> {
-    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        return Err(DataError::Utf16 { file: source.to_string() });
-    }
-    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        bytes.drain(..3);
-    }
-    if bytes.contains(&b'\r') {
-        let mut kept = 0;
-        for i in 0..bytes.len() {
-            let byte = bytes[i];
-            if byte == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
-                continue;
-            }
-            bytes[kept] = if byte == b'\r' { b'\n' } else { byte };
-            kept += 1;
-        }
-        bytes.truncate(kept);
-    }
-    Ok(bytes)
-}
-
-/// Parses a finite number of type `F` as `backprop_data` does (an `f32` straight from the
-/// text, not rounded twice).
-pub fn parse_number<F: Float>(text: &str, at: impl Fn() -> CellAt) -> Result<F, DataError> {
-    if text.is_empty() {
-        return Err(DataError::EmptyCell { at: at() });
-    }
-    let wide: f64 = text.parse().map_err(|_| DataError::NotANumber { at: at(), text: text.to_string() })?;
-    if !wide.is_finite() {
-        return Err(DataError::NotFinite { at: at(), text: text.to_string() });
-    }
-    let value = if F::NAME == "f32" {
-        let narrow: f32 =
-            text.parse().map_err(|_| DataError::NotANumber { at: at(), text: text.to_string() })?;
-        F::from_f64(f64::from(narrow))
-    } else {
-        F::from_f64(wide)
-    };
-    if !value.is_finite() {
-        return Err(DataError::OutOfRange { at: at(), text: text.to_string(), ty: F::NAME });
-    }
-    Ok(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use backprop_data::{CsvOptions, read_csv};
+    use crate::{CsvOptions, read_csv};
 
     fn table(text: &str) -> Result<CsvTable, DataError> {
         CsvTable::parse(text.as_bytes().to_vec(), "t.csv")
