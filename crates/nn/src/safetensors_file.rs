@@ -184,6 +184,37 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelFileError> {
     result
 }
 
+/// The first tensor entry of a header whose dtype, shape and data offsets do not agree, named
+/// (the `safetensors` crate's own message does not say which tensor).
+fn bad_entry(entries: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    let mut spans = Vec::new();
+    for (name, entry) in entries.iter().filter(|(k, _)| *k != "__metadata__") {
+        let dtype: Dtype = serde_json::from_value(entry.get("dtype")?.clone()).ok()?;
+        let shape: Vec<usize> = serde_json::from_value(entry.get("shape")?.clone()).ok()?;
+        let [start, end]: [usize; 2] = serde_json::from_value(entry.get("data_offsets")?.clone()).ok()?;
+        let bits = shape.iter().try_fold(dtype.bitsize(), |n, &d| n.checked_mul(d))?;
+        if end < start || end - start != bits / 8 {
+            return Some(format!(
+                "tensor '{name}' ({dtype:?}, shape {shape:?}) needs {} bytes but its data_offsets [{start}, {end}] hold {}",
+                bits / 8,
+                end.saturating_sub(start)
+            ));
+        }
+        spans.push((start, end, name));
+    }
+    spans.sort();
+    let mut expected_start = 0;
+    for (start, end, name) in spans {
+        if start != expected_start {
+            return Some(format!(
+                "tensor '{name}' starts at byte {start} of the data, expected {expected_start} (tensors must follow each other without gaps or overlaps)"
+            ));
+        }
+        expected_start = end;
+    }
+    None
+}
+
 /// A safetensors file read into memory and checked.
 pub struct SafetensorsFile {
     path: PathBuf,
@@ -275,8 +306,10 @@ impl SafetensorsFile {
                 reason: format!("{} bytes follow the last tensor's data", available - data_end),
             }));
         }
-        let parsed = SafeTensors::deserialize(&bytes)
-            .map_err(|e| err(Kind::NotSafetensors { reason: format!("invalid header: {e}") }))?;
+        let parsed = SafeTensors::deserialize(&bytes).map_err(|e| {
+            let reason = bad_entry(entries).unwrap_or_else(|| e.to_string());
+            err(Kind::NotSafetensors { reason: format!("invalid header: {reason}") })
+        })?;
         let (_, meta) = SafeTensors::read_metadata(&bytes)
             .map_err(|e| err(Kind::NotSafetensors { reason: format!("invalid header: {e}") }))?;
         let metadata = meta.metadata().clone().unwrap_or_default();
@@ -428,6 +461,17 @@ mod tests {
         check(
             b"name,value\n1,2\n3,4\n".to_vec(),
             "not a safetensors file: its first 8 bytes give a header length",
+        );
+        let mut short_span = good.clone();
+        let header_len = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+        let header = std::str::from_utf8(&good[8..8 + header_len]).unwrap();
+        let changed = header.replacen("\"data_offsets\":[0,32]", "\"data_offsets\":[0,24]", 1);
+        assert_ne!(header, changed);
+        short_span[8..8 + header_len].copy_from_slice(changed.as_bytes());
+        short_span.truncate(short_span.len() - 8);
+        check(
+            short_span,
+            "not a safetensors file: invalid header: tensor 'a' (F64, shape [4]) needs 32 bytes but its data_offsets [0, 24] hold 24",
         );
         let mut extra = good.clone();
         extra.push(0);
