@@ -328,7 +328,16 @@ pub fn parse_activation(text: &str) -> Result<Activation, String> {
     match text.parse::<Activation>() {
         Ok(Activation::Softmax) => Err(format!("softmax is not a hidden activation; {expected}")),
         Ok(a) => Ok(a),
-        Err(_) => Err(format!("unknown activation '{text}'; {expected}")),
+        Err(_) => {
+            let lower = text.trim().to_ascii_lowercase();
+            match lower.strip_prefix("leaky_relu:").or_else(|| lower.strip_prefix("leakyrelu:")) {
+                Some(slope) => Err(format!(
+                    "the slope of leaky_relu:<slope> must be a finite number, got '{}'",
+                    slope.trim()
+                )),
+                None => Err(format!("unknown activation '{text}'; {expected}")),
+            }
+        }
     }
 }
 
@@ -497,6 +506,15 @@ mod tests {
         );
         assert_eq!(parse_test_fraction("0"), Ok(0.0));
         assert_eq!(parse_activation("tanh"), Ok(Activation::Tanh));
+        assert_eq!(parse_activation("leaky_relu:0.2"), Ok(Activation::LeakyRelu { alpha: 0.2 }));
+        assert_eq!(
+            parse_activation("leaky_relu:abc").unwrap_err(),
+            "the slope of leaky_relu:<slope> must be a finite number, got 'abc'"
+        );
+        assert_eq!(
+            parse_activation("LeakyReLU:nan").unwrap_err(),
+            "the slope of leaky_relu:<slope> must be a finite number, got 'nan'"
+        );
         assert_eq!(
             parse_activation("swish").unwrap_err(),
             "unknown activation 'swish'; expected one of relu, tanh, sigmoid, leaky_relu, leaky_relu:<slope>, identity"

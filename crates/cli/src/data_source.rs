@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use backprop_data::{
-    CsvOptions, Dataset, Feature, PlaygroundDataset, PlaygroundSpec, Targets, load_csv, train_test_split,
+    CsvOptions, DataError, Dataset, Feature, PlaygroundDataset, PlaygroundSpec, Targets, load_csv,
+    train_test_split,
 };
 use backprop_tensor::{Float, Tensor};
 
@@ -91,13 +92,21 @@ pub fn playground_data<F: Float>(
 /// Splits `all` as `train` does: a seeded shuffle, the first `⌈n·test_fraction⌉` rows test.
 ///
 /// # Errors
-/// When the fraction leaves no training rows.
+/// When the fraction leaves no training rows (a usage error naming `--test-fraction`).
 pub fn split<F: Float>(
     all: &Dataset<F>,
     test_fraction: f64,
     seed: u64,
 ) -> Result<(Dataset<F>, Option<Dataset<F>>)> {
-    let (train, test) = train_test_split(all, test_fraction, seed)?;
+    let (train, test) = train_test_split(all, test_fraction, seed).map_err(|e| match e {
+        // The fraction is in [0, 1) (checked by the flag's parser), so the split's only
+        // complaint is a data set too small for it.
+        DataError::Invalid { .. } if (0.0..1.0).contains(&test_fraction) => CliError::usage(format!(
+            "--test-fraction {test_fraction} leaves no training rows: the data has only {} rows",
+            all.len()
+        )),
+        other => CliError::from(other),
+    })?;
     Ok((train, (test_fraction > 0.0).then_some(test)))
 }
 

@@ -88,16 +88,25 @@ pub fn check_plot_path(path: &Path) -> Result<()> {
     check_parent(path)
 }
 
-/// Checks that the directory a file is to be written in exists.
+/// Checks, before a long run, that a file can be written at `path`: its directory exists and
+/// is a directory, and `path` itself is not a directory (the final rename would fail after all
+/// the work).
 ///
 /// # Errors
-/// When it does not.
+/// When one of these does not hold, naming it.
 pub fn check_parent(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Err(CliError::file(path, "cannot write the file: it is a directory; name a file in it"));
+    }
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(CliError::file(
-            path,
-            format!("cannot write the file: the directory {} does not exist", dir.display()),
-        )),
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+            let problem = if dir.exists() {
+                format!("{} is not a directory", dir.display())
+            } else {
+                format!("the directory {} does not exist", dir.display())
+            };
+            Err(CliError::file(path, format!("cannot write the file: {problem}")))
+        }
         _ => Ok(()),
     }
 }
@@ -359,6 +368,36 @@ mod tests {
             ["6", "-2.5", "0.125", "0", "300"]
         );
         assert!(check_plot_path(&dir.join("missing").join("a.png")).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn output_paths_are_checked_before_the_work() {
+        let dir = std::env::temp_dir().join(format!("backprop-cli-parent-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("data.csv");
+        std::fs::write(&file, "a\n1\n").unwrap();
+        let message = |p: &Path| check_parent(p).unwrap_err().to_string();
+        assert_eq!(
+            message(&dir),
+            format!("{}: cannot write the file: it is a directory; name a file in it", dir.display())
+        );
+        let under_file = file.join("m.safetensors");
+        assert_eq!(
+            message(&under_file),
+            format!("{}: cannot write the file: {} is not a directory", under_file.display(), file.display())
+        );
+        let missing = dir.join("no").join("m.safetensors");
+        assert_eq!(
+            message(&missing),
+            format!(
+                "{}: cannot write the file: the directory {} does not exist",
+                missing.display(),
+                dir.join("no").display()
+            )
+        );
+        check_parent(&dir.join("m.safetensors")).unwrap();
+        check_parent(Path::new("m.safetensors")).unwrap();
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
