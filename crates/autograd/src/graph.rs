@@ -7,6 +7,7 @@ use backprop_tensor::{Float, Tensor};
 
 use crate::error::{AutogradError, Result};
 use crate::op::{BackwardCtx, ForwardCtx, GradSink, GradSlot, Op};
+use crate::op_arena::OpArena;
 use crate::pool::BufferPool;
 
 static NEXT_GRAPH_ID: AtomicU32 = AtomicU32::new(1);
@@ -126,6 +127,8 @@ pub struct Graph<F: Float> {
     node_grads: Vec<GradSlot<F>>,
     pub(crate) node_meta: Vec<NodeMeta<F>>,
     pool: RefCell<BufferPool<F>>,
+    /// Memory of the ops of finished steps, reused by the next step's ops.
+    ops: OpArena,
     /// Per-input scratch lists of `backward_node`, kept to reuse their memory.
     scratch_needs: Vec<bool>,
     scratch_slots: Vec<GradSlot<F>>,
@@ -174,6 +177,7 @@ impl<F: Float> Graph<F> {
             node_grads: Vec::new(),
             node_meta: Vec::new(),
             pool: RefCell::new(BufferPool::default()),
+            ops: OpArena::new(),
             scratch_needs: Vec::new(),
             scratch_slots: Vec::new(),
         }
@@ -202,6 +206,29 @@ impl<F: Float> Graph<F> {
         let mut copy = self.pool.borrow_mut().take(value.shape());
         copy.as_mut_slice().copy_from_slice(value.as_slice());
         self.push_node(copy, None, &[], false)
+    }
+
+    /// Records a constant input of `shape` whose elements `fill` writes into a recycled buffer
+    /// (`fill` must write every element): data that is not a tensor yet, such as class indices
+    /// turned into values, enters the graph without a temporary and, in a training loop's
+    /// steady state, without an allocation.
+    ///
+    /// ```
+    /// use backprop_autograd::Graph;
+    ///
+    /// let mut g = Graph::<f32>::new();
+    /// let classes = [2usize, 0, 1];
+    /// let v = g.input_with(&[3], |dst| {
+    ///     for (d, &k) in dst.iter_mut().zip(&classes) {
+    ///         *d = k as f32;
+    ///     }
+    /// });
+    /// assert_eq!(g.value(v).unwrap().to_vec(), vec![2.0, 0.0, 1.0]);
+    /// ```
+    pub fn input_with(&mut self, shape: &[usize], fill: impl FnOnce(&mut [F])) -> Var {
+        let mut value = self.pool.borrow_mut().take(shape);
+        fill(value.as_mut_slice());
+        self.push_node(value, None, &[], false)
     }
 
     /// Records a leaf that requires a gradient but is cleared with the step (PyTorch's
@@ -252,7 +279,8 @@ impl<F: Float> Graph<F> {
             }
         };
         if requires_grad {
-            Ok(self.push_node(output, Some(Box::new(op)), inputs, true))
+            let op = self.ops.boxed(op);
+            Ok(self.push_node(output, Some(op), inputs, true))
         } else {
             Ok(self.push_node(output, None, &[], false))
         }
@@ -536,7 +564,11 @@ impl<F: Float> Graph<F> {
                 pool.give(buffer);
             }
         }
-        self.node_meta.clear();
+        for meta in self.node_meta.drain(..) {
+            if let Some(op) = meta.op {
+                self.ops.recycle(op);
+            }
+        }
         self.generation = self.generation.wrapping_add(1);
     }
 
@@ -544,6 +576,7 @@ impl<F: Float> Graph<F> {
     pub fn clear_and_release(&mut self) {
         self.clear();
         self.pool.get_mut().clear();
+        self.ops.release();
     }
 
     // ---------------------------------------------------------------- backward

@@ -110,6 +110,7 @@ mod error;
 mod gradcheck;
 mod graph;
 mod op;
+mod op_arena;
 mod ops;
 mod pool;
 
