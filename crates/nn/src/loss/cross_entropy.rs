@@ -37,7 +37,53 @@ fn check_classes<F: Float>(
     Ok((n, c))
 }
 
-/// ln Σⱼ e^(xⱼ), as m + ln Σⱼ e^(xⱼ − m) with m = maxⱼ xⱼ.
+/// Checks the logits against the class indices and records the indices as a constant input of
+/// the graph (the values `0, 1, …`, exact below 2²⁴ in `f32`), so that the op keeps no copy of
+/// them and a training step allocates nothing for them.
+fn record_classes<F: Float>(
+    g: &mut Graph<F>,
+    op: &str,
+    logits: Var,
+    classes: &[usize],
+) -> Result<Var, AutogradError> {
+    g.check(op, logits)?;
+    let (n, _) = check_classes(op, g.value(logits)?, classes)?;
+    if let Some((i, &k)) =
+        classes.iter().enumerate().find(|&(_, &k)| F::from_f64(k as f64).to_f64() != k as f64)
+    {
+        return Err(AutogradError::invalid(
+            op,
+            format!("class index {k} of row {i} cannot be held exactly in {}", F::NAME),
+        ));
+    }
+    Ok(g.input_with(&[n], |dst| {
+        for (d, &k) in dst.iter_mut().zip(classes) {
+            *d = F::from_f64(k as f64);
+        }
+    }))
+}
+
+/// The class index held in a value written by [`record_classes`].
+fn class_of<F: Float>(value: F) -> usize {
+    value.to_f64() as usize
+}
+
+/// Checks that the recorded class indices fit the logits (they were checked when recorded);
+/// returns `(n, C)`.
+fn recorded_dims<F: Float>(
+    op: &str,
+    x: &Tensor<F>,
+    classes: &Tensor<F>,
+) -> Result<(usize, usize), AutogradError> {
+    match *x.shape() {
+        [n, c] if n > 0 && c > 0 && classes.len() == n => Ok((n, c)),
+        _ => Err(AutogradError::invalid(
+            op,
+            format!("logits {:?} do not fit {} class indices", x.shape(), classes.len()),
+        )),
+    }
+}
+
 /// The row maximum m and ln Σⱼ e^(xⱼ − m): log-sum-exp is their sum.
 ///
 /// Kept apart so that the loss `ln Σⱼ e^(xⱼ − m) − (x_y − m)` never adds m back before
@@ -51,23 +97,39 @@ fn max_and_log_sum_exp<F: Float>(row: &[F]) -> (F, F) {
     (m, row.iter().fold(F::zero(), |acc, &x| acc + (x - m).exp()).ln())
 }
 
-struct CrossEntropy<F> {
-    classes: Vec<usize>,
+/// Inputs: the logits `[n, C]` and the class indices as values `[n]` (see [`record_classes`]).
+struct CrossEntropy {
     reduction: Reduction,
     scale: f64,
-    logsumexp: Vec<F>,
 }
 
-impl<F: Float> CrossEntropy<F> {
-    fn gradient(&self, x: &[F], c: usize, s: F, i: usize) -> F {
-        let row = i / c;
-        let p = (x[i] - self.logsumexp[row]).exp();
-        let onehot = if i % c == self.classes[row] { F::one() } else { F::zero() };
-        s * (p - onehot)
+impl CrossEntropy {
+    /// `dst (+)= s·(softmax(x) − onehot)`, row by row (the log-sum-exp is recomputed here rather
+    /// than kept from forward, so the op holds no buffer).
+    fn write_gradient<F: Float>(
+        &self,
+        x: &Tensor<F>,
+        classes: &Tensor<F>,
+        s: F,
+        dst: &mut [F],
+        accumulate: bool,
+    ) {
+        let c = x.shape()[1];
+        let rows = dst.chunks_exact_mut(c).zip(x.as_slice().chunks_exact(c)).zip(classes.as_slice());
+        for ((dst, row), &k) in rows {
+            let (m, log_sum) = max_and_log_sum_exp(row);
+            let lse = if m.is_finite() { m + log_sum } else { m };
+            let k = class_of(k);
+            for (j, (d, &v)) in dst.iter_mut().zip(row).enumerate() {
+                let onehot = if j == k { F::one() } else { F::zero() };
+                let gradient = s * ((v - lse).exp() - onehot);
+                *d = if accumulate { *d + gradient } else { gradient };
+            }
+        }
     }
 }
 
-impl<F: Float> Op<F> for CrossEntropy<F> {
+impl<F: Float> Op<F> for CrossEntropy {
     fn name(&self) -> &str {
         "softmax_cross_entropy"
     }
@@ -77,15 +139,13 @@ impl<F: Float> Op<F> for CrossEntropy<F> {
         ctx: &mut ForwardCtx<'_, F>,
         inputs: &[&Tensor<F>],
     ) -> Result<Tensor<F>, AutogradError> {
-        let x = inputs[0];
-        let (n, c) = check_classes("softmax_cross_entropy", x, &self.classes)?;
+        let (x, classes) = (inputs[0], inputs[1]);
+        let (n, c) = recorded_dims("softmax_cross_entropy", x, classes)?;
         self.scale = self.reduction.scale(n);
-        self.logsumexp.clear();
         let mut sum = 0.0;
-        for (i, row) in x.as_slice().chunks_exact(c).enumerate() {
+        for (i, (row, &k)) in x.as_slice().chunks_exact(c).zip(classes.as_slice()).enumerate() {
             let (m, log_sum) = max_and_log_sum_exp(row);
-            self.logsumexp.push(if m.is_finite() { m + log_sum } else { m });
-            let term = (log_sum - (row[self.classes[i]] - m)).to_f64();
+            let term = (log_sum - (row[class_of(k)] - m)).to_f64();
             if !term.is_finite() {
                 return Err(AutogradError::invalid(
                     "softmax_cross_entropy",
@@ -100,14 +160,11 @@ impl<F: Float> Op<F> for CrossEntropy<F> {
     }
 
     fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>, AutogradError> {
-        let x = ctx.inputs[0];
-        let c = x.shape()[1];
+        let (x, classes) = (ctx.inputs[0], ctx.inputs[1]);
         let s = F::from_f64(self.scale) * ctx.grad_output.as_slice()[0];
         let mut grad = Tensor::zeros(x.shape());
-        for (i, v) in grad.as_mut_slice().iter_mut().enumerate() {
-            *v = self.gradient(x.as_slice(), c, s, i);
-        }
-        Ok(vec![Some(grad)])
+        self.write_gradient(x, classes, s, grad.as_mut_slice(), false);
+        Ok(vec![Some(grad), None])
     }
 
     fn backward_into(
@@ -115,10 +172,12 @@ impl<F: Float> Op<F> for CrossEntropy<F> {
         ctx: &BackwardCtx<'_, F>,
         grads: &mut [GradSink<'_, F>],
     ) -> Result<(), AutogradError> {
-        let x = ctx.inputs[0];
-        let c = x.shape()[1];
+        let (x, classes) = (ctx.inputs[0], ctx.inputs[1]);
         let s = F::from_f64(self.scale) * ctx.grad_output.as_slice()[0];
-        write_gradient(&mut grads[0], |i| self.gradient(x.as_slice(), c, s, i))
+        grads[0].with_buffer(|buffer, live| {
+            self.write_gradient(x, classes, s, buffer.as_mut_slice(), live);
+            Ok(())
+        })
     }
 }
 
@@ -138,22 +197,22 @@ pub fn softmax_cross_entropy<F: Float>(
     class_indices: &[usize],
     reduction: Reduction,
 ) -> Result<Var> {
-    let op = CrossEntropy { classes: class_indices.to_vec(), reduction, scale: 1.0, logsumexp: Vec::new() };
-    Ok(g.apply(op, &[logits])?)
+    let classes = record_classes(g, "softmax_cross_entropy", logits, class_indices)?;
+    Ok(g.apply(CrossEntropy { reduction, scale: 1.0 }, &[logits, classes])?)
 }
 
+/// Inputs: the logits `[n, C]` and the class indices as values `[n]` (see [`record_classes`]).
 struct MultiMargin {
-    classes: Vec<usize>,
     reduction: Reduction,
     scale: f64,
 }
 
 impl MultiMargin {
     /// `∂ℓ/∂x` of element `i` (row-major), before the scale `s/C`.
-    fn gradient<F: Float>(&self, x: &[F], c: usize, i: usize) -> F {
+    fn gradient<F: Float>(&self, x: &[F], classes: &[F], c: usize, i: usize) -> F {
         let row = i / c;
         let j = i % c;
-        let y = self.classes[row];
+        let y = class_of(classes[row]);
         let xs = &x[row * c..(row + 1) * c];
         let active = |k: usize| F::one() - xs[y] + xs[k] > F::zero();
         if j != y {
@@ -174,12 +233,12 @@ impl<F: Float> Op<F> for MultiMargin {
         ctx: &mut ForwardCtx<'_, F>,
         inputs: &[&Tensor<F>],
     ) -> Result<Tensor<F>, AutogradError> {
-        let x = inputs[0];
-        let (n, c) = check_classes("multi_margin", x, &self.classes)?;
+        let (x, classes) = (inputs[0], inputs[1]);
+        let (n, c) = recorded_dims("multi_margin", x, classes)?;
         self.scale = self.reduction.scale(n) / c as f64;
         let mut sum = 0.0;
-        for (row, xs) in x.as_slice().chunks_exact(c).enumerate() {
-            let y = self.classes[row];
+        for (xs, &k) in x.as_slice().chunks_exact(c).zip(classes.as_slice()) {
+            let y = class_of(k);
             let xy = xs[y].to_f64();
             sum += xs
                 .iter()
@@ -201,14 +260,14 @@ impl<F: Float> Op<F> for MultiMargin {
     }
 
     fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>, AutogradError> {
-        let x = ctx.inputs[0];
+        let (x, classes) = (ctx.inputs[0], ctx.inputs[1].as_slice());
         let c = x.shape()[1];
         let s = F::from_f64(self.scale) * ctx.grad_output.as_slice()[0];
         let mut grad = Tensor::zeros(x.shape());
         for (i, v) in grad.as_mut_slice().iter_mut().enumerate() {
-            *v = s * self.gradient(x.as_slice(), c, i);
+            *v = s * self.gradient(x.as_slice(), classes, c, i);
         }
-        Ok(vec![Some(grad)])
+        Ok(vec![Some(grad), None])
     }
 
     fn backward_into(
@@ -216,10 +275,10 @@ impl<F: Float> Op<F> for MultiMargin {
         ctx: &BackwardCtx<'_, F>,
         grads: &mut [GradSink<'_, F>],
     ) -> Result<(), AutogradError> {
-        let x = ctx.inputs[0];
+        let (x, classes) = (ctx.inputs[0], ctx.inputs[1].as_slice());
         let c = x.shape()[1];
         let s = F::from_f64(self.scale) * ctx.grad_output.as_slice()[0];
-        write_gradient(&mut grads[0], |i| s * self.gradient(x.as_slice(), c, i))
+        write_gradient(&mut grads[0], |i| s * self.gradient(x.as_slice(), classes, c, i))
     }
 }
 
@@ -237,8 +296,8 @@ pub fn multi_margin<F: Float>(
     class_indices: &[usize],
     reduction: Reduction,
 ) -> Result<Var> {
-    let op = MultiMargin { classes: class_indices.to_vec(), reduction, scale: 1.0 };
-    Ok(g.apply(op, &[logits])?)
+    let classes = record_classes(g, "multi_margin", logits, class_indices)?;
+    Ok(g.apply(MultiMargin { reduction, scale: 1.0 }, &[logits, classes])?)
 }
 
 #[cfg(test)]
