@@ -1,0 +1,127 @@
+//! A whole training step (model built by `mlp`, a loss, backward, an optimizer step, `clear`)
+//! allocates nothing once the first steps have filled the buffer pools and the optimizer state.
+//!
+//! This file holds a single test, so that the global allocation counter sees only its loops.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use backprop_autograd::Graph;
+use backprop_nn::{Activation, Module, Reduction, bce_with_logits, mlp, mse, softmax_cross_entropy};
+use backprop_optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+use backprop_tensor::{Tensor, TensorRng};
+
+struct CountingAllocator;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator, only counting calls.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+#[derive(Clone, Copy, Debug)]
+enum LossKind {
+    Logistic,
+    CrossEntropy,
+    Squared,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum OptKind {
+    Sgd,
+    Momentum,
+    Adam,
+}
+
+/// Builds a model, its optimizer and a batch; returns a closure-free runner of steps and the
+/// losses it reports.
+fn run(loss: LossKind, opt: OptKind, sizes: &[usize], activation: Activation) -> (f32, f32, usize) {
+    let mut rng = TensorRng::seed_from_u64(7);
+    let mut g = Graph::<f32>::new();
+    let mut model = mlp(&mut g, sizes, activation, &mut rng).unwrap();
+    let params = Module::<f32>::parameters(&model);
+    let mut optimizer: Box<dyn Optimizer<f32>> = match opt {
+        OptKind::Sgd => Box::new(Sgd::new(params, SgdConfig { lr: 0.05, ..SgdConfig::default() }).unwrap()),
+        OptKind::Momentum => {
+            Box::new(Sgd::new(params, SgdConfig { lr: 0.02, momentum: 0.9, ..SgdConfig::default() }).unwrap())
+        }
+        OptKind::Adam => {
+            Box::new(Adam::new(params, AdamConfig { lr: 1e-2, ..AdamConfig::default() }).unwrap())
+        }
+    };
+    let (batch, inputs, outputs) = (12, sizes[0], *sizes.last().unwrap());
+    let x = Tensor::from_shape_fn(&[batch, inputs], |_| rng.normal() as f32);
+    let labels = Tensor::from_shape_fn(&[batch, 1], |_| if rng.uniform() > 0.5 { 1.0 } else { 0.0 });
+    let values = Tensor::from_shape_fn(&[batch, outputs], |_| rng.normal() as f32);
+    let classes: Vec<usize> = (0..batch).map(|_| rng.below(outputs)).collect();
+
+    let mut step = || {
+        optimizer.zero_grad(&mut g);
+        let xv = g.input_copy(&x);
+        let out = model.forward(&mut g, xv).unwrap();
+        let l = match loss {
+            LossKind::Logistic => {
+                let y = g.input_copy(&labels);
+                bce_with_logits(&mut g, out, y, Reduction::Mean).unwrap()
+            }
+            LossKind::CrossEntropy => softmax_cross_entropy(&mut g, out, &classes, Reduction::Mean).unwrap(),
+            LossKind::Squared => {
+                let y = g.input_copy(&values);
+                mse(&mut g, out, y, Reduction::Mean).unwrap()
+            }
+        };
+        g.backward(l).unwrap();
+        let value = g.value(l).unwrap().item();
+        optimizer.step(&mut g).unwrap();
+        g.clear();
+        value
+    };
+    let first = step();
+    for _ in 0..2 {
+        step();
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let mut last = first;
+    for _ in 0..20 {
+        last = step();
+    }
+    (first, last, ALLOCATIONS.load(Ordering::Relaxed) - before)
+}
+
+#[test]
+fn training_steps_after_the_first_allocate_nothing() {
+    let cases = [
+        (LossKind::Logistic, OptKind::Sgd, &[2, 8, 8, 1][..], Activation::Tanh),
+        (LossKind::CrossEntropy, OptKind::Momentum, &[20, 16, 12, 5][..], Activation::Relu),
+        (LossKind::CrossEntropy, OptKind::Adam, &[20, 16, 12, 5][..], Activation::Relu),
+        (LossKind::Squared, OptKind::Adam, &[6, 10, 4][..], Activation::LEAKY_RELU),
+        (LossKind::Logistic, OptKind::Momentum, &[3, 7, 1][..], Activation::Sigmoid),
+    ];
+    for (loss, opt, sizes, activation) in cases {
+        let (first, last, allocations) = run(loss, opt, sizes, activation);
+        assert_eq!(
+            allocations, 0,
+            "{loss:?} + {opt:?} on {sizes:?} ({activation}): 20 steady-state steps allocated {allocations} times"
+        );
+        assert!(last < first, "{loss:?} + {opt:?}: the loss went down: {first} -> {last}");
+    }
+}
