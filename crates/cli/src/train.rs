@@ -392,7 +392,12 @@ fn train_loop(
     };
     let first = record(g, model, 0)?;
     if !first.train_loss.is_finite() {
-        return Err(diverged(0, 0, format!("the initial training loss is {}", first.train_loss), None));
+        // Nothing was trained yet, so no learning rate is to blame: the data is.
+        return Err(CliError::Runtime(format!(
+            "the untrained model's training loss is already {} before any step: the data's values are too large for {} arithmetic; rescale the targets, or the inputs (--scale standard)",
+            first.train_loss,
+            <F as backprop_tensor::Float>::NAME
+        )));
     }
     progress.update(&first);
     history.push(first);
