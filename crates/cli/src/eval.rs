@@ -4,14 +4,14 @@ use std::path::Path;
 use std::time::Instant;
 
 use backprop_data::{Dataset, Feature};
-use backprop_nn::{ModelMeta, Task, load_model, read_model_header};
+use backprop_nn::{ModelMeta, Task, read_model_header};
 use backprop_tensor::Float;
 use serde_json::json;
 
 use crate::args::EvalArgs;
 use crate::data_source::{Prepared, csv_for_model, default_test_fraction, playground_data, split};
 use crate::error::{CliError, Result};
-use crate::model::evaluate;
+use crate::model::{evaluate, load_model_or_checkpoint};
 use crate::report::{EpochRecord, emit, report_json};
 use crate::train::set_threads;
 
@@ -26,7 +26,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
 }
 
 fn run_typed<F: Float>(args: &EvalArgs) -> Result<()> {
-    let (g, model, meta) = load_model::<F>(&args.model)?;
+    let (g, model, meta) = load_model_or_checkpoint::<F>(&args.model)?;
     let playground = args.data.dataset.is_some();
     let test_fraction = args.data.test_fraction.unwrap_or(default_test_fraction(playground));
     let seed = args.data.seed;

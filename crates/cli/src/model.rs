@@ -5,8 +5,11 @@ use std::path::Path;
 
 use backprop_autograd::Graph;
 use backprop_data::{Dataset, Targets};
+use backprop_nn::model_file::{build_from_file, check_model_tensors, header_of};
 use backprop_nn::safetensors_file::SafetensorsFile;
-use backprop_nn::{LayerSpec, Loss, ModelFileError, ModelFileErrorKind, Reduction, Sequential, accuracy};
+use backprop_nn::{
+    LayerSpec, Loss, ModelFileError, ModelFileErrorKind, ModelMeta, Reduction, Sequential, accuracy,
+};
 use backprop_tensor::{Float, Tensor};
 
 use crate::args::LossName;
@@ -223,6 +226,21 @@ fn read_any_float<F: Float>(
         }
         other => other,
     }
+}
+
+/// Loads a model file, or the model of a `--checkpoint` file (its optimizer state is skipped),
+/// for `eval` and `predict`: the last good checkpoint of a diverged run is a usable model.
+///
+/// # Errors
+/// As [`backprop_nn::load_model`]: a file that cannot be read, is not a model file, or whose
+/// tensors do not fit its metadata.
+pub fn load_model_or_checkpoint<F: Float>(path: &Path) -> Result<(Graph<F>, Sequential, ModelMeta)> {
+    let file = read_init_file(path)?;
+    let nn = |e: ModelFileError| CliError::from(backprop_nn::NnError::from(e));
+    let header = header_of(&file, "model").map_err(nn)?;
+    check_model_tensors(&file, &header, &[backprop_optim::OPTIMIZER_PREFIX]).map_err(nn)?;
+    let (g, model) = build_from_file::<F>(&file, &header)?;
+    Ok((g, model, header.meta))
 }
 
 /// Reads a safetensors file for `--init`.

@@ -8,12 +8,13 @@
 use std::io::Write;
 
 use backprop_nn::safetensors_file::write_atomic;
-use backprop_nn::{ModelMeta, NnError, Task, load_model, read_model_header};
+use backprop_nn::{ModelMeta, NnError, Task, read_model_header};
 use backprop_tensor::{Float, Tensor};
 
 use crate::args::PredictArgs;
 use crate::error::{CliError, Result};
 use crate::eval::{class_names, model_feature_names};
+use crate::model::load_model_or_checkpoint;
 use crate::report::emit;
 use crate::train::set_threads;
 use backprop_data::CsvTable;
@@ -33,7 +34,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
 }
 
 fn run_typed<F: Float>(args: &PredictArgs) -> Result<()> {
-    let (g, model, meta) = load_model::<F>(&args.model)?;
+    let (g, model, meta) = load_model_or_checkpoint::<F>(&args.model)?;
     let names = model_feature_names(&args.model, &meta)?;
     let table = CsvTable::read(&args.csv)?;
     let mut x = table.feature_matrix::<F>(&names)?;
