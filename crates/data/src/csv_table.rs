@@ -196,7 +196,7 @@ mod tests {
         let cases = [
             ("", "t.csv: the file is empty; expected a header row and data rows"),
             ("a,b\n", "t.csv: the file has a header row but no data rows"),
-            ("a,b\n1,2\n1\n", "t.csv:3: the row has 1 fields, the header has 2"),
+            ("a,b\n1,2\n1\n", "t.csv:3: the row has 1 field, the header has 2"),
             ("a,a\n1,2\n", "t.csv: column 'a' appears twice in the header (columns 1 and 2)"),
         ];
         for (text, expected) in cases {

@@ -57,7 +57,7 @@ pub enum DataError {
         file: String,
     },
     /// A CSV row whose number of fields differs from the header's.
-    #[error("{file}:{line}: the row has {found} fields, the header has {expected}")]
+    #[error("{file}:{line}: the row has {found} field{}, the header has {expected}", if *found == 1 { "" } else { "s" })]
     RaggedRow {
         /// The file.
         file: String,
