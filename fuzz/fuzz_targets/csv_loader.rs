@@ -1,13 +1,17 @@
 //! Fuzzes `backprop_data::read_csv`: any bytes are a `Dataset` or an error, never a panic,
 //! and a `Dataset` is consistent with the text it came from.
 //!
+//! With comma delimiters the same text also goes through `CsvTable::parse` (the CLI's reader,
+//! on the same parsing core), which must accept every file `read_csv` accepts and give the
+//! same feature matrix.
+//!
 //! The first byte picks the options: bits 0-1 the task, bits 2-3 the delimiter, bit 4 `f32`
 //! or `f64`, bits 5-7 which header column is the target (so that most inputs get past the
 //! unknown-column check). The rest is the file.
 
 #![no_main]
 
-use backprop_data::{CsvOptions, DataError, Dataset, Targets, Task, read_csv};
+use backprop_data::{CsvOptions, CsvTable, DataError, Dataset, Targets, Task, read_csv};
 use backprop_tensor::Float;
 use libfuzzer_sys::fuzz_target;
 
@@ -41,9 +45,33 @@ fn target_column(text: &[u8], delimiter: u8, index: usize) -> String {
 }
 
 fn check<F: Float>(text: &[u8], options: &CsvOptions) {
-    match read_csv::<F>(text, "fuzz.csv", options) {
-        Ok(dataset) => check_dataset(&dataset, options),
-        Err(error) => check_error(&error),
+    let result = read_csv::<F>(text, "fuzz.csv", options);
+    match &result {
+        Ok(dataset) => check_dataset(dataset, options),
+        Err(error) => check_error(error),
+    }
+    if options.delimiter == b',' {
+        check_table(text, result.ok().as_ref());
+    }
+}
+
+/// `CsvTable` reads what `read_csv` read: the same rows and, column by column, the same numbers.
+fn check_table<F: Float>(text: &[u8], dataset: Option<&Dataset<F>>) {
+    let table = match CsvTable::parse(text.to_vec(), "fuzz.csv") {
+        Ok(table) => table,
+        Err(error) => {
+            check_error(&error);
+            assert!(dataset.is_none(), "read_csv accepted a file CsvTable refuses: {error}");
+            return;
+        }
+    };
+    assert!(!table.is_empty());
+    assert!(table.rows.iter().all(|row| row.len() == table.header.len()), "a ragged row was accepted");
+    if let Some(dataset) = dataset {
+        assert_eq!(table.len(), dataset.len());
+        let features =
+            table.feature_matrix::<F>(dataset.feature_names()).expect("read_csv read these columns");
+        assert_eq!(&features, dataset.features(), "CsvTable and read_csv read different numbers");
     }
 }
 
