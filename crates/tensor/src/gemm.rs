@@ -18,6 +18,13 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use crate::error::{Result, TensorError};
 use crate::float::Float;
 use crate::parallel::with_one_blas_thread;
+#[cfg(target_arch = "x86_64")]
+use crate::sgemm_avx512;
+
+/// `f32` products with at least this many multiply-adds run on the AVX-512 kernel when the
+/// processor has it (smaller ones cost more in packing than they gain).
+#[cfg(target_arch = "x86_64")]
+const AVX512_MIN_MACS: usize = 1 << 16;
 
 /// Products with fewer multiply-adds (`m·n·k`) than this keep OpenBLAS on the calling thread:
 /// below it, handing half the work to another thread costs more than it saves.
@@ -181,6 +188,37 @@ pub fn gemm<F: Float>(
         TensorError::invalid(OP, format!("output with strides {:?} has no contiguous axis", c.strides()))
     })?;
     let macs = m.saturating_mul(n).saturating_mul(k);
+    #[cfg(target_arch = "x86_64")]
+    if std::any::TypeId::of::<F>() == std::any::TypeId::of::<f32>()
+        && m > 1
+        && n > 1
+        && macs >= AVX512_MIN_MACS
+        && sgemm_avx512::available()
+    {
+        let strided = |view: &ArrayView2<'_, F>, trans: Transpose| {
+            let (s0, s1) = (view.strides()[0], view.strides()[1]);
+            let (rows, cols) = if trans == Transpose::No { (s0, s1) } else { (s1, s0) };
+            sgemm_avx512::Strided { ptr: view.as_ptr().cast::<f32>(), rows, cols }
+        };
+        let out = sgemm_avx512::StridedMut { ptr: c.as_mut_ptr().cast::<f32>(), rows: c_s0, cols: c_s1 };
+        let threads = if macs >= MULTI_THREAD_GEMM_MACS { rayon::current_num_threads() } else { 1 };
+        // F is f32 (checked above), so the pointer casts and conversions are exact.
+        let (alpha, beta) = (alpha.to_f64() as f32, beta.to_f64() as f32);
+        // SAFETY: AVX-512F is available; the strides are the views' own and the shapes were
+        // checked above; C is a unique mutable borrow (distinct elements, not aliasing A or B).
+        unsafe {
+            sgemm_avx512::sgemm(
+                (m, n, k),
+                alpha,
+                strided(&a, trans_a),
+                strided(&b, trans_b),
+                beta,
+                out,
+                threads,
+            )
+        };
+        return Ok(());
+    }
     if (m == 1 || n == 1) && beta == F::zero() {
         // gemv scales y by β first; make "β = 0 ignores C" hold whatever BLAS does with NaN.
         c.fill(F::zero());
@@ -404,6 +442,67 @@ mod tests {
         // gemm on one thread, and above the threading limit.
         check_all_layouts(20, 17, 19);
         check_all_layouts(140, 130, 120);
+    }
+
+    /// `f32` products large enough for the AVX-512 kernel (when the processor has it, else
+    /// OpenBLAS): edges that are not multiples of the register tile, several blocks of `k`,
+    /// of rows and of columns, threads split by columns and by rows, every layout.
+    #[test]
+    fn f32_products_of_every_size_class_match_f64() {
+        for (m, k, n) in
+            [(37, 45, 53), (13, 400, 70), (150, 20, 40), (5, 30, 2100), (300, 100, 90), (3000, 50, 20)]
+        {
+            let a = sample(m, k, 31);
+            let b = sample(k, n, 32);
+            let c0 = sample(m, n, 33);
+            let expected = naive(&a, &b);
+            let (a32, b32) = (a.mapv(|v| v as f32), b.mapv(|v| v as f32));
+            let (at32, bt32) = (a32.t().to_owned(), b32.t().to_owned());
+            for (alpha, beta) in [(1.0f32, 0.0f32), (-2.0, 0.5)] {
+                let want = &expected * alpha as f64 + &(&c0 * beta as f64);
+                let layouts_a =
+                    [(a32.view(), Transpose::No), (at32.view(), Transpose::Yes), (at32.t(), Transpose::No)];
+                let layouts_b =
+                    [(b32.view(), Transpose::No), (bt32.view(), Transpose::Yes), (bt32.t(), Transpose::No)];
+                for (av, ta) in layouts_a {
+                    for (bv, tb) in layouts_b {
+                        let start = if beta == 0.0 {
+                            Array2::from_elem((m, n), f32::NAN)
+                        } else {
+                            c0.mapv(|v| v as f32)
+                        };
+                        let mut c = start.clone();
+                        gemm(alpha, av, ta, bv, tb, beta, c.view_mut()).unwrap();
+                        let mut ct = start.t().to_owned();
+                        gemm(alpha, av, ta, bv, tb, beta, ct.view_mut().reversed_axes()).unwrap();
+                        for (got, out) in [(c, "row-major"), (ct.t().to_owned(), "column-major")] {
+                            for ((i, j), &w) in want.indexed_iter() {
+                                let g = got[[i, j]] as f64;
+                                assert!(
+                                    (g - w).abs() <= 1e-5 * (k as f64).sqrt() * (1.0 + w.abs()),
+                                    "{m}x{k}x{n} {ta:?}/{tb:?} {out} α={alpha} β={beta}: C[{i},{j}] = {g}, want {w}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn f32_products_do_not_depend_on_the_thread_count() {
+        let a = sample(300, 100, 34).mapv(|v| v as f32);
+        let b = sample(100, 90, 35).mapv(|v| v as f32);
+        let product = |a: &Array2<f32>, b: &Array2<f32>| {
+            let mut c = Array2::<f32>::zeros((a.nrows(), b.ncols()));
+            gemm(1.0f32, a.view(), Transpose::No, b.view(), Transpose::No, 0.0, c.view_mut()).unwrap();
+            c
+        };
+        let whole = product(&a, &b);
+        // Rows 0..12 alone (one thread, far below the threading limit) give the same numbers.
+        let top = product(&a.slice(s![..12, ..]).to_owned(), &b);
+        assert_eq!(top, whole.slice(s![..12, ..]));
     }
 
     #[test]

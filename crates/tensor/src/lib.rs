@@ -42,6 +42,8 @@ mod matrix;
 mod parallel;
 mod reduce;
 mod rng;
+#[cfg(target_arch = "x86_64")]
+mod sgemm_avx512;
 mod tensor;
 
 pub use elementwise::broadcast_shape;
