@@ -302,11 +302,13 @@ pub fn read_model_header(path: impl AsRef<Path>) -> Result<ModelHeader> {
     Ok(header_of(&file, "model")?)
 }
 
-/// Parses and checks the header of `file`, and that its tensors are exactly the ones the
-/// layers need, with the right shapes and dtype.
+/// Parses and checks the model header of `file`: present, readable, a known format version
+/// and dtype, and metadata that agrees with the layers. The tensors themselves are checked by
+/// [`check_model_tensors`].
 ///
 /// # Errors
-/// Missing or unreadable metadata, contradictions, missing, unexpected or misshapen tensors.
+/// Missing or unreadable metadata, an unknown version or dtype, or metadata that contradicts
+/// the layers.
 pub fn header_of(file: &SafetensorsFile, what: &'static str) -> Result<ModelHeader, ModelFileError> {
     let err = |kind| ModelFileError::new(file.path(), kind);
     let json = file
