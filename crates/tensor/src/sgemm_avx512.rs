@@ -217,6 +217,8 @@ unsafe fn sgemm_serial(
         if b_buf.len() < b_len {
             b_buf.resize(b_len, 0.0);
         }
+        // Spill space for tiles at the edges of C (or of a C with strided rows).
+        let mut tile = [[0.0f32; NR]; MR];
         for j0 in (0..n).step_by(NC) {
             let nc = NC.min(n - j0);
             for p0 in (0..k).step_by(KC) {
@@ -232,13 +234,12 @@ unsafe fn sgemm_serial(
                         let b_panel = &b_buf[jr * kc..(jr + NR) * kc];
                         for ir in (0..mc).step_by(MR) {
                             let a_panel = &a_buf[ir * kc..(ir + MR) * kc];
-                            let mut tile = [[0.0f32; NR]; MR];
-                            // SAFETY: `available()` was checked by the caller of `sgemm`.
-                            unsafe { kernel(kc, a_panel, b_panel, &mut tile) };
-                            let rows = MR.min(mc - ir);
-                            let cols = NR.min(nc - jr);
-                            // SAFETY: the tile's rows and columns lie inside C.
-                            unsafe { store_tile(&tile, rows, cols, c, i0 + ir, j0 + jr, alpha, beta_block) };
+                            let (rows, cols) = (MR.min(mc - ir), NR.min(nc - jr));
+                            let target =
+                                Target { c, i0: i0 + ir, j0: j0 + jr, rows, cols, alpha, beta: beta_block };
+                            // SAFETY: `available()` was checked by the caller of `sgemm`, and the
+                            // target block lies inside C.
+                            unsafe { kernel(kc, a_panel, b_panel, &target, &mut tile) };
                         }
                     }
                 }
@@ -263,8 +264,27 @@ unsafe fn pack_a(a: Strided, i0: usize, mc: usize, p0: usize, kc: usize, dst: &m
                 let src = unsafe {
                     std::slice::from_raw_parts(a.ptr.offset((p0 + p) as isize * a.cols + base as isize), rows)
                 };
-                dst[..rows].copy_from_slice(src);
-                dst[rows..].fill(0.0);
+                if rows == MR {
+                    // A fixed-size copy: inlined moves rather than a call to memcpy.
+                    let src: &[f32; MR] = src.try_into().expect("MR values");
+                    let dst: &mut [f32; MR] = dst.try_into().expect("MR values");
+                    *dst = *src;
+                } else {
+                    dst[..rows].copy_from_slice(src);
+                    dst[rows..].fill(0.0);
+                }
+            }
+        } else if rows == MR {
+            // Rows of A are read side by side, so that each step's MR values are written at once.
+            let starts: [*const f32; MR] = std::array::from_fn(|r| {
+                // SAFETY: row base + r and column p0 lie inside A.
+                unsafe { a.ptr.offset((base + r) as isize * a.rows + p0 as isize * a.cols) }
+            });
+            for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+                for (d, &start) in dst.iter_mut().zip(&starts) {
+                    // SAFETY: column p0 + p of each row lies inside A.
+                    *d = unsafe { *start.offset(p as isize * a.cols) };
+                }
             }
         } else {
             for r in 0..MR {
@@ -299,8 +319,15 @@ unsafe fn pack_b(b: Strided, p0: usize, kc: usize, j0: usize, nc: usize, dst: &m
                 let src = unsafe {
                     std::slice::from_raw_parts(b.ptr.offset((p0 + p) as isize * b.rows + base as isize), cols)
                 };
-                dst[..cols].copy_from_slice(src);
-                dst[cols..].fill(0.0);
+                if cols == NR {
+                    // A fixed-size copy: inlined moves rather than a call to memcpy.
+                    let src: &[f32; NR] = src.try_into().expect("NR values");
+                    let dst: &mut [f32; NR] = dst.try_into().expect("NR values");
+                    *dst = *src;
+                } else {
+                    dst[..cols].copy_from_slice(src);
+                    dst[cols..].fill(0.0);
+                }
             }
         } else {
             for t in 0..NR {
@@ -319,14 +346,28 @@ unsafe fn pack_b(b: Strided, p0: usize, kc: usize, j0: usize, nc: usize, dst: &m
     }
 }
 
-/// `tile = Σₚ a[p]·b[p]ᵀ` over `kc` steps: `a` is an `A` panel (`MR` values per step), `b` a
-/// `B` panel (`NR` values per step); each element is summed in order of `p` with fused
-/// multiply-adds.
+/// Where a tile goes: `C[i0 + r, j0 + t] = α·acc[r][t] + β·C[i0 + r, j0 + t]` for `r < rows`,
+/// `t < cols` (with `β = 0`, `C` is not read).
+struct Target {
+    c: StridedMut,
+    i0: usize,
+    j0: usize,
+    rows: usize,
+    cols: usize,
+    alpha: f32,
+    beta: f32,
+}
+
+/// `acc = Σₚ a[p]·b[p]ᵀ` over `kc` steps, then written to `target`: `a` is an `A` panel (`MR`
+/// values per step), `b` a `B` panel (`NR` values per step); each element is summed in order
+/// of `p` with fused multiply-adds. A whole tile of a C with contiguous rows is updated from
+/// the registers; an edge tile goes through `spill`.
 ///
 /// # Safety
-/// The processor must support AVX-512F; `a` must hold `kc·MR` values and `b` `kc·NR`.
+/// The processor must support AVX-512F; `a` must hold `kc·MR` values and `b` `kc·NR`; the
+/// target block must lie inside C.
 #[target_feature(enable = "avx512f")]
-unsafe fn kernel(kc: usize, a: &[f32], b: &[f32], tile: &mut [[f32; NR]; MR]) {
+unsafe fn kernel(kc: usize, a: &[f32], b: &[f32], target: &Target, spill: &mut [[f32; NR]; MR]) {
     debug_assert!(a.len() >= kc * MR && b.len() >= kc * NR);
     let mut acc: [[__m512; 2]; MR] = [[_mm512_setzero_ps(); 2]; MR];
     let (mut ap, mut bp) = (a.as_ptr(), b.as_ptr());
@@ -344,40 +385,15 @@ unsafe fn kernel(kc: usize, a: &[f32], b: &[f32], tile: &mut [[f32; NR]; MR]) {
             bp = bp.add(NR);
         }
     }
-    for (row, out) in acc.iter().zip(tile.iter_mut()) {
-        // SAFETY: each row of the tile holds NR = 32 values.
-        unsafe {
-            _mm512_storeu_ps(out.as_mut_ptr(), row[0]);
-            _mm512_storeu_ps(out.as_mut_ptr().add(16), row[1]);
-        }
-    }
-}
-
-/// `C[i0 + r, j0 + t] = α·tile[r][t] + β·C[i0 + r, j0 + t]` for `r < rows`, `t < cols` (with
-/// `β = 0`, `C` is not read).
-///
-/// # Safety
-/// The processor must support AVX-512F; the `rows × cols` block at `(i0, j0)` must lie in C.
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f")]
-unsafe fn store_tile(
-    tile: &[[f32; NR]; MR],
-    rows: usize,
-    cols: usize,
-    c: StridedMut,
-    i0: usize,
-    j0: usize,
-    alpha: f32,
-    beta: f32,
-) {
+    let Target { c, i0, j0, rows, cols, alpha, beta } = *target;
     if cols == NR && c.cols == 1 {
         let (va, vb) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
-        for (r, row) in tile.iter().enumerate().take(rows) {
-            for half in 0..2 {
+        for (r, row) in acc.iter().enumerate().take(rows) {
+            for (half, &sum) in row.iter().enumerate() {
                 // SAFETY: row i0 + r, columns j0 + 16·half .. + 16 lie inside C (cols == NR).
                 unsafe {
                     let dst = c.ptr.offset((i0 + r) as isize * c.rows + (j0 + 16 * half) as isize);
-                    let v = _mm512_mul_ps(_mm512_loadu_ps(row.as_ptr().add(16 * half)), va);
+                    let v = _mm512_mul_ps(sum, va);
                     let v = if beta == 0.0 {
                         v
                     } else if beta == 1.0 {
@@ -389,14 +405,21 @@ unsafe fn store_tile(
                 }
             }
         }
-    } else {
-        for (r, row) in tile.iter().enumerate().take(rows) {
-            for (t, &v) in row.iter().enumerate().take(cols) {
-                // SAFETY: (i0 + r, j0 + t) lies inside C.
-                unsafe {
-                    let dst = c.ptr.offset((i0 + r) as isize * c.rows + (j0 + t) as isize * c.cols);
-                    *dst = if beta == 0.0 { alpha * v } else { alpha * v + beta * *dst };
-                }
+        return;
+    }
+    for (row, out) in acc.iter().zip(spill.iter_mut()) {
+        // SAFETY: each row of the spill tile holds NR = 32 values.
+        unsafe {
+            _mm512_storeu_ps(out.as_mut_ptr(), row[0]);
+            _mm512_storeu_ps(out.as_mut_ptr().add(16), row[1]);
+        }
+    }
+    for (r, row) in spill.iter().enumerate().take(rows) {
+        for (t, &v) in row.iter().enumerate().take(cols) {
+            // SAFETY: (i0 + r, j0 + t) lies inside C.
+            unsafe {
+                let dst = c.ptr.offset((i0 + r) as isize * c.rows + (j0 + t) as isize * c.cols);
+                *dst = if beta == 0.0 { alpha * v } else { alpha * v + beta * *dst };
             }
         }
     }
