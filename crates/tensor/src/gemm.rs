@@ -7,6 +7,9 @@
 //!
 //! Where the work goes, by the number of multiply-adds `m·n·k`:
 //!
+//! - `f32` on a processor with AVX-512: products of small networks (below 2^16 multiply-adds,
+//!   `C` at most 64 wide) in registers without packing, larger ones (two rows and columns or
+//!   more) on a blocked AVX-512 kernel (see `sgemm_avx512`), on all threads above 2^21;
 //! - a single row or column (`m = 1` or `n = 1`, e.g. inference on one sample): `?gemv`, which
 //!   reads the matrix once instead of packing it as `?gemm` does (5× faster for 1×784·784×512);
 //! - below 2^21: `?gemm` on the calling thread only;
@@ -188,6 +191,28 @@ pub fn gemm<F: Float>(
         TensorError::invalid(OP, format!("output with strides {:?} has no contiguous axis", c.strides()))
     })?;
     let macs = m.saturating_mul(n).saturating_mul(k);
+    #[cfg(target_arch = "x86_64")]
+    if std::any::TypeId::of::<F>() == std::any::TypeId::of::<f32>()
+        && macs < AVX512_MIN_MACS
+        && n <= sgemm_avx512::SMALL_MAX_N
+        && k * n <= sgemm_avx512::SMALL_MAX_B
+        && sgemm_avx512::available()
+    {
+        let strided = |view: &ArrayView2<'_, F>, trans: Transpose| {
+            let (s0, s1) = (view.strides()[0], view.strides()[1]);
+            let (rows, cols) = if trans == Transpose::No { (s0, s1) } else { (s1, s0) };
+            sgemm_avx512::Strided { ptr: view.as_ptr().cast::<f32>(), rows, cols }
+        };
+        let out = sgemm_avx512::StridedMut { ptr: c.as_mut_ptr().cast::<f32>(), rows: c_s0, cols: c_s1 };
+        // F is f32 (checked above), so the pointer casts and conversions are exact.
+        let (alpha, beta) = (alpha.to_f64() as f32, beta.to_f64() as f32);
+        // SAFETY: AVX-512F is available; n and k·n are within the kernel's limits; the strides
+        // are the views' own and the shapes were checked above; C is a unique mutable borrow.
+        unsafe {
+            sgemm_avx512::sgemm_small((m, n, k), alpha, strided(&a, trans_a), strided(&b, trans_b), beta, out)
+        };
+        return Ok(());
+    }
     #[cfg(target_arch = "x86_64")]
     if std::any::TypeId::of::<F>() == std::any::TypeId::of::<f32>()
         && m > 1
@@ -444,14 +469,29 @@ mod tests {
         check_all_layouts(140, 130, 120);
     }
 
-    /// `f32` products large enough for the AVX-512 kernel (when the processor has it, else
-    /// OpenBLAS): edges that are not multiples of the register tile, several blocks of `k`,
-    /// of rows and of columns, threads split by columns and by rows, every layout.
+    /// `f32` products on every path (with AVX-512: the unpacked kernel of small networks, then
+    /// the blocked kernel; else OpenBLAS): edges that are not multiples of the register tile,
+    /// several blocks of `k`, of rows and of columns, threads split by columns and by rows,
+    /// every layout.
     #[test]
     fn f32_products_of_every_size_class_match_f64() {
-        for (m, k, n) in
-            [(37, 45, 53), (13, 400, 70), (150, 20, 40), (5, 30, 2100), (300, 100, 90), (3000, 50, 20)]
-        {
+        let sizes = [
+            // The unpacked kernel of small networks (n ≤ 64, k·n ≤ 4096, below 2^16).
+            (10, 2, 8),
+            (10, 8, 1),
+            (1, 8, 8),
+            (7, 9, 40),
+            (3, 5, 64),
+            (5, 60, 17),
+            // The blocked kernel.
+            (37, 45, 53),
+            (13, 400, 70),
+            (150, 20, 40),
+            (5, 30, 2100),
+            (300, 100, 90),
+            (3000, 50, 20),
+        ];
+        for (m, k, n) in sizes {
             let a = sample(m, k, 31);
             let b = sample(k, n, 32);
             let c0 = sample(m, n, 33);
