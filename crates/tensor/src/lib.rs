@@ -51,7 +51,7 @@ pub use error::{Result, TensorError};
 pub use float::Float;
 pub use gemm::{Transpose, gemm};
 pub use init::{Init, fans};
-pub use kernels::{leaky_relu, relu, sigmoid, softplus, tanh};
+pub use kernels::{leaky_relu, relu, sigmoid, softplus, tanh, tanh_in_place, tanh_into};
 pub use parallel::{
     PARALLEL_THRESHOLD, blas_num_threads, map_inplace, map_into, set_num_threads, zip_inplace, zip_into,
 };

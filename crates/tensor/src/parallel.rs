@@ -88,6 +88,30 @@ pub fn map_into<F: Copy + Send + Sync>(src: &[F], dst: &mut [F], f: impl Fn(F) -
     }
 }
 
+/// Runs a slice kernel `f(src_chunk, dst_chunk)` over matching chunks, in parallel above
+/// [`PARALLEL_THRESHOLD`].
+pub(crate) fn zip_chunks<F: Copy + Send + Sync>(
+    src: &[F],
+    dst: &mut [F],
+    f: impl Fn(&[F], &mut [F]) + Sync + Send,
+) {
+    assert_eq!(src.len(), dst.len(), "zip_chunks: source and destination lengths differ");
+    if src.len() < PARALLEL_THRESHOLD {
+        f(src, dst);
+    } else {
+        dst.par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(d, s)| f(s, d));
+    }
+}
+
+/// Runs an in-place slice kernel over chunks, in parallel above [`PARALLEL_THRESHOLD`].
+pub(crate) fn chunks_in_place<F: Copy + Send + Sync>(x: &mut [F], f: impl Fn(&mut [F]) + Sync + Send) {
+    if x.len() < PARALLEL_THRESHOLD {
+        f(x);
+    } else {
+        x.par_chunks_mut(CHUNK).for_each(f);
+    }
+}
+
 /// `x[i] = f(x[i])`, in parallel above [`PARALLEL_THRESHOLD`].
 pub fn map_inplace<F: Copy + Send + Sync>(x: &mut [F], f: impl Fn(F) -> F + Sync + Send) {
     if x.len() < PARALLEL_THRESHOLD {
