@@ -4,7 +4,7 @@
 //! Sigmoid and tanh differentiate through their saved output, as the lecture does:
 //! `σ' = σ·(1 − σ)`, `tanh' = 1 − tanh²`; no exponential is evaluated twice.
 
-use backprop_tensor::{Float, sigmoid, softplus, tanh};
+use backprop_tensor::{Float, sigmoid, softplus, tanh, tanh_into};
 
 use crate::error::Result;
 use crate::graph::{Graph, Var};
@@ -44,6 +44,9 @@ impl<F: Float> UnaryFn<F> for Tanh {
     }
     fn derivative(&self, _: F, y: F) -> F {
         F::one() - y * y
+    }
+    fn map_slice(&self, x: &[F], y: &mut [F]) {
+        tanh_into(x, y);
     }
 }
 

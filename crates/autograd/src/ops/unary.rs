@@ -24,6 +24,13 @@ pub trait UnaryFn<F: Float>: Send + Sync + 'static {
     /// `f'(x)`, given both `x` and `y = f(x)`: whichever gives the cheaper or more accurate
     /// formula (`exp' = y`, `sigmoid' = y·(1 − y)`).
     fn derivative(&self, x: F, y: F) -> F;
+
+    /// `y[i] = f(x[i])` over a whole slice. The default maps [`UnaryFn::value`] (in parallel
+    /// above [`backprop_tensor::PARALLEL_THRESHOLD`]); a function with a vectorised kernel (tanh)
+    /// overrides it with one that computes the same values.
+    fn map_slice(&self, x: &[F], y: &mut [F]) {
+        map_into(x, y, |v| self.value(v));
+    }
 }
 
 /// The [`Op`] of an elementwise function `f`: `y_i = f(x_i)`, `dL/dx_i = dL/dy_i · f'(x_i)`.
@@ -38,8 +45,7 @@ impl<F: Float, K: UnaryFn<F>> Op<F> for Unary<K> {
     fn forward(&mut self, ctx: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
         let x = inputs[0];
         let mut out = ctx.uninit(x.shape());
-        let kernel = &self.0;
-        map_into(x.as_slice(), out.as_mut_slice(), |v| kernel.value(v));
+        self.0.map_slice(x.as_slice(), out.as_mut_slice());
         Ok(out)
     }
 
