@@ -70,7 +70,7 @@ impl Activation {
         match *self {
             Activation::Identity => {}
             Activation::Sigmoid => x.map_inplace(backprop_tensor::sigmoid),
-            Activation::Tanh => x.map_inplace(backprop_tensor::tanh),
+            Activation::Tanh => backprop_tensor::tanh_in_place(x.as_mut_slice()),
             Activation::Relu => x.map_inplace(backprop_tensor::relu),
             Activation::LeakyRelu { alpha } => {
                 let alpha = F::from_f64(alpha);
