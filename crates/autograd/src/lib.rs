@@ -21,7 +21,9 @@
 //! (NumPy broadcasting), `neg`, `add_scalar`, `mul_scalar`, `powi`, `square`, `sqrt`, `exp`, `ln`,
 //! `abs`, `sum`, `mean`, `sum_axis`, `mean_axis`, `sigmoid`, `tanh`, `relu`, `leaky_relu`,
 //! `softplus`, `softmax` and `log_softmax` (along rows), `reshape`, `transpose`, `concat_cols`,
-//! `slice_cols`. Each op's doc comment gives its formula and derivative.
+//! `slice_cols`. Each op's doc comment gives its formula and derivative. Fused for speed, with
+//! the values and gradients of the ops it replaces bit for bit: [`Graph::affine_act`]
+//! (`act(X·W + b)` for ReLU, leaky ReLU, tanh, sigmoid: one node and one pass over the output).
 //!
 //! Gradients: after a backward pass, [`Graph::grad`] returns `dL/dv`. A value the output does not
 //! depend on has no gradient: [`Graph::grad_opt`] returns `None` (meaning zero) and

@@ -184,6 +184,19 @@ impl<F: Float> GradSink<'_, F> {
         Ok(())
     }
 
+    /// A scratch tensor of `shape` with unspecified contents, from the graph's recycled
+    /// buffers: room for an intermediate result of a backward pass (a fused op's gradient
+    /// before its own activation). Hand it back with [`GradSink::recycle`] so that the next
+    /// step reuses it instead of allocating.
+    pub fn scratch(&self, shape: &[usize]) -> Tensor<F> {
+        self.pool.borrow_mut().take(shape)
+    }
+
+    /// Returns a tensor (a [`GradSink::scratch`] one) to the graph's recycled buffers.
+    pub fn recycle(&self, tensor: Tensor<F>) {
+        self.pool.borrow_mut().give(tensor);
+    }
+
     /// Runs `f` on this input's gradient buffer. `f` receives the buffer and whether it already
     /// holds a gradient (`true`: add to it) or only stale memory (`false`: overwrite every element).
     ///

@@ -21,11 +21,16 @@ use crate::op::{BackwardCtx, ForwardCtx, GradSink, Op};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Affine;
 
-/// `(m, k, n)` of `X·W + b`, or an error naming all three shapes.
-fn affine_dims<F: Float>(x: &Tensor<F>, w: &Tensor<F>, b: &Tensor<F>) -> Result<(usize, usize, usize)> {
+/// `(m, k, n)` of `X·W + b`, or an error naming `op` and all three shapes.
+pub(crate) fn affine_dims<F: Float>(
+    op: &str,
+    x: &Tensor<F>,
+    w: &Tensor<F>,
+    b: &Tensor<F>,
+) -> Result<(usize, usize, usize)> {
     let fail = |reason: String| {
         AutogradError::invalid(
-            "affine",
+            op,
             format!("X {:?} · W {:?} + b {:?}: {reason}", x.shape(), w.shape(), b.shape()),
         )
     };
@@ -42,7 +47,7 @@ fn affine_dims<F: Float>(x: &Tensor<F>, w: &Tensor<F>, b: &Tensor<F>) -> Result<
 }
 
 /// `db (+)= column sums of g` for `g` with `n` columns.
-fn write_bias_gradient<F: Float>(g: &Tensor<F>, n: usize, db: &mut Tensor<F>, accumulate: bool) {
+pub(crate) fn write_bias_gradient<F: Float>(g: &Tensor<F>, n: usize, db: &mut Tensor<F>, accumulate: bool) {
     let dst = db.as_mut_slice();
     if !accumulate {
         dst.fill(F::zero());
@@ -62,7 +67,7 @@ impl<F: Float> Op<F> for Affine {
 
     fn forward(&mut self, ctx: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
         let (x, w, b) = (inputs[0], inputs[1], inputs[2]);
-        let (m, _, n) = affine_dims(x, w, b)?;
+        let (m, _, n) = affine_dims("affine", x, w, b)?;
         let mut out = ctx.uninit(&[m, n]);
         if n > 0 {
             for row in out.as_mut_slice().chunks_exact_mut(n) {

@@ -3,6 +3,7 @@
 
 mod activation;
 mod affine;
+mod affine_act;
 mod arith;
 mod binary;
 mod broadcast;
@@ -19,6 +20,7 @@ mod unary;
 
 pub use activation::{Sigmoid, Softplus, Tanh};
 pub use affine::Affine;
+pub use affine_act::{AffineAct, FusedActivation};
 pub use arith::{Add, Div, Mul, Sub};
 pub use binary::{Binary, BinaryFn};
 pub use columns::{ConcatCols, SliceCols};
