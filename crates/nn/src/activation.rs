@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use backprop_autograd::{Graph, Var};
+use backprop_autograd::{FusedActivation, Graph, Var};
 use backprop_tensor::{Float, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +60,21 @@ impl Activation {
             Activation::LeakyRelu { alpha } => g.leaky_relu(x, F::from_f64(alpha))?,
             Activation::Softmax => g.softmax(x)?,
         })
+    }
+
+    /// The form of this activation that [`Graph::affine_act`] fuses into a dense layer, if it
+    /// has one: ReLU, tanh, sigmoid, and leaky ReLU with a slope above 0 (its derivative must
+    /// be readable from its output).
+    pub fn fused(&self) -> Option<FusedActivation> {
+        match *self {
+            Activation::Relu => Some(FusedActivation::Relu),
+            Activation::Tanh => Some(FusedActivation::Tanh),
+            Activation::Sigmoid => Some(FusedActivation::Sigmoid),
+            Activation::LeakyRelu { alpha } if alpha.is_finite() && alpha > 0.0 => {
+                Some(FusedActivation::LeakyRelu(alpha))
+            }
+            Activation::LeakyRelu { .. } | Activation::Identity | Activation::Softmax => None,
+        }
     }
 
     /// Applies the activation to a tensor in place (inference, no graph).

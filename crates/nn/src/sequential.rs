@@ -391,13 +391,24 @@ pub fn check_chain(specs: &[LayerSpec]) -> Result<()> {
 }
 
 impl<F: Float> Module<F> for Sequential {
+    /// Runs the layers in order. A dense layer with a bias followed by an activation that has a
+    /// fused form runs as one op ([`Dense::forward_activated`]): the same values and gradients
+    /// in one node.
     fn forward(&mut self, g: &mut Graph<F>, x: Var) -> Result<Var> {
         let mut h = x;
-        for (i, layer) in self.layers.iter_mut().enumerate() {
-            let result = match layer {
-                Layer::Dense(d) => d.forward(g, h),
-                Layer::Activation(a) => a.forward(g, h),
-                Layer::Dropout(d) => d.forward(g, h),
+        let mut i = 0;
+        while i < self.layers.len() {
+            let next = match self.layers.get(i + 1) {
+                Some(&Layer::Activation(a)) => Some(a),
+                _ => None,
+            };
+            let (result, consumed) = match (&mut self.layers[i], next) {
+                (Layer::Dense(d), Some(a)) if d.bias().is_some() && a.fused().is_some() => {
+                    (d.forward_activated(g, h, a), 2)
+                }
+                (Layer::Dense(d), _) => (d.forward(g, h), 1),
+                (Layer::Activation(a), _) => (a.forward(g, h), 1),
+                (Layer::Dropout(d), _) => (d.forward(g, h), 1),
             };
             h = result.map_err(|e| match e {
                 NnError::Invalid { op, reason } => {
@@ -405,6 +416,7 @@ impl<F: Float> Module<F> for Sequential {
                 }
                 other => other,
             })?;
+            i += consumed;
         }
         Ok(h)
     }
@@ -506,6 +518,43 @@ mod tests {
         wrong[0].1 = Tensor::zeros(&[3, 4]);
         let err = other.load_state_dict(&mut g2, &wrong).unwrap_err().to_string();
         assert_eq!(err, "load_state_dict: tensor '0.weight' has shape [3, 4], expected [4, 3]");
+    }
+
+    #[test]
+    fn dense_then_activation_runs_fused_with_the_same_values_and_gradients() {
+        for act in [Activation::Relu, Activation::Tanh, Activation::Sigmoid, Activation::LEAKY_RELU] {
+            let specs = [
+                LayerSpec::Dense { in_features: 5, out_features: 7, bias: true },
+                LayerSpec::Activation(act),
+                LayerSpec::Dense { in_features: 7, out_features: 3, bias: true },
+            ];
+            let mut g = Graph::<f32>::new();
+            let mut model = Sequential::from_specs(&mut g, &specs, &mut TensorRng::seed_from_u64(5)).unwrap();
+            let x = Tensor::from_shape_fn(&[6, 5], |i| (i[0] as f32) * 0.3 - (i[1] as f32) * 0.4);
+            let seed = Tensor::from_shape_fn(&[6, 3], |i| (i[0] + i[1]) as f32 * 0.1 - 0.3);
+            let xv = g.leaf(x.clone());
+            let y = model.forward(&mut g, xv).unwrap();
+            assert_eq!(g.len(), 3, "{act}: input, fused dense + activation, dense");
+            g.backward_with_seed(y, seed.clone()).unwrap();
+            let params = Module::<f32>::parameters(&model);
+            let fused: Vec<Tensor<f32>> = params.iter().map(|(_, p)| g.grad(*p).unwrap().clone()).collect();
+            let (fused_y, fused_dx) = (g.value(y).unwrap().clone(), g.grad(xv).unwrap().clone());
+            // The same layers, one op each.
+            g.zero_grad();
+            g.clear();
+            let xv = g.leaf(x);
+            let Layer::Dense(first) = model.layers()[0].clone() else { unreachable!() };
+            let Layer::Dense(second) = model.layers()[2].clone() else { unreachable!() };
+            let z = Module::<f32>::forward(&mut first.clone(), &mut g, xv).unwrap();
+            let h = act.apply(&mut g, z).unwrap();
+            let y = Module::<f32>::forward(&mut second.clone(), &mut g, h).unwrap();
+            g.backward_with_seed(y, seed).unwrap();
+            assert_eq!(g.value(y).unwrap(), &fused_y, "{act}");
+            assert_eq!(g.grad(xv).unwrap(), &fused_dx, "{act}");
+            for ((name, p), want) in params.iter().zip(&fused) {
+                assert_eq!(g.grad(*p).unwrap(), want, "{act}: {name}");
+            }
+        }
     }
 
     #[test]
