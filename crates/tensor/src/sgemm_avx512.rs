@@ -496,46 +496,59 @@ unsafe fn small_rows<const CHUNKS: usize>(
     });
     let (va, vb) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
     let mut spill = [0.0f32; SMALL_MAX_N];
-    for i in 0..m {
-        let mut acc = [_mm512_setzero_ps(); CHUNKS];
+    // Four rows at a time: four independent chains of multiply-adds hide the latency of each.
+    // A last block of fewer rows recomputes its last row in the spare slots and keeps only the
+    // real ones.
+    const ROWS: usize = 4;
+    for i0 in (0..m).step_by(ROWS) {
+        let rows = ROWS.min(m - i0);
+        let row_of = |r: usize| i0 + r.min(rows - 1);
+        let mut acc = [[_mm512_setzero_ps(); CHUNKS]; ROWS];
         for p in 0..k {
-            // SAFETY: (i, p) lies inside A; row p of op(B) holds n values from b_ptr + p·b_row,
-            // and the masked loads touch no lane past n.
+            // SAFETY: every row_of(r) < m and p < k lie inside A; row p of op(B) holds n values
+            // from b_ptr + p·b_row, and the masked loads touch no lane past n.
             unsafe {
-                let x = _mm512_set1_ps(a.at(i, p));
                 let row = b_ptr.offset(p as isize * b_row);
-                for (ch, sum) in acc.iter_mut().enumerate() {
-                    let y = _mm512_maskz_loadu_ps(masks[ch], row.add(16 * ch));
-                    *sum = _mm512_fmadd_ps(x, y, *sum);
+                let y: [__m512; CHUNKS] =
+                    std::array::from_fn(|ch| _mm512_maskz_loadu_ps(masks[ch], row.add(16 * ch)));
+                for (r, sums) in acc.iter_mut().enumerate() {
+                    let x = _mm512_set1_ps(a.at(row_of(r), p));
+                    for (sum, &y) in sums.iter_mut().zip(&y) {
+                        *sum = _mm512_fmadd_ps(x, y, *sum);
+                    }
                 }
             }
         }
-        if c.cols == 1 {
-            for (ch, &sum) in acc.iter().enumerate() {
-                // SAFETY: row i of C holds n contiguous values; the masked accesses stay below n.
-                unsafe {
-                    let dst = c.ptr.offset(i as isize * c.rows).add(16 * ch);
-                    let v = _mm512_mul_ps(sum, va);
-                    let v = if beta == 0.0 {
-                        v
-                    } else if beta == 1.0 {
-                        _mm512_add_ps(v, _mm512_maskz_loadu_ps(masks[ch], dst))
-                    } else {
-                        _mm512_add_ps(v, _mm512_mul_ps(_mm512_maskz_loadu_ps(masks[ch], dst), vb))
-                    };
-                    _mm512_mask_storeu_ps(dst, masks[ch], v);
+        for (r, sums) in acc.iter().enumerate().take(rows) {
+            let i = i0 + r;
+            if c.cols == 1 {
+                for (ch, &sum) in sums.iter().enumerate() {
+                    // SAFETY: row i of C holds n contiguous values; the masked accesses stay
+                    // below n.
+                    unsafe {
+                        let dst = c.ptr.offset(i as isize * c.rows).add(16 * ch);
+                        let v = _mm512_mul_ps(sum, va);
+                        let v = if beta == 0.0 {
+                            v
+                        } else if beta == 1.0 {
+                            _mm512_add_ps(v, _mm512_maskz_loadu_ps(masks[ch], dst))
+                        } else {
+                            _mm512_add_ps(v, _mm512_mul_ps(_mm512_maskz_loadu_ps(masks[ch], dst), vb))
+                        };
+                        _mm512_mask_storeu_ps(dst, masks[ch], v);
+                    }
                 }
-            }
-        } else {
-            for (ch, &sum) in acc.iter().enumerate() {
-                // SAFETY: the spill buffer holds 16 values per chunk.
-                unsafe { _mm512_storeu_ps(spill.as_mut_ptr().add(16 * ch), sum) };
-            }
-            for (j, &v) in spill.iter().enumerate().take(n) {
-                // SAFETY: (i, j) lies inside C.
-                unsafe {
-                    let dst = c.ptr.offset(i as isize * c.rows + j as isize * c.cols);
-                    *dst = if beta == 0.0 { alpha * v } else { alpha * v + beta * *dst };
+            } else {
+                for (ch, &sum) in sums.iter().enumerate() {
+                    // SAFETY: the spill buffer holds 16 values per chunk.
+                    unsafe { _mm512_storeu_ps(spill.as_mut_ptr().add(16 * ch), sum) };
+                }
+                for (j, &v) in spill.iter().enumerate().take(n) {
+                    // SAFETY: (i, j) lies inside C.
+                    unsafe {
+                        let dst = c.ptr.offset(i as isize * c.rows + j as isize * c.cols);
+                        *dst = if beta == 0.0 { alpha * v } else { alpha * v + beta * *dst };
+                    }
                 }
             }
         }
