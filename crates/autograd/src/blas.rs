@@ -1,6 +1,5 @@
 //! Matrix products into existing tensors: `C = α·op(A)·op(B) + β·C` in one BLAS call.
 
-use backprop_tensor::ndarray::Ix2;
 use backprop_tensor::{Float, Tensor, Transpose, gemm};
 
 use crate::error::{AutogradError, Result};
@@ -27,7 +26,7 @@ pub(crate) fn gemm_into<F: Float>(
         ));
     }
     let (a, b) = (a.view2()?, b.view2()?);
-    let c = c.view_mut().into_dimensionality::<Ix2>().expect("two axes checked above");
+    let c = c.view2_mut()?;
     gemm(alpha, a, trans_a, b, trans_b, beta, c)?;
     Ok(())
 }

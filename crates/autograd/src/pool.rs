@@ -59,7 +59,13 @@ impl<F: Float> BufferPool<F> {
         let Some(list) = self.free.get_mut(&len).filter(|l| !l.is_empty()) else {
             return Tensor::zeros(shape);
         };
-        let found = list.iter().rev().take(SHAPE_SEARCH).position(|t| t.shape() == shape);
+        // Compared element by element: shapes have a few axes, and a slice comparison would
+        // call memcmp for every candidate.
+        let same_shape = |t: &Tensor<F>| {
+            let s = t.shape();
+            s.len() == shape.len() && s.iter().zip(shape).all(|(a, b)| a == b)
+        };
+        let found = list.iter().rev().take(SHAPE_SEARCH).position(same_shape);
         match found {
             Some(from_end) => {
                 let at = list.len() - 1 - from_end;
