@@ -147,9 +147,62 @@ fn test() -> Result<(), String> {
         run(&cargo, &["fmt", "--all", "--check"])?;
         run(&cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     }
-    run(&cargo, &["test", "--workspace", "--all-targets"])?;
-    run(&cargo, &["test", "--workspace", "--doc"])?;
-    Ok(())
+    let mut totals = TestTotals::default();
+    let outcome = run_counting_tests(&cargo, &["test", "--workspace", "--all-targets"], &mut totals)
+        .and_then(|()| run_counting_tests(&cargo, &["test", "--workspace", "--doc"], &mut totals));
+    // One closing line for the whole suite (cargo prints one per test binary).
+    println!("xtask: {} passed, {} failed, {} skipped", totals.passed, totals.failed, totals.ignored);
+    outcome
+}
+
+/// Tests counted over every `test result:` line cargo printed.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TestTotals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl TestTotals {
+    /// Adds the counts of one libtest summary line
+    /// (`test result: ok. 3 passed; 0 failed; 1 ignored; ...`); other lines change nothing.
+    fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else { return };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(what), Some(count)) = (words.next(), words.next()) else { continue };
+            let Ok(count) = count.parse::<u64>() else { continue };
+            match what {
+                "passed" => self.passed += count,
+                "failed" => self.failed += count,
+                "ignored" => self.ignored += count,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Runs a `cargo test` command, passing its output through and adding up its test counts.
+fn run_counting_tests(program: &str, args: &[&str], totals: &mut TestTotals) -> Result<(), String> {
+    use std::io::{BufRead, BufReader, Write};
+    let line = format!("{program} {}", args.join(" "));
+    eprintln!("xtask: running `{line}`");
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(workspace_root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not start `{line}`: {e}"))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut out = std::io::stdout().lock();
+    for text in BufReader::new(stdout).lines() {
+        let text = text.map_err(|e| format!("reading the output of `{line}`: {e}"))?;
+        totals.add_line(&text);
+        let _ = writeln!(out, "{text}");
+    }
+    drop(out);
+    let status = child.wait().map_err(|e| format!("waiting for `{line}`: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("`{line}` failed ({status})")) }
 }
 
 fn demo() -> Result<(), String> {
@@ -197,4 +250,23 @@ fn demo() -> Result<(), String> {
     println!("demo: decision boundary picture written to {plot}");
     println!("demo: model written to {model}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TestTotals;
+
+    #[test]
+    fn totals_add_up_libtest_summaries() {
+        let mut totals = TestTotals::default();
+        totals.add_line(
+            "test result: ok. 51 passed; 0 failed; 2 ignored; 0 measured; 0 filtered out; finished in 0.02s",
+        );
+        totals.add_line(
+            "test result: FAILED. 3 passed; 1 failed; 0 ignored; 0 measured; 4 filtered out; finished in 1s",
+        );
+        totals.add_line("running 3 tests");
+        totals.add_line("test foo ... ok");
+        assert_eq!(totals, TestTotals { passed: 54, failed: 1, ignored: 2 });
+    }
 }
