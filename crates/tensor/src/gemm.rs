@@ -29,6 +29,12 @@ use crate::sgemm_avx512;
 #[cfg(target_arch = "x86_64")]
 const AVX512_MIN_MACS: usize = 1 << 16;
 
+/// One-row `f32` products (inference on one sample) with at least this many multiply-adds are
+/// split over the threads: each reads its share of the weights, which stays in its core's cache
+/// from one call to the next.
+#[cfg(target_arch = "x86_64")]
+const ROW_THREADS_MACS: usize = 1 << 17;
+
 /// Products with fewer multiply-adds (`m·n·k`) than this keep OpenBLAS on the calling thread:
 /// below it, handing half the work to another thread costs more than it saves.
 const MULTI_THREAD_GEMM_MACS: usize = 1 << 21;
@@ -215,6 +221,39 @@ pub fn gemm<F: Float>(
     }
     #[cfg(target_arch = "x86_64")]
     if std::any::TypeId::of::<F>() == std::any::TypeId::of::<f32>()
+        && m == 1
+        && n > 1
+        && macs >= AVX512_MIN_MACS
+        && sgemm_avx512::available()
+    {
+        // One row: op(B) must have contiguous rows (a weight matrix [k, n] as stored).
+        let (b_s0, b_s1) = (b.strides()[0], b.strides()[1]);
+        let (b_rows, b_cols) = if trans_b == Transpose::No { (b_s0, b_s1) } else { (b_s1, b_s0) };
+        if b_cols == 1 {
+            let (a_s0, a_s1) = (a.strides()[0], a.strides()[1]);
+            let incx = if trans_a == Transpose::No { a_s1 } else { a_s0 };
+            let threads = if macs >= ROW_THREADS_MACS { crate::team::team_size() } else { 1 };
+            let (alpha, beta) = (alpha.to_f64() as f32, beta.to_f64() as f32);
+            let b_op = sgemm_avx512::Strided { ptr: b.as_ptr().cast::<f32>(), rows: b_rows, cols: 1 };
+            // SAFETY: AVX-512F is available; F is f32; x is row 0 of op(A) (k values, stride
+            // incx), op(B) is [k, n] with contiguous rows, y is row 0 of C (n values, stride
+            // c_s1); C is a unique mutable borrow.
+            unsafe {
+                sgemm_avx512::sgemv_row(
+                    (k, n),
+                    alpha,
+                    (a.as_ptr().cast::<f32>(), incx),
+                    b_op,
+                    beta,
+                    (c.as_mut_ptr().cast::<f32>(), c_s1),
+                    threads,
+                )
+            };
+            return Ok(());
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::any::TypeId::of::<F>() == std::any::TypeId::of::<f32>()
         && m > 1
         && n > 1
         && macs >= AVX512_MIN_MACS
@@ -226,7 +265,7 @@ pub fn gemm<F: Float>(
             sgemm_avx512::Strided { ptr: view.as_ptr().cast::<f32>(), rows, cols }
         };
         let out = sgemm_avx512::StridedMut { ptr: c.as_mut_ptr().cast::<f32>(), rows: c_s0, cols: c_s1 };
-        let threads = if macs >= MULTI_THREAD_GEMM_MACS { rayon::current_num_threads() } else { 1 };
+        let threads = if macs >= MULTI_THREAD_GEMM_MACS { crate::team::team_size() } else { 1 };
         // F is f32 (checked above), so the pointer casts and conversions are exact.
         let (alpha, beta) = (alpha.to_f64() as f32, beta.to_f64() as f32);
         // SAFETY: AVX-512F is available; the strides are the views' own and the shapes were
@@ -483,6 +522,9 @@ mod tests {
             (7, 9, 40),
             (3, 5, 64),
             (5, 60, 17),
+            // One row (inference on one sample), on one thread and split over threads.
+            (1, 300, 300),
+            (1, 700, 333),
             // The blocked kernel.
             (37, 45, 53),
             (13, 400, 70),

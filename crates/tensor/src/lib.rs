@@ -44,6 +44,7 @@ mod reduce;
 mod rng;
 #[cfg(target_arch = "x86_64")]
 mod sgemm_avx512;
+mod team;
 mod tensor;
 
 pub use elementwise::broadcast_shape;
@@ -56,6 +57,7 @@ pub use parallel::{
     PARALLEL_THRESHOLD, blas_num_threads, map_inplace, map_into, set_num_threads, zip_inplace, zip_into,
 };
 pub use rng::{RngState, TensorRng};
+pub use team::{parallel_for, team_size};
 pub use tensor::Tensor;
 
 /// The ndarray version this crate is built on, re-exported so users convert without a version clash.

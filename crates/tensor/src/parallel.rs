@@ -1,16 +1,16 @@
-//! Threads: one place that sets how many BLAS and rayon use, and the size below which
-//! elementwise kernels stay on the calling thread.
+//! Threads: one place that sets how many BLAS, rayon and the kernels' team (see `team`) use,
+//! and the size below which elementwise kernels stay on the calling thread.
 
-use rayon::prelude::*;
+use crate::team::{parallel_for, set_team_size};
 
 /// Elementwise kernels over fewer elements than this run on the calling thread.
 ///
-/// Handing work to rayon costs a few microseconds; a fused multiply-add pass over 2^15 `f32`
-/// takes about as long, so below that threads cost more than they save (see the `kernels`
-/// bench, which times both sides of the threshold).
+/// Handing work to another thread costs up to a few microseconds; a fused multiply-add pass over
+/// 2^15 `f32` takes about as long, so below that threads cost more than they save (see the
+/// `kernels` bench, which times both sides of the threshold).
 pub const PARALLEL_THRESHOLD: usize = 1 << 15;
 
-/// Elements per rayon task above the threshold, so that each task amortises its scheduling.
+/// Elements per parallel task above the threshold, so that each task amortises its scheduling.
 const CHUNK: usize = 1 << 13;
 
 unsafe extern "C" {
@@ -18,12 +18,13 @@ unsafe extern "C" {
     fn openblas_get_num_threads() -> std::ffi::c_int;
 }
 
-/// Sets the number of threads for both OpenBLAS and the elementwise kernels.
+/// Sets the number of threads for OpenBLAS, the kernels' team (split matrix products,
+/// elementwise kernels, optimizer updates: [`crate::parallel_for`]) and rayon's global pool.
 ///
 /// The kernels and BLAS never run at the same time (every operation is one or the other, called
 /// from one thread), so `n` threads in each never oversubscribe `n` cores. Call it once, early:
 /// rayon's global pool can be sized only before its first use; a later call still resizes
-/// OpenBLAS and reports that rayon kept its size.
+/// OpenBLAS and the team, and reports that rayon kept its size.
 ///
 /// # Errors
 /// When `n` is 0, or rayon's pool already exists with another size.
@@ -33,6 +34,7 @@ pub fn set_num_threads(n: usize) -> Result<(), String> {
     }
     // SAFETY: plain setter of OpenBLAS, safe to call at any time from one thread.
     unsafe { openblas_set_num_threads(n as std::ffi::c_int) };
+    set_team_size(n);
     match rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
         Ok(()) => Ok(()),
         Err(_) if rayon::current_num_threads() == n => Ok(()),
@@ -72,19 +74,33 @@ pub(crate) fn with_one_blas_thread<R>(f: impl FnOnce() -> R) -> R {
     result
 }
 
-/// `dst[i] = f(src[i])`, in parallel above [`PARALLEL_THRESHOLD`].
-pub fn map_into<F: Copy + Send + Sync>(src: &[F], dst: &mut [F], f: impl Fn(F) -> F + Sync + Send) {
-    assert_eq!(src.len(), dst.len(), "map_into: source and destination lengths differ");
-    if src.len() < PARALLEL_THRESHOLD {
-        for (d, &s) in dst.iter_mut().zip(src) {
-            *d = f(s);
-        }
+/// A pointer shared by the tasks of [`chunked`], each of which touches its own range.
+#[derive(Clone, Copy)]
+struct Shared<T>(*mut T);
+
+impl<T> Shared<T> {
+    /// Elements `start..start + len` (a method, so that closures capture the whole `Shared`).
+    ///
+    /// # Safety
+    /// The range must lie in the buffer, and no other task may use it at the same time.
+    unsafe fn slice<'a>(self, start: usize, len: usize) -> &'a mut [T] {
+        // SAFETY: forwarded from the caller.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
+    }
+}
+
+// SAFETY: the tasks of `chunked` only use disjoint ranges.
+unsafe impl<T> Send for Shared<T> {}
+// SAFETY: as above.
+unsafe impl<T> Sync for Shared<T> {}
+
+/// Runs `f(start, len)` over chunks of `CHUNK` elements of a buffer of `len` elements, on the
+/// team of threads from [`PARALLEL_THRESHOLD`] elements, on the calling thread below.
+fn chunked(len: usize, f: impl Fn(usize, usize) + Sync) {
+    if len < PARALLEL_THRESHOLD {
+        f(0, len);
     } else {
-        dst.par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(d, s)| {
-            for (d, &s) in d.iter_mut().zip(s) {
-                *d = f(s);
-            }
-        });
+        parallel_for(len.div_ceil(CHUNK), |c| f(c * CHUNK, CHUNK.min(len - c * CHUNK)));
     }
 }
 
@@ -96,69 +112,62 @@ pub(crate) fn zip_chunks<F: Copy + Send + Sync>(
     f: impl Fn(&[F], &mut [F]) + Sync + Send,
 ) {
     assert_eq!(src.len(), dst.len(), "zip_chunks: source and destination lengths differ");
-    if src.len() < PARALLEL_THRESHOLD {
-        f(src, dst);
-    } else {
-        dst.par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(d, s)| f(s, d));
-    }
+    let out = Shared(dst.as_mut_ptr());
+    // SAFETY: each task writes only its own chunk of `dst`, which this call borrows mutably.
+    chunked(src.len(), |start, n| f(&src[start..start + n], unsafe { out.slice(start, n) }));
 }
 
 /// Runs an in-place slice kernel over chunks, in parallel above [`PARALLEL_THRESHOLD`].
 pub(crate) fn chunks_in_place<F: Copy + Send + Sync>(x: &mut [F], f: impl Fn(&mut [F]) + Sync + Send) {
-    if x.len() < PARALLEL_THRESHOLD {
-        f(x);
-    } else {
-        x.par_chunks_mut(CHUNK).for_each(f);
-    }
+    let len = x.len();
+    let data = Shared(x.as_mut_ptr());
+    // SAFETY: each task uses only its own chunk of `x`, which this call borrows mutably.
+    chunked(len, |start, n| f(unsafe { data.slice(start, n) }));
+}
+
+/// `dst[i] = f(src[i])`, in parallel above [`PARALLEL_THRESHOLD`].
+pub fn map_into<F: Copy + Send + Sync>(src: &[F], dst: &mut [F], f: impl Fn(F) -> F + Sync + Send) {
+    assert_eq!(src.len(), dst.len(), "map_into: source and destination lengths differ");
+    zip_chunks(src, dst, |s, d| {
+        for (d, &s) in d.iter_mut().zip(s) {
+            *d = f(s);
+        }
+    });
 }
 
 /// `x[i] = f(x[i])`, in parallel above [`PARALLEL_THRESHOLD`].
 pub fn map_inplace<F: Copy + Send + Sync>(x: &mut [F], f: impl Fn(F) -> F + Sync + Send) {
-    if x.len() < PARALLEL_THRESHOLD {
-        for v in x.iter_mut() {
+    chunks_in_place(x, |c| {
+        for v in c.iter_mut() {
             *v = f(*v);
         }
-    } else {
-        x.par_chunks_mut(CHUNK).for_each(|c| {
-            for v in c.iter_mut() {
-                *v = f(*v);
-            }
-        });
-    }
+    });
 }
 
 /// `dst[i] = f(a[i], b[i])`, in parallel above [`PARALLEL_THRESHOLD`].
 pub fn zip_into<F: Copy + Send + Sync>(a: &[F], b: &[F], dst: &mut [F], f: impl Fn(F, F) -> F + Sync + Send) {
     assert!(a.len() == dst.len() && b.len() == dst.len(), "zip_into: operand lengths differ");
-    if dst.len() < PARALLEL_THRESHOLD {
-        for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+    let out = Shared(dst.as_mut_ptr());
+    chunked(dst.len(), |start, n| {
+        // SAFETY: each task writes only its own chunk of `dst`, which this call borrows mutably.
+        let d = unsafe { out.slice(start, n) };
+        for ((d, &x), &y) in d.iter_mut().zip(&a[start..start + n]).zip(&b[start..start + n]) {
             *d = f(x, y);
         }
-    } else {
-        dst.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).zip(b.par_chunks(CHUNK)).for_each(
-            |((d, a), b)| {
-                for ((d, &x), &y) in d.iter_mut().zip(a).zip(b) {
-                    *d = f(x, y);
-                }
-            },
-        );
-    }
+    });
 }
 
 /// `x[i] = f(x[i], y[i])`, in parallel above [`PARALLEL_THRESHOLD`].
 pub fn zip_inplace<F: Copy + Send + Sync>(x: &mut [F], y: &[F], f: impl Fn(F, F) -> F + Sync + Send) {
     assert_eq!(x.len(), y.len(), "zip_inplace: operand lengths differ");
-    if x.len() < PARALLEL_THRESHOLD {
-        for (a, &b) in x.iter_mut().zip(y) {
+    let data = Shared(x.as_mut_ptr());
+    chunked(y.len(), |start, n| {
+        // SAFETY: each task uses only its own chunk of `x`, which this call borrows mutably.
+        let c = unsafe { data.slice(start, n) };
+        for (a, &b) in c.iter_mut().zip(&y[start..start + n]) {
             *a = f(*a, b);
         }
-    } else {
-        x.par_chunks_mut(CHUNK).zip(y.par_chunks(CHUNK)).for_each(|(xs, ys)| {
-            for (a, &b) in xs.iter_mut().zip(ys) {
-                *a = f(*a, b);
-            }
-        });
-    }
+    });
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //! - each tile is then written as `C = α·acc + β·C` (`β` only on the first block of `k`; later
 //!   blocks add), like BLAS.
 //!
-//! Work is split over threads by blocks of columns (or of rows when `C` is tall and narrow):
+//! Work is split over the team's threads by blocks of columns (or of rows when `C` is tall and narrow):
 //! each element of `C` is summed by one thread in the same order whatever the thread count, so
 //! results do not depend on it. The panels live in per-thread buffers that are kept, so the
 //! steady state of a training loop allocates nothing.
@@ -24,7 +24,7 @@ use std::arch::x86_64::{
 };
 use std::cell::RefCell;
 
-use rayon::prelude::*;
+use crate::team::parallel_for;
 
 /// Rows of the register tile.
 const MR: usize = 12;
@@ -78,18 +78,27 @@ impl Strided {
     }
 }
 
-/// Per-thread panel buffers, grown when a larger product needs it and kept afterwards.
+/// Per-thread panel buffers: one block of `A` and one of `B`.
 struct Panels {
     a: Vec<f32>,
     b: Vec<f32>,
 }
 
 thread_local! {
-    static PANELS: RefCell<Panels> = const { RefCell::new(Panels { a: Vec::new(), b: Vec::new() }) };
+    /// Allocated at the largest size a block needs (1.6 MB) on a thread's first product, so that
+    /// no later product, whatever its size, allocates.
+    static PANELS: RefCell<Panels> =
+        RefCell::new(Panels { a: vec![0.0; MC * KC], b: vec![0.0; NC * KC] });
+}
+
+/// Allocates this thread's panel buffers now (the team's threads do it when they start, so
+/// that the first product they take part in allocates nothing).
+pub(crate) fn prepare_thread() {
+    PANELS.with(|_| {});
 }
 
 /// `C = α·A·B + β·C` for `A: [m, k]`, `B: [k, n]`, `C: [m, n]`, on up to `threads` threads of
-/// rayon's pool. With `β = 0`, `C`'s old contents (NaN included) are ignored.
+/// the team ([`parallel_for`]). With `β = 0`, `C`'s old contents (NaN included) are ignored.
 ///
 /// # Safety
 /// [`available`] must be true; the operands must describe valid memory of their shapes; `C`
@@ -150,7 +159,7 @@ unsafe fn split(
         return;
     }
     let job = Split { mnk: (m, n, k), alpha, a, b, beta, c, tiles, parts, by_columns };
-    (0..parts).into_par_iter().for_each(|part| {
+    parallel_for(parts, |part| {
         // SAFETY: forwarded from the caller; the parts write disjoint blocks of C.
         unsafe { job.run(part) }
     });
@@ -209,14 +218,7 @@ unsafe fn sgemm_serial(
     PANELS.with(|panels| {
         let mut panels = panels.borrow_mut();
         let Panels { a: a_buf, b: b_buf } = &mut *panels;
-        let a_len = MC.min(m.div_ceil(MR) * MR) * KC.min(k);
-        let b_len = NC.min(n.div_ceil(NR) * NR) * KC.min(k);
-        if a_buf.len() < a_len {
-            a_buf.resize(a_len, 0.0);
-        }
-        if b_buf.len() < b_len {
-            b_buf.resize(b_len, 0.0);
-        }
+        debug_assert!(a_buf.len() >= MC * KC && b_buf.len() >= NC * KC);
         // Spill space for tiles at the edges of C (or of a C with strided rows).
         let mut tile = [[0.0f32; NR]; MR];
         for j0 in (0..n).step_by(NC) {
@@ -549,6 +551,127 @@ unsafe fn small_rows<const CHUNKS: usize>(
                         let dst = c.ptr.offset(i as isize * c.rows + j as isize * c.cols);
                         *dst = if beta == 0.0 { alpha * v } else { alpha * v + beta * *dst };
                     }
+                }
+            }
+        }
+    }
+}
+
+/// A row vector times a matrix with contiguous rows, `yᵀ = α·xᵀ·B + β·yᵀ` (`x` of `k`
+/// values with stride `incx`, `B: [k, n]`, `y` of `n` values with stride `incy`): the product
+/// of inference on one sample.
+///
+/// Each output column is summed in registers over the rows of `B` in order (fused
+/// multiply-adds), sixteen registers of sixteen columns at a time, so `B` is read once, as it
+/// lies in memory. Above a few hundred thousand multiply-adds the columns are split over
+/// `threads` threads: each reads its own columns of every row, so on repeated calls (a model's
+/// weights) each core keeps its share in its own cache.
+///
+/// # Safety
+/// [`available`] must be true; `b.cols` must be 1; the operands must describe valid memory of
+/// their sizes, and `y` must not overlap `x` or `B`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn sgemv_row(
+    (k, n): (usize, usize),
+    alpha: f32,
+    x: (*const f32, isize),
+    b: Strided,
+    beta: f32,
+    y: (*mut f32, isize),
+    threads: usize,
+) {
+    debug_assert!(b.cols == 1);
+    let job = RowJob {
+        k,
+        alpha,
+        x: Strided { ptr: x.0, rows: x.1, cols: 0 },
+        b,
+        beta,
+        y: StridedMut { ptr: y.0, rows: y.1, cols: 0 },
+    };
+    let lanes = n.div_ceil(16);
+    let parts = threads.clamp(1, lanes);
+    if parts == 1 {
+        // SAFETY: forwarded from the caller.
+        unsafe { job.columns(0, n) };
+        return;
+    }
+    parallel_for(parts, |part| {
+        let (j0, j1) = (16 * (lanes * part / parts), (16 * (lanes * (part + 1) / parts)).min(n));
+        // SAFETY: the parts cover disjoint columns of y.
+        unsafe { job.columns(j0, j1) };
+    });
+}
+
+/// The operands of [`sgemv_row`] (x and y as strided vectors in `rows`).
+struct RowJob {
+    k: usize,
+    alpha: f32,
+    x: Strided,
+    b: Strided,
+    beta: f32,
+    y: StridedMut,
+}
+
+impl RowJob {
+    /// Columns `j0..j1` of the product.
+    ///
+    /// # Safety
+    /// As [`sgemv_row`]; `j0..j1` within `0..n`.
+    unsafe fn columns(&self, j0: usize, j1: usize) {
+        let mut j = j0;
+        // SAFETY (all four calls): the blocks lie inside j0..j1, forwarded from the caller.
+        while j1 - j >= 256 {
+            unsafe { self.block::<16>(j, 256) };
+            j += 256;
+        }
+        while j1 - j >= 128 {
+            unsafe { self.block::<8>(j, 128) };
+            j += 128;
+        }
+        while j1 - j >= 64 {
+            unsafe { self.block::<4>(j, 64) };
+            j += 64;
+        }
+        while j < j1 {
+            let width = 16.min(j1 - j);
+            unsafe { self.block::<1>(j, width) };
+            j += width;
+        }
+    }
+
+    /// `width ≤ 16·CHUNKS` columns from `j`, summed in `CHUNKS` registers.
+    ///
+    /// # Safety
+    /// As [`RowJob::columns`], with `j + width` within the columns.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn block<const CHUNKS: usize>(&self, j: usize, width: usize) {
+        let masks: [__mmask16; CHUNKS] = std::array::from_fn(|ch| {
+            let lanes = width.saturating_sub(16 * ch).min(16);
+            ((1u32 << lanes) - 1) as __mmask16
+        });
+        let mut acc = [_mm512_setzero_ps(); CHUNKS];
+        for p in 0..self.k {
+            // SAFETY: x[p] and row p of B, columns j..j + width (masked), lie inside them.
+            unsafe {
+                let xp = _mm512_set1_ps(*self.x.ptr.offset(p as isize * self.x.rows));
+                let row = self.b.ptr.offset(p as isize * self.b.rows + j as isize);
+                for (ch, sum) in acc.iter_mut().enumerate() {
+                    let w = _mm512_maskz_loadu_ps(masks[ch], row.add(16 * ch));
+                    *sum = _mm512_fmadd_ps(xp, w, *sum);
+                }
+            }
+        }
+        let mut spill = [0.0f32; 16];
+        for (ch, &sum) in acc.iter().enumerate() {
+            // SAFETY: the spill buffer holds 16 values.
+            unsafe { _mm512_storeu_ps(spill.as_mut_ptr(), sum) };
+            let lanes = width.saturating_sub(16 * ch).min(16);
+            for (t, &v) in spill.iter().enumerate().take(lanes) {
+                // SAFETY: column j + 16·ch + t < j + width lies inside y.
+                unsafe {
+                    let dst = self.y.ptr.offset((j + 16 * ch + t) as isize * self.y.rows);
+                    *dst = if self.beta == 0.0 { self.alpha * v } else { self.alpha * v + self.beta * *dst };
                 }
             }
         }
