@@ -5,6 +5,7 @@ use backprop_tensor::Float;
 
 use crate::config::{AdamConfig, AdamWConfig, OptimizerConfig};
 use crate::error::Result;
+use crate::lanes::{Update, apply};
 use crate::optimizer::{Optimizer, OptimizerState, Slots, check_at_least, check_unit, wrong_kind};
 
 const EXP_AVG: usize = 0;
@@ -51,6 +52,7 @@ struct Coefficients<F> {
 /// The fused update of one parameter: one pass over θ, g, m, v (and v̂ with AMSGrad). The
 /// options are constants so that each combination compiles to a branch-free, vectorisable
 /// loop; `LOW` says which form of PyTorch's `lerp` applies (`1 − β₁ < 0.5`, the usual case).
+#[inline(always)]
 fn kernel<F: Float, const AMSGRAD: bool, const COUPLED: bool, const LOW: bool>(
     theta: &mut [F],
     grad: &[F],
@@ -82,6 +84,18 @@ fn kernel<F: Float, const AMSGRAD: bool, const COUPLED: bool, const LOW: bool>(
             moments(w, d, m, v);
             apply(w, *m, *v);
         }
+    }
+}
+
+/// [`kernel`] as an [`Update`], run by [`lanes::apply`] (vector units, parallel chunks).
+struct Kernel<F, const AMSGRAD: bool, const COUPLED: bool, const LOW: bool>(Coefficients<F>);
+
+impl<F: Float, const AMSGRAD: bool, const COUPLED: bool, const LOW: bool> Update<F>
+    for Kernel<F, AMSGRAD, COUPLED, LOW>
+{
+    #[inline(always)]
+    fn run(&self, theta: &mut [F], grad: &[F], [m, v, vmax]: [&mut [F]; 3]) {
+        kernel::<F, AMSGRAD, COUPLED, LOW>(theta, grad, m, v, vmax, self.0);
     }
 }
 
@@ -123,15 +137,16 @@ fn step<F: Float>(slots: &mut Slots<F>, g: &mut Graph<F>, h: &Hyper) -> Result<(
         let v = v[0].as_mut().expect("ensured").as_mut_slice();
         let vmax = vmax[0].as_mut().map_or(&mut [][..], |t| t.as_mut_slice());
         let (theta, grad) = (param.as_mut_slice(), grad.as_slice());
+        let state = [m, v, vmax];
         match (h.amsgrad, coupled, low) {
-            (false, false, true) => kernel::<F, false, false, true>(theta, grad, m, v, vmax, k),
-            (false, false, false) => kernel::<F, false, false, false>(theta, grad, m, v, vmax, k),
-            (false, true, true) => kernel::<F, false, true, true>(theta, grad, m, v, vmax, k),
-            (false, true, false) => kernel::<F, false, true, false>(theta, grad, m, v, vmax, k),
-            (true, false, true) => kernel::<F, true, false, true>(theta, grad, m, v, vmax, k),
-            (true, false, false) => kernel::<F, true, false, false>(theta, grad, m, v, vmax, k),
-            (true, true, true) => kernel::<F, true, true, true>(theta, grad, m, v, vmax, k),
-            (true, true, false) => kernel::<F, true, true, false>(theta, grad, m, v, vmax, k),
+            (false, false, true) => apply(&Kernel::<F, false, false, true>(k), theta, grad, state),
+            (false, false, false) => apply(&Kernel::<F, false, false, false>(k), theta, grad, state),
+            (false, true, true) => apply(&Kernel::<F, false, true, true>(k), theta, grad, state),
+            (false, true, false) => apply(&Kernel::<F, false, true, false>(k), theta, grad, state),
+            (true, false, true) => apply(&Kernel::<F, true, false, true>(k), theta, grad, state),
+            (true, false, false) => apply(&Kernel::<F, true, false, false>(k), theta, grad, state),
+            (true, true, true) => apply(&Kernel::<F, true, true, true>(k), theta, grad, state),
+            (true, true, false) => apply(&Kernel::<F, true, true, false>(k), theta, grad, state),
         }
     }
     slots.steps += 1;

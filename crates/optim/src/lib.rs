@@ -48,6 +48,7 @@ mod checkpoint;
 mod clip;
 mod config;
 mod error;
+mod lanes;
 mod optimizer;
 mod rmsprop;
 mod schedule;

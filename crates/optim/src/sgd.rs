@@ -5,6 +5,7 @@ use backprop_tensor::Float;
 
 use crate::config::{OptimizerConfig, SgdConfig};
 use crate::error::{OptimError, Result};
+use crate::lanes::{Update, apply};
 use crate::optimizer::{Optimizer, OptimizerState, Slots, check_at_least, wrong_kind};
 
 const MOMENTUM_BUFFER: usize = 0;
@@ -48,6 +49,7 @@ struct Coefficients<F> {
 }
 
 /// `θ ← θ − γ·(g + λθ)`, one pass.
+#[inline(always)]
 fn plain<F: Float, const DECAY: bool>(theta: &mut [F], grad: &[F], k: Coefficients<F>) {
     for (w, &d) in theta.iter_mut().zip(grad) {
         let d = if DECAY { d + k.weight_decay * *w } else { d };
@@ -56,6 +58,7 @@ fn plain<F: Float, const DECAY: bool>(theta: &mut [F], grad: &[F], k: Coefficien
 }
 
 /// The momentum update, one pass over θ, g and b; `FIRST`: the buffer starts as the gradient.
+#[inline(always)]
 fn momentum<F: Float, const NESTEROV: bool, const DECAY: bool, const FIRST: bool>(
     theta: &mut [F],
     grad: &[F],
@@ -67,6 +70,28 @@ fn momentum<F: Float, const NESTEROV: bool, const DECAY: bool, const FIRST: bool
         *b = if FIRST { d } else { *b * k.momentum + k.keep * d };
         let step = if NESTEROV { d + k.momentum * *b } else { *b };
         *w -= k.lr * step;
+    }
+}
+
+/// [`plain`] as an [`Update`], run by [`lanes::apply`] (vector units, parallel chunks).
+struct Plain<F, const DECAY: bool>(Coefficients<F>);
+
+impl<F: Float, const DECAY: bool> Update<F> for Plain<F, DECAY> {
+    #[inline(always)]
+    fn run(&self, theta: &mut [F], grad: &[F], _: [&mut [F]; 3]) {
+        plain::<F, DECAY>(theta, grad, self.0);
+    }
+}
+
+/// [`momentum`] as an [`Update`].
+struct Momentum<F, const NESTEROV: bool, const DECAY: bool, const FIRST: bool>(Coefficients<F>);
+
+impl<F: Float, const NESTEROV: bool, const DECAY: bool, const FIRST: bool> Update<F>
+    for Momentum<F, NESTEROV, DECAY, FIRST>
+{
+    #[inline(always)]
+    fn run(&self, theta: &mut [F], grad: &[F], [buffer, _, _]: [&mut [F]; 3]) {
+        momentum::<F, NESTEROV, DECAY, FIRST>(theta, grad, buffer, self.0);
     }
 }
 
@@ -104,9 +129,10 @@ impl<F: Float> Optimizer<F> for Sgd<F> {
             slot.step += 1;
             if c.momentum == 0.0 {
                 let (theta, grad) = (param.as_mut_slice(), grad.as_slice());
+                let none = [&mut [][..], &mut [][..], &mut [][..]];
                 match decay {
-                    true => plain::<F, true>(theta, grad, k),
-                    false => plain::<F, false>(theta, grad, k),
+                    true => apply(&Plain::<F, true>(k), theta, grad, none),
+                    false => apply(&Plain::<F, false>(k), theta, grad, none),
                 }
                 continue;
             }
@@ -114,15 +140,16 @@ impl<F: Float> Optimizer<F> for Sgd<F> {
             slot.ensure(MOMENTUM_BUFFER, param.shape(), F::zero());
             let (theta, grad) = (param.as_mut_slice(), grad.as_slice());
             let buffer = slot.buffers[MOMENTUM_BUFFER].as_mut().expect("ensured").as_mut_slice();
+            let state = [buffer, &mut [][..], &mut [][..]];
             match (c.nesterov, decay, first) {
-                (false, false, false) => momentum::<F, false, false, false>(theta, grad, buffer, k),
-                (false, false, true) => momentum::<F, false, false, true>(theta, grad, buffer, k),
-                (false, true, false) => momentum::<F, false, true, false>(theta, grad, buffer, k),
-                (false, true, true) => momentum::<F, false, true, true>(theta, grad, buffer, k),
-                (true, false, false) => momentum::<F, true, false, false>(theta, grad, buffer, k),
-                (true, false, true) => momentum::<F, true, false, true>(theta, grad, buffer, k),
-                (true, true, false) => momentum::<F, true, true, false>(theta, grad, buffer, k),
-                (true, true, true) => momentum::<F, true, true, true>(theta, grad, buffer, k),
+                (false, false, false) => apply(&Momentum::<F, false, false, false>(k), theta, grad, state),
+                (false, false, true) => apply(&Momentum::<F, false, false, true>(k), theta, grad, state),
+                (false, true, false) => apply(&Momentum::<F, false, true, false>(k), theta, grad, state),
+                (false, true, true) => apply(&Momentum::<F, false, true, true>(k), theta, grad, state),
+                (true, false, false) => apply(&Momentum::<F, true, false, false>(k), theta, grad, state),
+                (true, false, true) => apply(&Momentum::<F, true, false, true>(k), theta, grad, state),
+                (true, true, false) => apply(&Momentum::<F, true, true, false>(k), theta, grad, state),
+                (true, true, true) => apply(&Momentum::<F, true, true, true>(k), theta, grad, state),
             }
         }
         self.slots.steps += 1;

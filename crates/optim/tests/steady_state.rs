@@ -68,7 +68,10 @@ fn run(loss: LossKind, opt: OptKind, sizes: &[usize], activation: Activation) ->
             Box::new(Adam::new(params, AdamConfig { lr: 1e-2, ..AdamConfig::default() }).unwrap())
         }
     };
-    let (batch, inputs, outputs) = (12, sizes[0], *sizes.last().unwrap());
+    // The wide cases take a batch large enough for products split over threads (2^21
+    // multiply-adds and more).
+    let batch = if sizes[0] >= 300 { 64 } else { 12 };
+    let (inputs, outputs) = (sizes[0], *sizes.last().unwrap());
     let x = Tensor::from_shape_fn(&[batch, inputs], |_| rng.normal() as f32);
     let labels = Tensor::from_shape_fn(&[batch, 1], |_| if rng.uniform() > 0.5 { 1.0 } else { 0.0 });
     let values = Tensor::from_shape_fn(&[batch, outputs], |_| rng.normal() as f32);
@@ -115,6 +118,10 @@ fn training_steps_after_the_first_allocate_nothing() {
         (LossKind::CrossEntropy, OptKind::Adam, &[20, 16, 12, 5][..], Activation::Relu),
         (LossKind::Squared, OptKind::Adam, &[6, 10, 4][..], Activation::LEAKY_RELU),
         (LossKind::Logistic, OptKind::Momentum, &[3, 7, 1][..], Activation::Sigmoid),
+        // A weight of 76 800 values (its update runs in parallel chunks) and a 64×300·300×256
+        // product (split over threads).
+        (LossKind::CrossEntropy, OptKind::Adam, &[300, 256, 10][..], Activation::Relu),
+        (LossKind::Squared, OptKind::Momentum, &[300, 256, 4][..], Activation::Tanh),
     ];
     for (loss, opt, sizes, activation) in cases {
         let (first, last, allocations) = run(loss, opt, sizes, activation);
