@@ -16,14 +16,17 @@
 //! Other groups:
 //!
 //! - `dense`: one 784→512 layer at batch 128, forward (recorded) and forward + backward (of the
-//!   sum of its outputs).
+//!   sum of its outputs: dW, dX, db).
 //! - `step_parts/<workload>`: the forward pass with its loss (recorded), and forward + backward,
 //!   so that backward/forward = (fwd+bwd − fwd) / fwd.
-//! - `recording`: the playground net's forward on a graph against [`Sequential::predict`]; the
-//!   difference over the 6 recorded ops is the per-op recording overhead.
+//! - `recording`: the playground net's forward on a graph (input copy, two fused dense + tanh
+//!   ops, one dense op) against [`Sequential::predict`] (no graph, fresh output tensors): the
+//!   difference is what recording costs (per op and op kind on 1×1 values: the `autograd`
+//!   bench's `op_overhead`).
 //!
 //! Threads: `BACKPROP_THREADS` (default 2) is passed once to
-//! [`backprop_tensor::set_num_threads`], which sizes both OpenBLAS and rayon.
+//! [`backprop_tensor::set_num_threads`], which sizes OpenBLAS, the kernels' thread team and
+//! rayon.
 //!
 //! `cargo bench -p backprop-benches --bench workloads -- --quick`
 
@@ -214,6 +217,9 @@ fn dense(c: &mut Criterion) {
     let mut g = Graph::<f32>::new();
     let mut layer = backprop_nn::Dense::new(&mut g, inputs, outputs, &mut rng).expect("layer");
     let x = randn(&[batch, inputs], &mut rng);
+    // The input as a parameter: it needs a gradient (dX, as for any layer but the first) and is
+    // not copied at each iteration.
+    let xp = g.param("x", x.clone());
     // A forward pass is 2·batch·in·out FLOPs; forward + backward (dW and dX) three times that.
     let flops = 2 * (batch * inputs * outputs) as u64;
     group.throughput(Throughput::Elements(flops));
@@ -228,8 +234,7 @@ fn dense(c: &mut Criterion) {
     group.bench_function("forward_backward_784x512_b128", |b| {
         b.iter(|| {
             g.zero_grad();
-            let xv = g.input_copy(&x);
-            let z = layer.forward(&mut g, xv).expect("forward");
+            let z = layer.forward(&mut g, xp).expect("forward");
             let total = g.sum(z).expect("sum");
             g.backward(total).expect("backward");
             g.clear();
