@@ -19,8 +19,9 @@
 //! steady state of a training loop allocates nothing.
 
 use std::arch::x86_64::{
-    __m512, __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
-    _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    __m512, __mmask16, _MM_HINT_T0, _mm_prefetch, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
+    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
+    _mm512_storeu_ps,
 };
 use std::cell::RefCell;
 
@@ -603,6 +604,10 @@ pub(crate) unsafe fn sgemv_row(
     });
 }
 
+/// How many rows ahead [`RowJob::block`] prefetches (1×784·784×512 on two threads: 7.1 µs with
+/// 4, 7.3 without, 9.0 with 16).
+const PREFETCH_ROWS: usize = 4;
+
 /// The operands of [`sgemv_row`] (x and y as strided vectors in `rows`).
 struct RowJob {
     k: usize,
@@ -656,6 +661,14 @@ impl RowJob {
             unsafe {
                 let xp = _mm512_set1_ps(*self.x.ptr.offset(p as isize * self.x.rows));
                 let row = self.b.ptr.offset(p as isize * self.b.rows + j as isize);
+                if p + PREFETCH_ROWS < self.k {
+                    // Each thread reads its own stretch of every row, a stride the hardware
+                    // prefetchers follow poorly: ask for the lines a few rows ahead.
+                    let ahead = row.offset(PREFETCH_ROWS as isize * self.b.rows).cast::<i8>();
+                    for ch in 0..CHUNKS {
+                        _mm_prefetch::<_MM_HINT_T0>(ahead.add(64 * ch));
+                    }
+                }
                 for (ch, sum) in acc.iter_mut().enumerate() {
                     let w = _mm512_maskz_loadu_ps(masks[ch], row.add(16 * ch));
                     *sum = _mm512_fmadd_ps(xp, w, *sum);
