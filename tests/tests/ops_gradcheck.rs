@@ -6,7 +6,7 @@
 //! Values stay in `[-3, 3]`, away from the kinks of relu, leaky_relu and abs and from the poles
 //! and domain edges of ln, sqrt, div and negative powers.
 
-use backprop_autograd::{Graph, Result, Var};
+use backprop_autograd::{FusedActivation, Graph, Result, Var};
 use backprop_tensor::Tensor;
 use backprop_tests::{
     any_shape, away_from, broadcast_shapes, check_gradients, config, matrix_shape, moderate, shape_with_axes,
@@ -18,6 +18,7 @@ use proptest::prelude::*;
 const COVERED: &[&str] = &[
     "matmul",
     "affine",
+    "affine_act",
     "add",
     "sub",
     "mul",
@@ -236,6 +237,28 @@ proptest! {
         })
     ) {
         check_gradients("affine", |g, v| g.affine(v[0], v[1], v[2]), &[x, w, b])?;
+    }
+
+    #[test]
+    fn affine_act(
+        (x, w, b) in (matrix_shape(), 1usize..=5).prop_flat_map(|((m, k), n)| {
+            let (x, w, b) = (vec![m, k], vec![k, n], vec![n]);
+            (tensor_of(x, moderate()), tensor_of(w, moderate()), tensor_of(b, moderate()))
+        }),
+        pick in 0usize..4,
+    ) {
+        let activation = [
+            FusedActivation::Tanh,
+            FusedActivation::Sigmoid,
+            FusedActivation::Relu,
+            FusedActivation::LeakyRelu(0.1),
+        ][pick];
+        if matches!(activation, FusedActivation::Relu | FusedActivation::LeakyRelu(_)) {
+            // Away from the kink at z = 0, where finite differences straddle two slopes.
+            let z = x.matmul(&w).add(&b);
+            prop_assume!(z.as_slice().iter().all(|v| v.abs() > 1e-2));
+        }
+        check_gradients("affine_act", |g, v| g.affine_act(v[0], v[1], v[2], activation), &[x, w, b])?;
     }
 
     #[test]
