@@ -106,7 +106,6 @@
 //! prints the graph of a scalar computation in Graphviz DOT.
 #![warn(missing_docs)]
 
-mod blas;
 mod dot;
 mod error;
 mod gradcheck;

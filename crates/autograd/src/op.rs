@@ -179,7 +179,7 @@ impl<F: Float> GradSink<'_, F> {
             }
         }
         let buffer = slot.buffer.as_mut().expect("buffer set above");
-        crate::blas::gemm_into(buffer, alpha, a, ta, b, tb, beta)?;
+        buffer.try_gemm_into(alpha, a, ta, b, tb, beta)?;
         slot.live = true;
         Ok(())
     }

@@ -12,7 +12,6 @@
 
 use backprop_tensor::{Float, Tensor, Transpose};
 
-use crate::blas::gemm_into;
 use crate::error::{AutogradError, Result};
 use crate::graph::{Graph, Var};
 use crate::op::{BackwardCtx, ForwardCtx, GradSink, Op};
@@ -74,7 +73,7 @@ impl<F: Float> Op<F> for Affine {
                 row.copy_from_slice(b.as_slice());
             }
         }
-        gemm_into(&mut out, F::one(), x, Transpose::No, w, Transpose::No, F::one())?;
+        out.try_gemm_into(F::one(), x, Transpose::No, w, Transpose::No, F::one())?;
         Ok(out)
     }
 

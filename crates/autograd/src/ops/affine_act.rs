@@ -15,7 +15,6 @@
 
 use backprop_tensor::{Float, Tensor, Transpose, leaky_relu, relu, sigmoid, tanh_in_place};
 
-use crate::blas::gemm_into;
 use crate::error::{AutogradError, Result};
 use crate::graph::{Graph, Var};
 use crate::op::{BackwardCtx, ForwardCtx, GradSink, Op};
@@ -105,7 +104,7 @@ impl<F: Float> Op<F> for AffineAct {
                 row.copy_from_slice(b.as_slice());
             }
         }
-        gemm_into(&mut out, F::one(), x, Transpose::No, w, Transpose::No, F::one())?;
+        out.try_gemm_into(F::one(), x, Transpose::No, w, Transpose::No, F::one())?;
         self.0.apply(out.as_mut_slice());
         Ok(out)
     }

@@ -5,7 +5,6 @@
 
 use backprop_tensor::{Float, Tensor, Transpose};
 
-use crate::blas::gemm_into;
 use crate::error::Result;
 use crate::graph::{Graph, Var};
 use crate::op::{BackwardCtx, ForwardCtx, GradSink, Op};
@@ -28,7 +27,7 @@ impl<F: Float> Op<F> for MatMul {
             return Err(matmul_shape_error(a, b));
         }
         let mut out = ctx.uninit(&[m, n]);
-        gemm_into(&mut out, F::one(), a, Transpose::No, b, Transpose::No, F::zero())?;
+        out.try_gemm_into(F::one(), a, Transpose::No, b, Transpose::No, F::zero())?;
         Ok(out)
     }
 
