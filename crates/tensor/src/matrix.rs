@@ -105,11 +105,12 @@ impl<F: Float> Tensor<F> {
         Ok(((m, k), n))
     }
 
-    /// Matrices with the same number of rows, side by side: `[m, a]`, `[m, b]` give `[m, a + b]`.
+    /// The shape `[m, a + b + ...]` of the column concatenation of matrices `[m, a]`, `[m, b]`, ...
     ///
     /// # Errors
-    /// When the list is empty, a part is not a matrix, or the row counts differ.
-    pub fn try_concat_cols(parts: &[&Tensor<F>]) -> Result<Self> {
+    /// When the list is empty, a part is not a matrix, or the row counts differ (naming the
+    /// first part's shape and the offending one).
+    pub fn try_concat_cols_shape(parts: &[&Tensor<F>]) -> Result<[usize; 2]> {
         const OP: &str = "concat_cols";
         let first = parts.first().ok_or_else(|| TensorError::invalid(OP, "nothing to concatenate"))?;
         let (rows, _) = first.try_dim2(OP)?;
@@ -126,6 +127,15 @@ impl<F: Float> Tensor<F> {
             }
             total += c;
         }
+        Ok([rows, total])
+    }
+
+    /// Matrices with the same number of rows, side by side: `[m, a]`, `[m, b]` give `[m, a + b]`.
+    ///
+    /// # Errors
+    /// When the list is empty, a part is not a matrix, or the row counts differ.
+    pub fn try_concat_cols(parts: &[&Tensor<F>]) -> Result<Self> {
+        let [rows, total] = Self::try_concat_cols_shape(parts)?;
         let mut out = Vec::with_capacity(rows * total);
         for i in 0..rows {
             for part in parts {

@@ -75,23 +75,7 @@ impl<F: Float> Op<F> for ConcatCols {
     }
 
     fn forward(&mut self, ctx: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
-        const OP: &str = "concat_cols";
-        let first = inputs.first().ok_or_else(|| TensorError::invalid(OP, "nothing to concatenate"))?;
-        let (rows, _) = first.try_dim2(OP)?;
-        let mut total = 0;
-        for part in inputs {
-            let (r, c) = part.try_dim2(OP)?;
-            if r != rows {
-                return Err(TensorError::shape(
-                    OP,
-                    first.shape(),
-                    part.shape(),
-                    format!("row counts {rows} != {r}"),
-                )
-                .into());
-            }
-            total += c;
-        }
+        let [rows, total] = Tensor::try_concat_cols_shape(inputs)?;
         let mut out = ctx.uninit(&[rows, total]);
         let mut offset = 0;
         for part in inputs {
