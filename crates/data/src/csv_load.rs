@@ -5,7 +5,7 @@ use std::path::Path;
 
 use backprop_tensor::{Float, Tensor};
 
-use crate::csv_text::{csv_error, normalize, parse_number, read_header, reader as csv_reader, start_line};
+use crate::csv_text::{next_row, normalize, parse_number, read_header, reader as csv_reader};
 use crate::dataset::{Dataset, Targets};
 use crate::error::{CellAt, DataError, Result};
 
@@ -117,24 +117,7 @@ pub fn read_csv<F: Float>(mut reader: impl Read, source: &str, options: &CsvOpti
     let mut features: Vec<F> = Vec::new();
     let mut target_cells: Vec<(String, u64)> = Vec::new();
     let mut record = csv::ByteRecord::new();
-    loop {
-        match csv.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(csv_error(source, &e)),
-        }
-        let line = start_line(&text, record.position());
-        if record.len() == 1 && record[0].is_empty() {
-            continue; // A line of blanks.
-        }
-        if record.len() != header.len() {
-            return Err(DataError::RaggedRow {
-                file: source.to_string(),
-                line,
-                found: record.len(),
-                expected: header.len(),
-            });
-        }
+    while let Some(line) = next_row(&mut csv, &mut record, &text, source, header.len())? {
         for (j, cell) in record.iter().enumerate() {
             let at = || CellAt { file: source.to_string(), line, column: header[j].clone(), index: j + 1 };
             let text = std::str::from_utf8(cell).map_err(|_| DataError::NotUtf8 { at: at() })?;

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::csv_text::{csv_error, normalize, parse_number, read_header, reader as csv_reader, start_line};
+use crate::csv_text::{next_row, normalize, parse_number, read_header, reader as csv_reader};
 use crate::error::{CellAt, DataError};
 use crate::playground::Feature;
 use backprop_tensor::{Float, Tensor};
@@ -60,19 +60,7 @@ impl CsvTable {
         let mut rows = Vec::new();
         let mut lines = Vec::new();
         let mut record = csv::ByteRecord::new();
-        while reader.read_byte_record(&mut record).map_err(|e| csv_error(source, &e))? {
-            let line = start_line(&text, record.position());
-            if record.len() == 1 && record[0].is_empty() {
-                continue; // A line of blanks.
-            }
-            if record.len() != header.len() {
-                return Err(DataError::RaggedRow {
-                    file: source.to_string(),
-                    line,
-                    found: record.len(),
-                    expected: header.len(),
-                });
-            }
+        while let Some(line) = next_row(&mut reader, &mut record, &text, source, header.len())? {
             let mut row = Vec::with_capacity(header.len());
             for (j, cell) in record.iter().enumerate() {
                 let text = std::str::from_utf8(cell).map_err(|_| DataError::NotUtf8 {

@@ -17,6 +17,38 @@ pub(crate) fn reader(text: &[u8], delimiter: u8) -> csv::Reader<&[u8]> {
         .from_reader(text)
 }
 
+/// Reads the next data row into `record`, skipping lines of blanks; returns the line it starts
+/// on, or `None` at the end of the text.
+///
+/// # Errors
+/// A malformed record, or a row whose number of fields differs from the header's.
+pub(crate) fn next_row(
+    csv: &mut csv::Reader<&[u8]>,
+    record: &mut csv::ByteRecord,
+    text: &[u8],
+    source: &str,
+    columns: usize,
+) -> Result<Option<u64>> {
+    loop {
+        if !csv.read_byte_record(record).map_err(|e| csv_error(source, &e))? {
+            return Ok(None);
+        }
+        let line = start_line(text, record.position());
+        if record.len() == 1 && record[0].is_empty() {
+            continue; // A line of blanks.
+        }
+        if record.len() != columns {
+            return Err(DataError::RaggedRow {
+                file: source.to_string(),
+                line,
+                found: record.len(),
+                expected: columns,
+            });
+        }
+        return Ok(Some(line));
+    }
+}
+
 /// Reads the header row, refusing repeated names.
 pub(crate) fn read_header(csv: &mut csv::Reader<&[u8]>, source: &str) -> Result<Vec<String>> {
     let header: Vec<String> = csv
