@@ -30,6 +30,9 @@ pub enum CliError {
     /// An optimizer or a checkpoint failed.
     #[error(transparent)]
     Optim(#[from] OptimError),
+    /// Training failed (other than by divergence, which is [`CliError::Diverged`]).
+    #[error(transparent)]
+    Train(#[from] backprop_train::TrainError),
     /// A Playground URL or run that cannot be used (the message names the hash field).
     #[error(transparent)]
     Playground(#[from] PlaygroundError),

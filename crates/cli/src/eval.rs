@@ -6,12 +6,13 @@ use std::time::Instant;
 use backprop_data::{Dataset, Feature};
 use backprop_nn::{ModelMeta, Task, read_model_header};
 use backprop_tensor::Float;
+use backprop_train::evaluate;
 use serde_json::json;
 
 use crate::args::EvalArgs;
 use crate::data_source::{Prepared, csv_for_model, default_test_fraction, playground_data, split};
 use crate::error::{CliError, Result};
-use crate::model::{evaluate, load_model_or_checkpoint};
+use crate::model::load_model_or_checkpoint;
 use crate::report::{EpochRecord, emit, report_json};
 use crate::train::set_threads;
 
@@ -26,7 +27,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
 }
 
 fn run_typed<F: Float>(args: &EvalArgs) -> Result<()> {
-    let (g, model, meta) = load_model_or_checkpoint::<F>(&args.model)?;
+    let (mut g, mut model, meta) = load_model_or_checkpoint::<F>(&args.model)?;
     let playground = args.data.dataset.is_some();
     let test_fraction = args.data.test_fraction.unwrap_or(default_test_fraction(playground));
     let seed = args.data.seed;
@@ -76,8 +77,8 @@ fn run_typed<F: Float>(args: &EvalArgs) -> Result<()> {
         }
     }
     let start = Instant::now();
-    let train_metrics = evaluate(&g, &model, meta.loss, &train)?;
-    let test_metrics = test.as_ref().map(|t| evaluate(&g, &model, meta.loss, t)).transpose()?;
+    let train_metrics = evaluate(&mut g, &mut model, meta.loss, &train)?;
+    let test_metrics = test.as_ref().map(|t| evaluate(&mut g, &mut model, meta.loss, t)).transpose()?;
     let seconds = start.elapsed().as_secs_f64();
     let record = EpochRecord {
         epoch: 0,

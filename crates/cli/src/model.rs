@@ -4,12 +4,10 @@
 use std::path::Path;
 
 use backprop_autograd::Graph;
-use backprop_data::{Dataset, Targets};
+use backprop_data::Targets;
 use backprop_nn::model_file::{build_from_file, check_model_tensors, header_of};
 use backprop_nn::safetensors_file::SafetensorsFile;
-use backprop_nn::{
-    LayerSpec, Loss, ModelFileError, ModelFileErrorKind, ModelMeta, Reduction, Sequential, accuracy,
-};
+use backprop_nn::{LayerSpec, Loss, ModelFileError, ModelFileErrorKind, ModelMeta, Sequential};
 use backprop_tensor::{Float, Tensor};
 
 use crate::args::LossName;
@@ -86,66 +84,6 @@ pub fn outputs(loss: Loss, task: &TaskKind) -> usize {
     }
 }
 
-/// The loss's target tensor `[n, 1]` for class indices: 0/1 for binary cross-entropy, ±1 for
-/// hinge and logistic losses, the index itself for the multi-class losses.
-pub fn class_targets<F: Float>(loss: Loss, classes: &[usize]) -> Tensor<F> {
-    let value = |c: usize| match loss {
-        Loss::Hinge | Loss::LogisticPm1 => {
-            if c == 1 {
-                F::one()
-            } else {
-                -F::one()
-            }
-        }
-        _ => F::from_f64(c as f64),
-    };
-    Tensor::from_vec(&[classes.len(), 1], classes.iter().map(|&c| value(c)).collect())
-}
-
-/// The loss's targets for every row of `data`.
-pub fn targets_of<F: Float>(loss: Loss, data: &Dataset<F>) -> Tensor<F> {
-    match data.targets() {
-        Targets::Classes { indices, .. } => class_targets(loss, indices),
-        Targets::Values(v) => v.clone(),
-    }
-}
-
-/// Loss and (for classification) accuracy of a model on a data set.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Metrics {
-    /// The mean loss (without penalties).
-    pub loss: f64,
-    /// The fraction of rows classified right; `None` for regression.
-    pub accuracy: Option<f64>,
-}
-
-/// The metrics of `model` on `data` (inference mode, no tape). Outputs that are not finite
-/// give that value as the loss (and no accuracy), for the caller to report divergence.
-///
-/// # Errors
-/// When the model does not fit the data's shape.
-pub fn evaluate<F: Float>(
-    g: &Graph<F>,
-    model: &Sequential,
-    loss: Loss,
-    data: &Dataset<F>,
-) -> Result<Metrics> {
-    let outputs = model.predict(g, data.features())?;
-    if let Some(&bad) = outputs.as_slice().iter().find(|v| !v.is_finite()) {
-        // A diverged model: the loss functions refuse such outputs; the caller reports it.
-        return Ok(Metrics { loss: bad.to_f64(), accuracy: None });
-    }
-    let mut lg = Graph::<F>::new();
-    let (o, t) = (lg.input(outputs.clone()), lg.input(targets_of(loss, data)));
-    let loss_var = loss.compute(&mut lg, o, t, Reduction::Mean)?;
-    let value = lg.value(loss_var)?.item().to_f64();
-    let accuracy = match data.targets() {
-        Targets::Classes { indices, .. } => Some(accuracy(&loss.predict_classes(&outputs)?, indices)?),
-        Targets::Values(_) => None,
-    };
-    Ok(Metrics { loss: value, accuracy })
-}
-
 /// The numbers of inputs and outputs of a layer list (first and last dense layers).
 pub fn io_sizes(specs: &[LayerSpec]) -> (usize, usize) {
     let dense = |s: &LayerSpec| match *s {
@@ -186,7 +124,7 @@ pub fn load_init_weights<F: Float>(
     let err = |kind| CliError::from(backprop_nn::NnError::from(ModelFileError::new(file.path(), kind)));
     for name in file.names() {
         // A checkpoint's optimizer state is not weights: training restarts its optimizer.
-        if !expected.iter().any(|(n, _)| *n == name) && !name.starts_with(backprop_optim::OPTIMIZER_PREFIX) {
+        if !expected.iter().any(|(n, _)| *n == name) && !name.starts_with(backprop_train::OPTIMIZER_PREFIX) {
             let shape = file.shape(&name).unwrap_or_default();
             return Err(err(ModelFileErrorKind::UnexpectedTensor { name, shape }));
         }
@@ -238,7 +176,7 @@ pub fn load_model_or_checkpoint<F: Float>(path: &Path) -> Result<(Graph<F>, Sequ
     let file = read_init_file(path)?;
     let nn = |e: ModelFileError| CliError::from(backprop_nn::NnError::from(e));
     let header = header_of(&file, "model").map_err(nn)?;
-    check_model_tensors(&file, &header, &[backprop_optim::OPTIMIZER_PREFIX]).map_err(nn)?;
+    check_model_tensors(&file, &header, &[backprop_train::OPTIMIZER_PREFIX]).map_err(nn)?;
     let (g, model) = build_from_file::<F>(&file, &header)?;
     Ok((g, model, header.meta))
 }
@@ -287,39 +225,5 @@ mod tests {
         assert_eq!(outputs(Loss::CrossEntropy, &classes(2)), 2);
         assert_eq!(outputs(Loss::BceWithLogits, &classes(2)), 1);
         assert_eq!(outputs(Loss::Mse, &TaskKind::Values(3)), 3);
-    }
-
-    #[test]
-    fn targets_take_each_loss_convention() {
-        let c = [0, 1, 1];
-        assert_eq!(class_targets::<f32>(Loss::BceWithLogits, &c).to_vec(), vec![0.0, 1.0, 1.0]);
-        assert_eq!(class_targets::<f32>(Loss::Hinge, &c).to_vec(), vec![-1.0, 1.0, 1.0]);
-        assert_eq!(class_targets::<f64>(Loss::CrossEntropy, &[2, 0]).to_vec(), vec![2.0, 0.0]);
-    }
-
-    #[test]
-    fn metrics_of_a_known_model() {
-        // One dense layer with weight 1 and bias 0 on x: logits equal the inputs.
-        let mut g = Graph::<f64>::new();
-        let model = MlpSpec::new(&[1, 1], Activation::Identity)
-            .build(&mut g, &mut TensorRng::seed_from_u64(0))
-            .unwrap();
-        model
-            .load_state_dict(
-                &mut g,
-                &[
-                    ("0.weight".into(), Tensor::from_vec(&[1, 1], vec![1.0])),
-                    ("0.bias".into(), Tensor::from_vec(&[1], vec![0.0])),
-                ],
-            )
-            .unwrap();
-        let x = Tensor::from_vec(&[4, 1], vec![-2.0, -1.0, 1.0, 3.0]);
-        let y = Targets::Classes { indices: vec![0, 1, 1, 1], names: vec!["a".into(), "b".into()] };
-        let data = Dataset::new(x, y, vec!["x".into()]).unwrap();
-        let m = evaluate(&g, &model, Loss::BceWithLogits, &data).unwrap();
-        assert_eq!(m.accuracy, Some(0.75));
-        let softplus = |z: f64| (1.0 + z.exp()).ln();
-        let expected = (softplus(-2.0) + softplus(1.0) + softplus(-1.0) + softplus(-3.0)) / 4.0;
-        assert!((m.loss - expected).abs() < 1e-12, "{} vs {expected}", m.loss);
     }
 }

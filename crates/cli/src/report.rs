@@ -2,6 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 
+use backprop_train::{Control, Observer, Result as TrainResult, Snapshot};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value, json};
 
@@ -18,6 +19,19 @@ pub struct EpochRecord {
     pub train_accuracy: Option<f64>,
     /// Fraction of test rows classified right (classification with a test set only).
     pub test_accuracy: Option<f64>,
+}
+
+impl From<&backprop_train::EpochRecord> for EpochRecord {
+    /// The report's view of a trainer record (evaluated epochs: the command evaluates every one).
+    fn from(r: &backprop_train::EpochRecord) -> Self {
+        EpochRecord {
+            epoch: r.epoch as usize,
+            train_loss: r.train.map_or(f64::NAN, |m| m.loss),
+            test_loss: r.validation.map(|m| m.loss),
+            train_accuracy: r.train.and_then(|m| m.accuracy),
+            test_accuracy: r.validation.and_then(|m| m.accuracy),
+        }
+    }
 }
 
 impl EpochRecord {
@@ -120,6 +134,17 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+impl<F: backprop_tensor::Float, M> Observer<F, M> for Progress {
+    fn on_epoch_end(
+        &mut self,
+        _run: &Snapshot<'_, F, M>,
+        record: &backprop_train::EpochRecord,
+    ) -> TrainResult<Control> {
+        self.update(&EpochRecord::from(record));
+        Ok(Control::Continue)
     }
 }
 

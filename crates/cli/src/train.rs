@@ -5,22 +5,21 @@ use std::path::Path;
 use std::time::Instant;
 
 use backprop_autograd::Graph;
-use backprop_data::{Batch, BatchTargets, Batches, Dataset, Feature, Standardizer, Targets};
+use backprop_data::{Dataset, Feature, Standardizer, Targets};
 use backprop_nn::model_file::{HEADER_KEY, ModelHeader, header_of};
 use backprop_nn::{
-    Activation, InputScaling, LayerSpec, Loss, MlpSpec, ModelMeta, Module, Reduction, Sequential, l1_penalty,
-    l2_penalty, save_model,
+    Activation, InputScaling, LayerSpec, Loss, MlpSpec, ModelMeta, Module, Sequential, save_model,
 };
-use backprop_optim::{Optimizer, OptimizerConfig, SgdConfig, TrainingState, save_checkpoint};
+use backprop_optim::{Optimizer, OptimizerConfig, SgdConfig};
 use backprop_tensor::{TensorRng, set_num_threads};
+use backprop_train::{CheckpointWriter, Observer, TrainError, Trainer};
 use serde_json::{Value, json};
 
 use crate::args::{Scale, TrainArgs};
 use crate::data_source::{Origin, Prepared, csv_data, default_test_fraction, playground_data};
 use crate::error::{CliError, Result};
 use crate::model::{
-    Metrics, TaskKind, class_targets, evaluate, hidden_sizes, io_sizes, load_init_weights, outputs,
-    read_init_file, resolve_loss,
+    TaskKind, hidden_sizes, io_sizes, load_init_weights, outputs, read_init_file, resolve_loss,
 };
 use crate::plot::{check_parent, check_plot_path};
 use crate::report::{EpochRecord, Progress, emit, report_json};
@@ -348,8 +347,8 @@ struct TrainConfig<'a> {
     json: bool,
 }
 
-/// The loop: epoch 0's record, then each epoch's shuffled mini-batches, its record and its
-/// checkpoint. A non-finite loss or gradient stops it with [`CliError::Diverged`].
+/// Trains with the library's [`Trainer`], the progress display and the checkpoint writer as
+/// its observers, and turns its errors into the command's messages.
 fn train_loop(
     config: &TrainConfig,
     g: &mut Graph<F>,
@@ -358,133 +357,49 @@ fn train_loop(
     meta: &ModelMeta,
     data: &Prepared<F>,
 ) -> Result<Vec<EpochRecord>> {
-    let params = Module::<F>::parameters(model);
-    let weights = model.weights();
-    // Another stream than the weights' initialisation, so the first shuffle is independent of it.
-    let mut batches = Batches::new(data.train.len(), config.batch_size, config.seed ^ 0x5eed_ba7c_4e5f_0001)?;
-    let mut batch = Batch::<F>::new();
-    let mut history = Vec::with_capacity(config.epochs + 1);
-    let mut step = 0_u64;
-    let mut last_checkpoint: Option<usize> = None;
-    let progress = Progress::new(config.epochs, config.json);
-    let diverged = |epoch: usize, step: u64, what: String, last_checkpoint: Option<usize>| {
-        let mut kept = String::new();
-        if let (Some(path), Some(e)) = (config.checkpoint, last_checkpoint) {
-            kept.push_str(&format!("; the last good checkpoint (epoch {e}) is in {}", path.display()));
-        }
-        if let Some(path) = config.save {
-            kept.push_str(&format!("; {} was not written", path.display()));
-        }
-        CliError::Diverged { epoch, step, what, suggested: config.lr / 10.0, kept }
+    let settings = backprop_train::TrainConfig {
+        batch_size: config.batch_size,
+        epochs: config.epochs as u64,
+        seed: config.seed,
+        l1: config.l1,
+        l2: config.l2,
+        ..backprop_train::TrainConfig::default()
     };
-
-    let record = |g: &Graph<F>, model: &Sequential, epoch: usize| -> Result<EpochRecord> {
-        let train = evaluate(g, model, config.loss, &data.train)?;
-        let test: Option<Metrics> =
-            data.test.as_ref().map(|t| evaluate(g, model, config.loss, t)).transpose()?;
-        Ok(EpochRecord {
-            epoch,
-            train_loss: train.loss,
-            test_loss: test.map(|m| m.loss),
-            train_accuracy: train.accuracy,
-            test_accuracy: test.and_then(|m| m.accuracy),
-        })
-    };
-    let first = record(g, model, 0)?;
-    if !first.train_loss.is_finite() {
-        // Nothing was trained yet, so no learning rate is to blame: the data is.
-        return Err(CliError::Runtime(format!(
-            "the untrained model's training loss is already {} before any step: the data's values are too large for {} arithmetic; rescale the targets, or the inputs (--scale standard)",
-            first.train_loss,
-            <F as backprop_tensor::Float>::NAME
-        )));
-    }
-    progress.update(&first);
-    history.push(first);
-    let save_checkpoint_at = |g: &Graph<F>,
-                              model: &Sequential,
-                              optimizer: &dyn Optimizer<F>,
-                              epoch: usize,
-                              step: u64| {
-        match config.checkpoint {
-            Some(path) => {
-                let state = TrainingState { epoch: epoch as u64, step, ..TrainingState::default() };
-                save_checkpoint(path, model, g, meta, optimizer, &state).map(|()| Some(epoch))
-            }
-            None => Ok(None),
+    let mut trainer = Trainer::new(config.loss, settings)?;
+    let mut progress = Progress::new(config.epochs, config.json);
+    let mut checkpoints = config.checkpoint.map(|path| CheckpointWriter::new(path, meta.clone()));
+    let result = {
+        let mut observers: Vec<&mut dyn Observer<F, Sequential>> = vec![&mut progress];
+        if let Some(writer) = &mut checkpoints {
+            observers.push(writer);
         }
+        trainer.fit(g, model, optimizer, &data.train, data.test.as_ref(), &mut observers)
     };
-    last_checkpoint = save_checkpoint_at(g, model, optimizer, 0, 0)?.or(last_checkpoint);
-
-    for epoch in 1..=config.epochs {
-        for rows in batches.next_epoch() {
-            step += 1;
-            data.train.batch_into(rows, &mut batch)?;
-            let targets = match &batch.targets {
-                BatchTargets::Classes(classes) => class_targets(config.loss, classes),
-                BatchTargets::Values(values) => values.clone(),
-            };
-            optimizer.zero_grad(g);
-            let x = g.input_copy(&batch.features);
-            let y = g.input(targets);
-            let output = model.forward(g, x)?;
-            if let Some(bad) = g.value(output)?.as_slice().iter().find(|v| !v.is_finite()) {
-                progress.finish();
-                return Err(diverged(
-                    epoch,
-                    step,
-                    format!("the model's output holds {bad}"),
-                    last_checkpoint,
+    progress.finish();
+    match result {
+        Ok(fit) => Ok(fit.history.iter().map(EpochRecord::from).collect()),
+        Err(TrainError::Diverged { epoch, step, what }) => {
+            let mut kept = String::new();
+            if let Some(writer) = &checkpoints
+                && let Some(e) = writer.last_epoch()
+            {
+                kept.push_str(&format!(
+                    "; the last good checkpoint (epoch {e}) is in {}",
+                    writer.path().display()
                 ));
             }
-            let data_loss = config.loss.compute(g, output, y, Reduction::Mean)?;
-            let value = g.value(data_loss)?.item();
-            if !value.is_finite() {
-                progress.finish();
-                return Err(diverged(epoch, step, format!("the training loss is {value}"), last_checkpoint));
+            if let Some(path) = config.save {
+                kept.push_str(&format!("; {} was not written", path.display()));
             }
-            let mut total = data_loss;
-            if config.l1 > 0.0 {
-                let penalty = l1_penalty(g, &weights, config.l1)?;
-                total = g.add(total, penalty)?;
-            }
-            if config.l2 > 0.0 {
-                let penalty = l2_penalty(g, &weights, config.l2)?;
-                total = g.add(total, penalty)?;
-            }
-            g.backward(total)?;
-            for (name, p) in &params {
-                if let Some(grad) = g.grad_opt(*p)?
-                    && let Some(bad) = grad.as_slice().iter().find(|v| !v.is_finite())
-                {
-                    progress.finish();
-                    return Err(diverged(
-                        epoch,
-                        step,
-                        format!("the gradient of {name} holds {bad}"),
-                        last_checkpoint,
-                    ));
-                }
-            }
-            optimizer.step(g)?;
-            g.clear();
+            Err(CliError::Diverged { epoch: epoch as usize, step, what, suggested: config.lr / 10.0, kept })
         }
-        let rec = record(g, model, epoch)?;
-        if !rec.train_loss.is_finite() || rec.test_loss.is_some_and(|v| !v.is_finite()) {
-            progress.finish();
-            return Err(diverged(
-                epoch,
-                step,
-                format!("the training loss is {} after the epoch", rec.train_loss),
-                last_checkpoint,
-            ));
-        }
-        progress.update(&rec);
-        history.push(rec);
-        last_checkpoint = save_checkpoint_at(g, model, optimizer, epoch, step)?.or(last_checkpoint);
+        Err(TrainError::NotFiniteAtStart { loss }) => Err(CliError::Runtime(format!(
+            // Nothing was trained yet, so no learning rate is to blame: the data is.
+            "the untrained model's training loss is already {loss} before any step: the data's values are too large for {} arithmetic; rescale the targets, or the inputs (--scale standard)",
+            <F as backprop_tensor::Float>::NAME
+        ))),
+        Err(other) => Err(other.into()),
     }
-    progress.finish();
-    Ok(history)
 }
 
 fn join(sizes: &[usize]) -> String {

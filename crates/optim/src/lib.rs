@@ -1,7 +1,8 @@
 //! # backprop-optim
 //!
 //! Optimizers with `torch.optim`'s exact update rules and defaults, learning-rate schedules,
-//! gradient clipping, and checkpoints that resume bit for bit.
+//! and gradient clipping. Like `torch.optim`, it knows parameters and gradients only: checkpoints
+//! of whole runs are `backprop-train`'s.
 //!
 //! - [`Optimizer`]: `step`, `zero_grad`, learning rate, state export and import, over named
 //!   parameters of a [`backprop_autograd::Graph`]. Each update is one fused pass over a
@@ -12,7 +13,6 @@
 //! - Schedules ([`LrScheduler`]): [`StepLr`], [`ExponentialLr`], [`CosineAnnealingLr`],
 //!   [`LinearWarmup`]; [`ScheduleConfig`] by name.
 //! - Clipping: [`clip_grad_norm`], [`clip_grad_value`].
-//! - Checkpoints: [`save_checkpoint`], [`load_checkpoint`].
 //!
 //! Fitting `y = 2x + 1` with SGD and momentum:
 //!
@@ -44,7 +44,6 @@
 
 mod adagrad;
 mod adam;
-mod checkpoint;
 mod clip;
 mod config;
 mod error;
@@ -56,10 +55,6 @@ mod sgd;
 
 pub use adagrad::Adagrad;
 pub use adam::{Adam, AdamW};
-pub use checkpoint::{
-    CHECKPOINT_KEY, CHECKPOINT_VERSION, Checkpoint, OPTIMIZER_PREFIX, TrainingState, load_checkpoint,
-    save_checkpoint,
-};
 pub use clip::{clip_grad_norm, clip_grad_value};
 pub use config::{AdagradConfig, AdamConfig, AdamWConfig, OptimizerConfig, RmsPropConfig, SgdConfig};
 pub use error::{OptimError, Result};

@@ -5,14 +5,12 @@ use std::path::PathBuf;
 
 use backprop_autograd::Graph;
 use backprop_nn::{Activation, Loss, MlpSpec, ModelMeta, Module, Reduction, Sequential, save_model};
-use backprop_optim::{
-    AdamConfig, LrScheduler, Optimizer, OptimizerConfig, SgdConfig, StepLr, TrainingState, clip_grad_norm,
-    load_checkpoint, save_checkpoint,
-};
+use backprop_optim::{AdamConfig, LrScheduler, Optimizer, OptimizerConfig, SgdConfig, StepLr, clip_grad_norm};
+use backprop_train::{TrainingState, load_checkpoint, save_checkpoint};
 use backprop_tensor::{Float, Tensor, TensorRng};
 
 fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("backprop-optim-{tag}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("backprop-train-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

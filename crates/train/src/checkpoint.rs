@@ -9,7 +9,7 @@
 //! counts, the [`TrainingState`], and the dropout layers' generator states.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use backprop_autograd::Graph;
 use backprop_nn::model_file::{
@@ -20,9 +20,11 @@ use backprop_nn::{ModelFileError, ModelFileErrorKind, ModelMeta, Module, Sequent
 use backprop_tensor::{Float, RngState, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::config::OptimizerConfig;
-use crate::error::{OptimError, Result};
-use crate::optimizer::{Optimizer, OptimizerState, ParamState};
+use backprop_optim::{Optimizer, OptimizerConfig, OptimizerState, ParamState};
+
+use crate::error::{Result, TrainError};
+use crate::metrics::EpochRecord;
+use crate::observer::{Control, Observer, Snapshot};
 
 /// The metadata key of the checkpoint's JSON.
 pub const CHECKPOINT_KEY: &str = "backprop.checkpoint";
@@ -148,7 +150,7 @@ pub fn save_checkpoint<F: Float>(
     let model_params = Module::<F>::parameters(model);
     for (name, var) in optimizer.params() {
         if !model_params.iter().any(|(n, v)| *n == name && *v == var) {
-            return Err(OptimError::invalid(
+            return Err(TrainError::invalid(
                 "save_checkpoint",
                 format!("the optimizer's parameter '{name}' is not the model's parameter of that name"),
             ));
@@ -203,12 +205,12 @@ pub fn save_checkpoint<F: Float>(
 pub fn load_checkpoint<F: Float>(path: impl AsRef<Path>) -> Result<Checkpoint<F>> {
     let path = path.as_ref();
     let file = SafetensorsFile::read(path)?;
-    let bad = |reason: String| -> OptimError {
+    let bad = |reason: String| -> TrainError {
         ModelFileError::new(path, ModelFileErrorKind::BadMetadata { reason }).into()
     };
     let header = header_of(&file, "checkpoint")?;
     let raw = file.metadata().get(CHECKPOINT_KEY).ok_or_else(|| {
-        OptimError::from(ModelFileError::new(
+        TrainError::from(ModelFileError::new(
             path,
             ModelFileErrorKind::MissingMetadata {
                 what: "checkpoint",
@@ -276,4 +278,38 @@ pub fn load_checkpoint<F: Float>(path: impl AsRef<Path>) -> Result<Checkpoint<F>
         extra: json.training.extra,
     };
     Ok(Checkpoint { graph, model, meta: header.meta, optimizer, training })
+}
+
+/// The observer that writes a checkpoint after every epoch (and of the starting point), each
+/// atomically over the last, so that the file always holds the last good epoch.
+#[derive(Debug, Clone)]
+pub struct CheckpointWriter {
+    path: PathBuf,
+    meta: ModelMeta,
+    last_epoch: Option<u64>,
+}
+
+impl CheckpointWriter {
+    /// Checkpoints of a model with metadata `meta` to `path`.
+    pub fn new(path: impl Into<PathBuf>, meta: ModelMeta) -> Self {
+        CheckpointWriter { path: path.into(), meta, last_epoch: None }
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The epoch of the last checkpoint written, if any.
+    pub fn last_epoch(&self) -> Option<u64> {
+        self.last_epoch
+    }
+}
+
+impl<F: Float> Observer<F, Sequential> for CheckpointWriter {
+    fn on_epoch_end(&mut self, run: &Snapshot<'_, F, Sequential>, record: &EpochRecord) -> Result<Control> {
+        save_checkpoint(&self.path, run.model, run.graph, &self.meta, run.optimizer, run.state)?;
+        self.last_epoch = Some(record.epoch);
+        Ok(Control::Continue)
+    }
 }

@@ -1,0 +1,196 @@
+//! What an evaluation measures, and the record of an epoch.
+
+use backprop_autograd::Graph;
+use backprop_data::{Batch, BatchTargets, Dataset, Targets as DataTargets};
+use backprop_nn::{Loss, Module, Reduction};
+use backprop_tensor::{Float, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::shim::{Targets, compute_targets, step};
+
+/// Rows evaluated in one forward pass, so that evaluating a large data set needs bounded memory.
+pub const EVAL_CHUNK_ROWS: usize = 8192;
+
+/// The metrics of a model on a data set.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// The mean loss over the rows (the training loss, without penalties).
+    pub loss: f64,
+    /// The fraction of rows classified right (classification only).
+    pub accuracy: Option<f64>,
+}
+
+/// The record of one epoch; epoch 0 is the untrained model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epochs trained so far.
+    pub epoch: u64,
+    /// Optimizer steps taken so far.
+    pub step: u64,
+    /// The learning rate of the epoch's last step (the optimizer's rate for epoch 0).
+    pub lr: f64,
+    /// The mean of the epoch's mini-batch losses (`None` for epoch 0), as Keras's running `loss`.
+    pub batch_loss: Option<f64>,
+    /// The metrics on the whole training data, on evaluated epochs.
+    pub train: Option<Metrics>,
+    /// The metrics on the validation data, on evaluated epochs with validation data.
+    pub validation: Option<Metrics>,
+}
+
+/// The targets of a data set as a loss takes them.
+pub(crate) fn targets_of<F: Float>(targets: &DataTargets<F>) -> Targets<'_, F> {
+    match targets {
+        DataTargets::Classes { indices, .. } => Targets::Classes(indices),
+        DataTargets::Values(values) => Targets::Values(values),
+    }
+}
+
+/// The targets of a mini-batch as a loss takes them.
+pub(crate) fn batch_targets<F: Float>(targets: &BatchTargets<F>) -> Targets<'_, F> {
+    match targets {
+        BatchTargets::Classes(indices) => Targets::Classes(indices),
+        BatchTargets::Values(values) => Targets::Values(values),
+    }
+}
+
+/// Evaluates `model` on `data`: its mean `loss` and, for classification, its accuracy, in
+/// evaluation mode (dropout off) and without recording gradients. A model whose outputs are not
+/// finite gets that non-finite value as its loss (the losses refuse such outputs), so that the
+/// caller can report divergence.
+///
+/// # Errors
+/// When the data does not fit the model or the loss.
+pub fn evaluate<F: Float, M: Module<F>>(
+    g: &mut Graph<F>,
+    model: &mut M,
+    loss: Loss,
+    data: &Dataset<F>,
+) -> Result<Metrics> {
+    let was_training = model.is_training();
+    model.set_training(false);
+    let result = evaluate_in_eval_mode(g, model, loss, data);
+    model.set_training(was_training);
+    result
+}
+
+fn evaluate_in_eval_mode<F: Float, M: Module<F>>(
+    g: &mut Graph<F>,
+    model: &mut M,
+    loss: Loss,
+    data: &Dataset<F>,
+) -> Result<Metrics> {
+    let n = data.len();
+    if n <= EVAL_CHUNK_ROWS {
+        let (value, right) = evaluate_rows(g, model, loss, data.features(), targets_of(data.targets()))?;
+        return Ok(metrics(value, right, n));
+    }
+    // Chunks: the mean loss is the row-weighted mean of the chunks' means.
+    let (mut total, mut right) = (0.0, Some(0));
+    let mut rows = Vec::with_capacity(EVAL_CHUNK_ROWS);
+    let mut batch = Batch::new();
+    for start in (0..n).step_by(EVAL_CHUNK_ROWS) {
+        rows.clear();
+        rows.extend(start..(start + EVAL_CHUNK_ROWS).min(n));
+        data.batch_into(&rows, &mut batch)?;
+        let (value, chunk_right) =
+            evaluate_rows(g, model, loss, &batch.features, batch_targets(&batch.targets))?;
+        if !value.is_finite() {
+            return Ok(metrics(value, None, n));
+        }
+        total += value * rows.len() as f64 / n as f64;
+        right = right.zip(chunk_right).map(|(a, b)| a + b);
+    }
+    Ok(metrics(total, right, n))
+}
+
+fn metrics(loss: f64, right: Option<usize>, n: usize) -> Metrics {
+    Metrics { loss, accuracy: right.filter(|_| loss.is_finite() && n > 0).map(|r| r as f64 / n as f64) }
+}
+
+/// The mean loss of one forward pass over `features` and the number of rows classified right
+/// (classification only); a non-finite output is returned as the loss.
+fn evaluate_rows<F: Float, M: Module<F>>(
+    g: &mut Graph<F>,
+    model: &mut M,
+    loss: Loss,
+    features: &Tensor<F>,
+    targets: Targets<'_, F>,
+) -> Result<(f64, Option<usize>)> {
+    step(g, |g| {
+        g.no_grad(|g| {
+            let x = g.input_copy(features);
+            let outputs = model.forward(g, x)?;
+            let values = g.value(outputs)?;
+            if let Some(&bad) = values.as_slice().iter().find(|v| !v.is_finite()) {
+                return Ok((bad.to_f64(), None));
+            }
+            let right = match targets {
+                Targets::Classes(truth) => {
+                    let predicted = loss.predict_classes(values)?;
+                    Some(predicted.iter().zip(truth).filter(|(p, t)| p == t).count())
+                }
+                Targets::Values(_) => None,
+            };
+            let mean = compute_targets(loss, g, outputs, targets, Reduction::Mean)?;
+            Ok((g.value(mean)?.item().to_f64(), right))
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backprop_nn::{Activation, MlpSpec};
+    use backprop_tensor::TensorRng;
+
+    /// One dense layer with weight 1 and bias 0 on x: the logits equal the inputs.
+    fn identity_model(g: &mut Graph<f64>) -> backprop_nn::Sequential {
+        let model =
+            MlpSpec::new(&[1, 1], Activation::Identity).build(g, &mut TensorRng::seed_from_u64(0)).unwrap();
+        let tensors = [
+            ("0.weight".to_string(), Tensor::from_vec(&[1, 1], vec![1.0])),
+            ("0.bias".to_string(), Tensor::from_vec(&[1], vec![0.0])),
+        ];
+        model.load_state_dict(g, &tensors).unwrap();
+        model
+    }
+
+    #[test]
+    fn metrics_of_a_known_model() {
+        let mut g = Graph::<f64>::new();
+        let mut model = identity_model(&mut g);
+        let x = Tensor::from_vec(&[4, 1], vec![-2.0, -1.0, 1.0, 3.0]);
+        let y = DataTargets::Classes { indices: vec![0, 1, 1, 1], names: vec!["a".into(), "b".into()] };
+        let data = Dataset::new(x, y, vec!["x".into()]).unwrap();
+        let m = evaluate(&mut g, &mut model, Loss::BceWithLogits, &data).unwrap();
+        assert_eq!(m.accuracy, Some(0.75));
+        let softplus = |z: f64| (1.0 + z.exp()).ln();
+        let expected = (softplus(-2.0) + softplus(1.0) + softplus(-1.0) + softplus(-3.0)) / 4.0;
+        assert!((m.loss - expected).abs() < 1e-12, "{} vs {expected}", m.loss);
+        // The hinge loss reads the same classes as -1/+1: max(0, 1 - y·x).
+        let m = evaluate(&mut g, &mut model, Loss::Hinge, &data).unwrap();
+        assert_eq!(m.loss, (0.0 + 2.0 + 0.0 + 0.0) / 4.0);
+        assert_eq!(m.accuracy, Some(0.75));
+        assert_eq!(g.len(), 0, "evaluation leaves no nodes on the tape");
+    }
+
+    #[test]
+    fn large_data_is_evaluated_in_chunks_with_the_same_mean() {
+        let mut g = Graph::<f64>::new();
+        let mut model = identity_model(&mut g);
+        let n = 2 * EVAL_CHUNK_ROWS + 5;
+        let x: Vec<f64> = (0..n).map(|i| (i % 7) as f64 - 3.0).collect();
+        let y: Vec<f64> = (0..n).map(|i| (i % 5) as f64).collect();
+        let mean = x.iter().zip(&y).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / n as f64;
+        let data = Dataset::new(
+            Tensor::from_vec(&[n, 1], x),
+            DataTargets::Values(Tensor::from_vec(&[n, 1], y)),
+            vec!["x".into()],
+        )
+        .unwrap();
+        let m = evaluate(&mut g, &mut model, Loss::Mse, &data).unwrap();
+        assert!((m.loss - mean).abs() < 1e-12 * mean, "{} vs {mean}", m.loss);
+        assert_eq!(m.accuracy, None);
+    }
+}

@@ -1,0 +1,76 @@
+//! Where a [`crate::Trainer`]'s mini-batches come from: a data set (shuffled by the trainer)
+//! or any iterator of batches.
+
+use backprop_data::{Batch, Batches, Dataset};
+use backprop_tensor::Float;
+
+use crate::error::Result;
+
+/// A source of mini-batches, one pass per epoch.
+pub trait BatchSource<F: Float> {
+    /// Calls `f` with each mini-batch of epoch `epoch` (0 for the first), in order, until the
+    /// epoch ends or `f` returns `Ok(false)`.
+    ///
+    /// # Errors
+    /// A batch that cannot be formed, or the first error of `f`.
+    fn for_each_batch(&mut self, epoch: u64, f: &mut dyn FnMut(&Batch<F>) -> Result<bool>) -> Result<()>;
+}
+
+/// The mini-batches of a data set: `batch_size` rows each (the last one smaller), in a new
+/// order every epoch drawn from the seed and the epoch, so that epoch `e` has the same batches
+/// whether the run started at 0 or resumed at `e`. The batch buffers are reused: after the
+/// first epoch nothing is allocated.
+#[derive(Debug)]
+pub struct DatasetBatches<'a, F: Float> {
+    data: &'a Dataset<F>,
+    batches: Batches,
+    buffer: Batch<F>,
+}
+
+impl<'a, F: Float> DatasetBatches<'a, F> {
+    /// The shuffle stream is another than the weights' initialisation from the same seed.
+    const SHUFFLE_STREAM: u64 = 0x5eed_ba7c_4e5f_0001;
+
+    /// Batches of `data`, shuffled from `seed` when `shuffle`.
+    ///
+    /// # Errors
+    /// When `batch_size` is 0.
+    pub fn new(data: &'a Dataset<F>, batch_size: usize, shuffle: bool, seed: u64) -> Result<Self> {
+        let batches =
+            Batches::new(data.len(), batch_size, seed ^ Self::SHUFFLE_STREAM)?.with_shuffle(shuffle);
+        Ok(DatasetBatches { data, batches, buffer: Batch::new() })
+    }
+}
+
+impl<F: Float> BatchSource<F> for DatasetBatches<'_, F> {
+    fn for_each_batch(&mut self, epoch: u64, f: &mut dyn FnMut(&Batch<F>) -> Result<bool>) -> Result<()> {
+        self.batches.set_epoch(epoch);
+        for rows in self.batches.next_epoch() {
+            self.data.batch_into(rows, &mut self.buffer)?;
+            if !f(&self.buffer)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Batches from a function that makes each epoch's iterator: any data pipeline (files
+/// streamed from disk, augmentation, a sampler of one's own).
+pub struct FromFn<G>(pub G);
+
+impl<F, G, I> BatchSource<F> for FromFn<G>
+where
+    F: Float,
+    G: FnMut(u64) -> I,
+    I: IntoIterator<Item = Result<Batch<F>>>,
+{
+    fn for_each_batch(&mut self, epoch: u64, f: &mut dyn FnMut(&Batch<F>) -> Result<bool>) -> Result<()> {
+        for batch in (self.0)(epoch) {
+            if !f(&batch?)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,439 @@
+//! The training loop, written once: mini-batches, loss, penalties, backward, gradient
+//! reduction, divergence checks, clipping, the optimizer step, schedules, evaluation, early
+//! stopping and events.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use backprop_autograd::{Graph, Var};
+use backprop_data::{Batch, Dataset};
+use backprop_nn::{Loss, Module, Reduction, l1_penalty, l2_penalty};
+use backprop_optim::{LrScheduler, Optimizer, clip_grad_norm, clip_grad_value};
+use backprop_tensor::{Float, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::TrainingState;
+use crate::config::{Clip, EarlyStopping, Monitor, ScheduleStep, TrainConfig};
+use crate::error::{Result, TrainError};
+use crate::metrics::{EpochRecord, Metrics, batch_targets, evaluate};
+use crate::observer::{Control, Observer, Snapshot, StepReport, StopReason};
+use crate::reduce::{GradientReduction, LocalGradients};
+use crate::shim::{compute_targets, step as step_scope};
+use crate::source::{BatchSource, DatasetBatches};
+
+/// The key of the trainer's own counters in [`TrainingState::extra`].
+const STATE_KEY: &str = "trainer";
+
+/// Trains a model with a loss and an optimizer, as Keras's `fit` or PyTorch Lightning's
+/// `Trainer`: one loop that every front end (the command line, the web playground,
+/// data-parallel training) drives through its configuration, its observers and its
+/// gradient-reduction hook.
+///
+/// A `Trainer` remembers where it stopped ([`Trainer::state`]): calling [`Trainer::fit`] again
+/// continues from there, and [`Trainer::resume`] continues a run from a checkpoint's state, bit
+/// for bit as the uninterrupted run would have gone on.
+pub struct Trainer<F: Float> {
+    loss: Loss,
+    config: TrainConfig,
+    reduction: Box<dyn GradientReduction<F>>,
+    stop: Arc<AtomicBool>,
+    state: TrainingState,
+    counters: Counters,
+}
+
+/// What the trainer carries from one `fit` to the next, and through checkpoints.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Counters {
+    /// The learning rate the schedule starts from (the optimizer's at the first fit).
+    base_lr: Option<f64>,
+    /// Steps of the schedule taken.
+    schedule_step: u64,
+    /// Early stopping: the best monitored value, its epoch, and evaluations since.
+    best: Option<f64>,
+    best_epoch: u64,
+    wait: u64,
+}
+
+/// The result of [`Trainer::fit`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fit {
+    /// The epoch records of this fit, its first epoch's starting point first (epoch 0 for a new run).
+    pub history: Vec<EpochRecord>,
+    /// Why it ended.
+    pub stop: StopReason,
+}
+
+impl Fit {
+    /// The last record.
+    pub fn last(&self) -> &EpochRecord {
+        self.history.last().expect("a fit records its starting point")
+    }
+}
+
+impl<F: Float> Trainer<F> {
+    /// A trainer for `loss` with these settings.
+    ///
+    /// # Errors
+    /// When a setting is invalid ([`TrainConfig::validate`]).
+    pub fn new(loss: Loss, config: TrainConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Trainer {
+            loss,
+            config,
+            reduction: Box::new(LocalGradients),
+            stop: Arc::new(AtomicBool::new(false)),
+            state: TrainingState::default(),
+            counters: Counters::default(),
+        })
+    }
+
+    /// Replaces the gradient reduction (identity by default) by `reduction`, e.g. an all-reduce
+    /// across the processes of a data-parallel run.
+    pub fn with_reduction(mut self, reduction: impl GradientReduction<F> + 'static) -> Self {
+        self.reduction = Box::new(reduction);
+        self
+    }
+
+    /// The loss.
+    pub fn loss(&self) -> Loss {
+        self.loss
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// A flag that stops training after the current step when set (from a Ctrl-C handler or
+    /// another thread).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
+
+    /// Where training stands: epochs and steps done, and the trainer's counters (schedule,
+    /// early stopping). A checkpoint saves it; [`Trainer::resume`] takes it back.
+    pub fn state(&self) -> &TrainingState {
+        &self.state
+    }
+
+    /// Continues from a saved state (with the model and optimizer of the same checkpoint).
+    ///
+    /// # Errors
+    /// When the trainer's part of the state cannot be read.
+    pub fn resume(&mut self, state: &TrainingState) -> Result<()> {
+        self.counters = match state.extra.get(STATE_KEY) {
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+                TrainError::invalid("checkpoint", format!("the trainer's state is unreadable: {e}"))
+            })?,
+            None => Counters::default(),
+        };
+        self.state = state.clone();
+        Ok(())
+    }
+
+    /// Trains on `train` in shuffled mini-batches for the configured epochs, evaluating on
+    /// `train` and `validation` as configured, and telling `observer` about every step and epoch.
+    ///
+    /// # Errors
+    /// Divergence ([`TrainError::Diverged`]: a non-finite output, loss or gradient, naming
+    /// epoch and step), an untrained model whose loss is not finite, data that does not fit the
+    /// model or the loss, or an observer's error.
+    pub fn fit<M: Module<F>>(
+        &mut self,
+        g: &mut Graph<F>,
+        model: &mut M,
+        optimizer: &mut dyn Optimizer<F>,
+        train: &Dataset<F>,
+        validation: Option<&Dataset<F>>,
+        observer: &mut dyn Observer<F, M>,
+    ) -> Result<Fit> {
+        let mut batches =
+            DatasetBatches::new(train, self.config.batch_size, self.config.shuffle, self.config.seed)?;
+        self.fit_batches(
+            g,
+            model,
+            optimizer,
+            &mut batches,
+            Evaluation { train: Some(train), validation },
+            observer,
+        )
+    }
+
+    /// Trains on the batches of any source; `evaluation` names the data sets to evaluate on.
+    ///
+    /// # Errors
+    /// As [`Trainer::fit`].
+    pub fn fit_batches<M: Module<F>>(
+        &mut self,
+        g: &mut Graph<F>,
+        model: &mut M,
+        optimizer: &mut dyn Optimizer<F>,
+        source: &mut dyn BatchSource<F>,
+        evaluation: Evaluation<'_, F>,
+        observer: &mut dyn Observer<F, M>,
+    ) -> Result<Fit> {
+        let params = model.parameters();
+        let weights: Vec<(String, Var)> = params.iter().filter(|(n, _)| is_weight(n)).cloned().collect();
+        let mut scheduler = self.scheduler(optimizer)?;
+        let mut best_weights: Vec<Tensor<F>> = Vec::new();
+        let mut history = Vec::new();
+
+        let first = self.record(g, model, &evaluation, optimizer.lr(), None)?;
+        if self.state.step == 0
+            && let Some(loss) = first.train.map(|m| m.loss).filter(|l| !l.is_finite())
+        {
+            return Err(TrainError::NotFiniteAtStart { loss });
+        }
+        let mut control = self.tell_epoch(g, model, optimizer, observer, &first)?;
+        history.push(first);
+
+        let last_epoch = self.config.epochs;
+        let mut stop = StopReason::Completed;
+        while control == Control::Continue && self.state.epoch < last_epoch {
+            let epoch = self.state.epoch + 1;
+            let (mut sum, mut count) = (0.0, 0_u64);
+            let mut step = self.state.step;
+            let mut interrupted = false;
+            source.for_each_batch(epoch - 1, &mut |batch| {
+                step += 1;
+                let lr = optimizer.lr();
+                let loss = self.train_step(g, model, optimizer, batch, (&params, &weights), (epoch, step))?;
+                sum += loss;
+                count += 1;
+                if let Some(s) =
+                    scheduler.as_mut().filter(|_| self.config.schedule_step == ScheduleStep::Step)
+                {
+                    optimizer.set_lr(s.step());
+                }
+                let report = StepReport { epoch, step, loss, lr, rows: batch.len() };
+                if observer.on_step(&report) == Control::Stop || self.stop.load(Ordering::Relaxed) {
+                    interrupted = true;
+                }
+                Ok(!interrupted)
+            })?;
+            self.state.step = step;
+            if interrupted {
+                // The epoch is not complete: the state keeps the last complete epoch.
+                stop = StopReason::Requested;
+                break;
+            }
+            if let Some(s) = scheduler.as_mut().filter(|_| self.config.schedule_step == ScheduleStep::Epoch) {
+                optimizer.set_lr(s.step());
+            }
+            self.state.epoch = epoch;
+            let batch_loss = (count > 0).then(|| sum / count as f64);
+            let record = if self.config.evaluates(epoch, last_epoch) {
+                let r = self.record(g, model, &evaluation, optimizer.lr(), batch_loss)?;
+                check_finite_after_epoch(&r, epoch, step)?;
+                r
+            } else {
+                EpochRecord { epoch, step, lr: optimizer.lr(), batch_loss, train: None, validation: None }
+            };
+            if let Some(s) = &scheduler {
+                self.counters.schedule_step = s.last_step();
+            }
+            if let Some(early) = self.config.early_stopping
+                && let Some(value) = monitored(&early, &record)
+            {
+                if let Some(done) =
+                    self.early_stopping(&early, epoch, value, g, &params, &mut best_weights)?
+                {
+                    stop = done;
+                }
+            }
+            control = self.tell_epoch(g, model, optimizer, observer, &record)?;
+            history.push(record);
+            if matches!(stop, StopReason::EarlyStopped { .. }) {
+                break;
+            }
+            if control == Control::Stop {
+                stop = StopReason::Requested;
+            }
+        }
+        if let (Some(early), StopReason::EarlyStopped { .. }) = (self.config.early_stopping, stop)
+            && early.restore_best_weights
+            && !best_weights.is_empty()
+        {
+            for ((_, p), best) in params.iter().zip(&best_weights) {
+                g.param_value_mut(*p)?.try_assign(best)?;
+            }
+        }
+        self.save_counters();
+        let snapshot = Snapshot { graph: g, model, optimizer, state: &self.state };
+        observer.on_stop(&snapshot, stop)?;
+        Ok(Fit { history, stop })
+    }
+
+    /// One optimizer step on one mini-batch; returns the batch loss. Its tape is cleared
+    /// afterwards, also on an error.
+    fn train_step<M: Module<F>>(
+        &mut self,
+        g: &mut Graph<F>,
+        model: &mut M,
+        optimizer: &mut dyn Optimizer<F>,
+        batch: &Batch<F>,
+        (params, weights): (&[(String, Var)], &[(String, Var)]),
+        (epoch, step): (u64, u64),
+    ) -> Result<f64> {
+        let diverged = |what: String| TrainError::Diverged { epoch, step, what };
+        let (loss, config) = (self.loss, &self.config);
+        let reduction = &mut self.reduction;
+        step_scope(g, |g| {
+            optimizer.zero_grad(g);
+            let x = g.input_copy(&batch.features);
+            let output = model.forward(g, x)?;
+            if let Some(bad) = g.value(output)?.as_slice().iter().find(|v| !v.is_finite()) {
+                return Err(diverged(format!("the model's output holds {bad}")));
+            }
+            let data_loss = compute_targets(loss, g, output, batch_targets(&batch.targets), Reduction::Mean)?;
+            let value = g.value(data_loss)?.item();
+            if !value.is_finite() {
+                return Err(diverged(format!("the training loss is {value}")));
+            }
+            let mut total = data_loss;
+            if config.l1 > 0.0 {
+                let penalty = l1_penalty(g, weights, config.l1)?;
+                total = g.add(total, penalty)?;
+            }
+            if config.l2 > 0.0 {
+                let penalty = l2_penalty(g, weights, config.l2)?;
+                total = g.add(total, penalty)?;
+            }
+            g.backward(total)?;
+            reduction.reduce(g, params, batch.len())?;
+            for (name, p) in params {
+                if let Some(grad) = g.grad_opt(*p)?
+                    && let Some(bad) = grad.as_slice().iter().find(|v| !v.is_finite())
+                {
+                    return Err(diverged(format!("the gradient of {name} holds {bad}")));
+                }
+            }
+            match config.clip {
+                Some(Clip::Norm(max)) => {
+                    clip_grad_norm(g, params, max)?;
+                }
+                Some(Clip::Value(v)) => clip_grad_value(g, params, v)?,
+                None => {}
+            }
+            optimizer.step(g)?;
+            Ok(value.to_f64())
+        })
+    }
+
+    /// The record of the model as it stands after `self.state.epoch` epochs.
+    fn record<M: Module<F>>(
+        &self,
+        g: &mut Graph<F>,
+        model: &mut M,
+        evaluation: &Evaluation<'_, F>,
+        lr: f64,
+        batch_loss: Option<f64>,
+    ) -> Result<EpochRecord> {
+        let train = evaluation.train.map(|d| evaluate(g, model, self.loss, d)).transpose()?;
+        let validation = evaluation.validation.map(|d| evaluate(g, model, self.loss, d)).transpose()?;
+        Ok(EpochRecord { epoch: self.state.epoch, step: self.state.step, lr, batch_loss, train, validation })
+    }
+
+    fn tell_epoch<M: Module<F>>(
+        &mut self,
+        g: &Graph<F>,
+        model: &M,
+        optimizer: &dyn Optimizer<F>,
+        observer: &mut dyn Observer<F, M>,
+        record: &EpochRecord,
+    ) -> Result<Control> {
+        self.save_counters();
+        let snapshot = Snapshot { graph: g, model, optimizer, state: &self.state };
+        let control = observer.on_epoch_end(&snapshot, record)?;
+        Ok(if self.stop.load(Ordering::Relaxed) { Control::Stop } else { control })
+    }
+
+    /// The schedule over the optimizer's rate, at the step the counters say; sets the
+    /// optimizer's rate to the schedule's.
+    fn scheduler(&mut self, optimizer: &mut dyn Optimizer<F>) -> Result<Option<Box<dyn LrScheduler + Send>>> {
+        let Some(schedule) = self.config.schedule else { return Ok(None) };
+        let base = *self.counters.base_lr.get_or_insert(optimizer.lr());
+        let mut s = schedule.build(base)?;
+        s.set_last_step(self.counters.schedule_step);
+        optimizer.set_lr(s.lr());
+        Ok(Some(s))
+    }
+
+    /// Updates early stopping with the value of an evaluated epoch; `Some` when training stops.
+    fn early_stopping(
+        &mut self,
+        early: &EarlyStopping,
+        epoch: u64,
+        value: f64,
+        g: &Graph<F>,
+        params: &[(String, Var)],
+        best_weights: &mut Vec<Tensor<F>>,
+    ) -> Result<Option<StopReason>> {
+        let higher_is_better = early.monitor == Monitor::ValidationAccuracy;
+        let improved = match self.counters.best {
+            None => true,
+            Some(best) if higher_is_better => value > best + early.min_delta,
+            Some(best) => value < best - early.min_delta,
+        };
+        if improved {
+            self.counters.best = Some(value);
+            self.counters.best_epoch = epoch;
+            self.counters.wait = 0;
+            if early.restore_best_weights {
+                best_weights.clear();
+                for (_, p) in params {
+                    best_weights.push(g.value(*p)?.clone());
+                }
+            }
+            return Ok(None);
+        }
+        self.counters.wait += 1;
+        Ok((self.counters.wait >= early.patience.max(1)).then(|| StopReason::EarlyStopped {
+            best_epoch: self.counters.best_epoch,
+            best: self.counters.best.unwrap_or(value),
+        }))
+    }
+
+    fn save_counters(&mut self) {
+        let value = serde_json::to_value(&self.counters).expect("the counters serialise");
+        self.state.extra.insert(STATE_KEY.to_string(), value);
+    }
+}
+
+/// The data sets a run is evaluated on.
+#[derive(Debug, Clone, Copy)]
+pub struct Evaluation<'a, F: Float> {
+    /// The training data (its loss and accuracy over all rows).
+    pub train: Option<&'a Dataset<F>>,
+    /// Held-out data.
+    pub validation: Option<&'a Dataset<F>>,
+}
+
+/// Whether a parameter is a weight (penalties leave biases out), by PyTorch's names.
+fn is_weight(name: &str) -> bool {
+    name == "weight" || name.ends_with(".weight")
+}
+
+/// The value early stopping watches in a record, if the record has it.
+fn monitored(early: &EarlyStopping, record: &EpochRecord) -> Option<f64> {
+    let validation_or_train = record.validation.or(record.train);
+    match early.monitor {
+        Monitor::ValidationLoss => validation_or_train.map(|m| m.loss),
+        Monitor::ValidationAccuracy => validation_or_train.and_then(|m| m.accuracy),
+        Monitor::TrainLoss => record.train.map(|m| m.loss),
+    }
+}
+
+/// A non-finite loss over the training or validation data after an epoch is divergence.
+fn check_finite_after_epoch(record: &EpochRecord, epoch: u64, step: u64) -> Result<()> {
+    let bad = |m: Option<Metrics>| m.is_some_and(|m| !m.loss.is_finite());
+    if bad(record.train) || bad(record.validation) {
+        let loss = record.train.map_or(f64::NAN, |m| m.loss);
+        return Err(TrainError::Diverged {
+            epoch,
+            step,
+            what: format!("the training loss is {loss} after the epoch"),
+        });
+    }
+    Ok(())
+}
