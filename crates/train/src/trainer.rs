@@ -188,7 +188,7 @@ impl<F: Float> Trainer<F> {
         history.push(first);
 
         let last_epoch = self.config.epochs;
-        let mut stop = StopReason::Completed;
+        let mut stop = if control == Control::Stop { StopReason::Requested } else { StopReason::Completed };
         while control == Control::Continue && self.state.epoch < last_epoch {
             let epoch = self.state.epoch + 1;
             let (mut sum, mut count) = (0.0, 0_u64);
@@ -380,9 +380,13 @@ impl<F: Float> Trainer<F> {
             self.counters.best_epoch = epoch;
             self.counters.wait = 0;
             if early.restore_best_weights {
-                best_weights.clear();
-                for (_, p) in params {
-                    best_weights.push(g.value(*p)?.clone());
+                if best_weights.len() == params.len() {
+                    for ((_, p), best) in params.iter().zip(best_weights.iter_mut()) {
+                        best.try_assign(g.value(*p)?)?;
+                    }
+                } else {
+                    *best_weights =
+                        params.iter().map(|(_, p)| Ok(g.value(*p)?.clone())).collect::<Result<_>>()?;
                 }
             }
             return Ok(None);

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use backprop_autograd::Graph;
 use backprop_nn::{Activation, Loss, MlpSpec, ModelMeta, Module, Reduction, Sequential, save_model};
-use backprop_optim::{AdamConfig, LrScheduler, Optimizer, OptimizerConfig, SgdConfig, StepLr, clip_grad_norm};
-use backprop_train::{TrainingState, load_checkpoint, save_checkpoint};
+use backprop_optim::{
+    AdamConfig, LrScheduler, Optimizer, OptimizerConfig, SgdConfig, StepLr, clip_grad_norm,
+};
 use backprop_tensor::{Float, Tensor, TensorRng};
+use backprop_train::{TrainingState, load_checkpoint, save_checkpoint};
 
 fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("backprop-train-{tag}-{}", std::process::id()));
