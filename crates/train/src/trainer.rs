@@ -21,6 +21,9 @@ use crate::reduce::{GradientReduction, LocalGradients};
 use crate::shim::{compute_targets, step as step_scope};
 use crate::source::{BatchSource, DatasetBatches};
 
+/// Parameters by name, as [`Module::parameters`] lists them.
+type Named = [(String, Var)];
+
 /// The key of the trainer's own counters in [`TrainingState::extra`].
 const STATE_KEY: &str = "trainer";
 
@@ -234,12 +237,10 @@ impl<F: Float> Trainer<F> {
             }
             if let Some(early) = self.config.early_stopping
                 && let Some(value) = monitored(&early, &record)
-            {
-                if let Some(done) =
+                && let Some(done) =
                     self.early_stopping(&early, epoch, value, g, &params, &mut best_weights)?
-                {
-                    stop = done;
-                }
+            {
+                stop = done;
             }
             control = self.tell_epoch(g, model, optimizer, observer, &record)?;
             history.push(record);
@@ -272,7 +273,7 @@ impl<F: Float> Trainer<F> {
         model: &mut M,
         optimizer: &mut dyn Optimizer<F>,
         batch: &Batch<F>,
-        (params, weights): (&[(String, Var)], &[(String, Var)]),
+        (params, weights): (&Named, &Named),
         (epoch, step): (u64, u64),
     ) -> Result<f64> {
         let diverged = |what: String| TrainError::Diverged { epoch, step, what };
