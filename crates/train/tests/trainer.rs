@@ -258,7 +258,7 @@ impl<F: Float> GradientReduction<F> for Scale {
         self.rows += rows;
         for (_, p) in params {
             if let Some(grad) = g.param_grad_mut(*p)? {
-                grad.as_mut_slice().iter_mut().for_each(|v| *v = *v * F::from_f64(self.factor));
+                grad.as_mut_slice().iter_mut().for_each(|v| *v *= F::from_f64(self.factor));
             }
         }
         Ok(())
@@ -315,7 +315,7 @@ fn a_source_of_ones_own_gives_the_same_weights_as_the_data_set() {
             .collect::<Vec<_>>()
     });
     assert_eq!(run(Some(&mut source)), run(None));
-    drop(source);
+    let FromFn(_) = source;
     assert_eq!(calls, [0, 1, 2]);
 }
 
