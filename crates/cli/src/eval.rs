@@ -14,7 +14,7 @@ use crate::data_source::{Prepared, csv_for_model, default_test_fraction, playgro
 use crate::error::{CliError, Result};
 use crate::model::load_model_or_checkpoint;
 use crate::report::{EpochRecord, emit, report_json};
-use crate::train::set_threads;
+use crate::set_threads;
 
 /// Runs `backprop eval`.
 ///

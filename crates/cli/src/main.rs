@@ -16,21 +16,37 @@ mod args;
 mod data_source;
 mod error;
 mod eval;
+mod init;
 mod model;
 mod playground;
 mod plot;
 mod predict;
 mod report;
+mod summary;
 mod surface;
 mod train;
 
 use std::process::ExitCode;
+
+use backprop_tensor::set_num_threads;
+
+use crate::error::{CliError, Result};
 
 use clap::Parser;
 use clap::error::ErrorKind;
 
 use crate::args::{Cli, Command};
 use crate::error::{EXIT_USAGE, one_line};
+
+/// Sets the thread count of BLAS and the kernels: `n`, or every core.
+///
+/// # Errors
+/// When the thread pools cannot be sized.
+pub fn set_threads(n: Option<usize>) -> Result<usize> {
+    let n = n.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    set_num_threads(n).map_err(CliError::Runtime)?;
+    Ok(n)
+}
 
 fn main() -> ExitCode {
     // A bug must still end in one line, not a backtrace.

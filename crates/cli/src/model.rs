@@ -7,8 +7,8 @@ use backprop_autograd::Graph;
 use backprop_data::Targets;
 use backprop_nn::model_file::{build_from_file, check_model_tensors, header_of};
 use backprop_nn::safetensors_file::SafetensorsFile;
-use backprop_nn::{LayerSpec, Loss, ModelFileError, ModelFileErrorKind, ModelMeta, Sequential};
-use backprop_tensor::{Float, Tensor};
+use backprop_nn::{LayerSpec, Loss, ModelFileError, ModelMeta, Sequential};
+use backprop_tensor::Float;
 
 use crate::args::LossName;
 use crate::error::{CliError, Result};
@@ -108,64 +108,6 @@ pub fn hidden_sizes(specs: &[LayerSpec]) -> Vec<usize> {
     outs
 }
 
-/// Copies the tensors of a safetensors file into `model` by their `Sequential` names
-/// (`0.weight` as `[out, in]`, `0.bias`), converting `f64` to `f32` or back. A checkpoint's
-/// optimizer tensors (`optimizer.*`) are skipped, so a checkpoint can start a new run.
-///
-/// # Errors
-/// A missing tensor, one the model does not have, a shape that does not fit, or a value that
-/// is not finite, each naming the file and the tensor.
-pub fn load_init_weights<F: Float>(
-    file: &SafetensorsFile,
-    model: &Sequential,
-    g: &mut Graph<F>,
-) -> Result<()> {
-    let expected = model.state_dict_shapes();
-    let err = |kind| CliError::from(backprop_nn::NnError::from(ModelFileError::new(file.path(), kind)));
-    for name in file.names() {
-        // A checkpoint's optimizer state is not weights: training restarts its optimizer.
-        if !expected.iter().any(|(n, _)| *n == name) && !name.starts_with(backprop_train::OPTIMIZER_PREFIX) {
-            let shape = file.shape(&name).unwrap_or_default();
-            return Err(err(ModelFileErrorKind::UnexpectedTensor { name, shape }));
-        }
-    }
-    let mut tensors = Vec::with_capacity(expected.len());
-    for (name, shape) in &expected {
-        let t = read_any_float::<F>(file, name, shape)
-            .map_err(|e| CliError::from(backprop_nn::NnError::from(e)))?;
-        if let Some(index) = t.as_slice().iter().position(|v| !v.is_finite()) {
-            let value = t.as_slice()[index].to_f64();
-            return Err(err(ModelFileErrorKind::NonFinite { name: name.clone(), index, value }));
-        }
-        tensors.push((name.clone(), t));
-    }
-    model.load_state_dict(g, &tensors)?;
-    Ok(())
-}
-
-/// Reads tensor `name` of shape `shape` as `F`, whether stored as `f32` or `f64`.
-fn read_any_float<F: Float>(
-    file: &SafetensorsFile,
-    name: &str,
-    shape: &[usize],
-) -> Result<Tensor<F>, ModelFileError> {
-    match file.tensor::<F>(name, Some(shape)) {
-        Err(ModelFileError { kind: ModelFileErrorKind::DtypeMismatch { .. }, .. }) => {
-            let values: Vec<F> = if F::NAME == "f32" {
-                file.tensor::<f64>(name, Some(shape))?.as_slice().iter().map(|&v| F::from_f64(v)).collect()
-            } else {
-                file.tensor::<f32>(name, Some(shape))?
-                    .as_slice()
-                    .iter()
-                    .map(|&v| F::from_f64(f64::from(v)))
-                    .collect()
-            };
-            Ok(Tensor::from_vec(shape, values))
-        }
-        other => other,
-    }
-}
-
 /// Loads a model file, or the model of a `--checkpoint` file (its optimizer state is skipped),
 /// for `eval` and `predict`: the last good checkpoint of a diverged run is a usable model.
 ///
@@ -192,8 +134,6 @@ pub fn read_init_file(path: &Path) -> Result<SafetensorsFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use backprop_nn::{Activation, MlpSpec};
-    use backprop_tensor::TensorRng;
 
     fn classes(n: usize) -> TaskKind {
         TaskKind::Classes((0..n).map(|i| i.to_string()).collect())

@@ -16,7 +16,7 @@ use crate::error::{CliError, Result};
 use crate::eval::{class_names, model_feature_names};
 use crate::model::load_model_or_checkpoint;
 use crate::report::emit;
-use crate::train::set_threads;
+use crate::set_threads;
 use backprop_data::CsvTable;
 
 /// Runs `backprop predict`.

@@ -1,42 +1,28 @@
 //! `backprop train`: resolve the settings, load the data, train with mini-batches, report,
 //! save, draw.
 
-use std::path::Path;
 use std::time::Instant;
 
 use backprop_autograd::Graph;
-use backprop_data::{Dataset, Feature, Standardizer, Targets};
-use backprop_nn::model_file::{HEADER_KEY, ModelHeader, header_of};
-use backprop_nn::{
-    Activation, InputScaling, LayerSpec, Loss, MlpSpec, ModelMeta, Module, Sequential, save_model,
-};
+use backprop_data::{Feature, Standardizer};
+use backprop_nn::{Activation, InputScaling, MlpSpec, ModelMeta, Module, Sequential, save_model};
 use backprop_optim::{Optimizer, OptimizerConfig, SgdConfig};
-use backprop_tensor::{TensorRng, set_num_threads};
+use backprop_tensor::TensorRng;
 use backprop_train::{CheckpointWriter, Observer, TrainError, Trainer};
-use serde_json::{Value, json};
 
 use crate::args::{Scale, TrainArgs};
 use crate::data_source::{Origin, Prepared, csv_data, default_test_fraction, playground_data};
 use crate::error::{CliError, Result};
-use crate::model::{
-    TaskKind, hidden_sizes, io_sizes, load_init_weights, outputs, read_init_file, resolve_loss,
-};
+use crate::init::InitModel;
+use crate::model::{TaskKind, outputs, resolve_loss};
 use crate::plot::{check_parent, check_plot_path};
 use crate::report::{EpochRecord, Progress, emit, report_json};
+use crate::set_threads;
+use crate::summary::RunSummary;
 use crate::surface;
 
 /// The element type of training (PyTorch's default).
-type F = f32;
-
-/// Sets the thread count of BLAS and the kernels: `n`, or every core.
-///
-/// # Errors
-/// When the thread pools cannot be sized.
-pub fn set_threads(n: Option<usize>) -> Result<usize> {
-    let n = n.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    set_num_threads(n).map_err(CliError::Runtime)?;
-    Ok(n)
-}
+pub type F = f32;
 
 /// Runs `backprop train`.
 ///
@@ -63,27 +49,21 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let raw_train = data.train.clone();
     let raw_test = data.test.clone();
 
-    let init = args.init.as_deref().map(read_init_file).transpose()?;
-    let init_header: Option<ModelHeader> = match &init {
-        Some(file) if file.metadata().contains_key(HEADER_KEY) => {
-            Some(header_of(file, "model").map_err(|e| CliError::from(backprop_nn::NnError::from(e)))?)
-        }
-        _ => None,
-    };
+    let init = args.init.as_deref().map(InitModel::read).transpose()?;
 
     let task = TaskKind::of(data.train.targets());
     let target_name = match &data.origin {
         Origin::Csv { target, .. } => target.clone(),
         Origin::Playground { .. } => "label".to_string(),
     };
-    let loss = match (&args.loss, &init_header) {
-        (None, Some(h)) if loss_fits(h.meta.loss, &task) => h.meta.loss,
-        _ => resolve_loss(args.loss, &task, &target_name)?,
+    let loss = match (args.loss, init.as_ref().and_then(|i| i.loss_for(&task))) {
+        (None, Some(stored)) => stored,
+        (choice, _) => resolve_loss(choice, &task, &target_name)?,
     };
     let n_outputs = outputs(loss, &task);
     let n_inputs = data.train.num_features();
-    let specs = match &init_header {
-        Some(h) => file_layers(args, h, args.init.as_deref().expect("a header comes from --init"))?,
+    let specs = match init.as_ref().map(|i| i.layers(args)).transpose()?.flatten() {
+        Some(layers) => layers,
         None => {
             let hidden = args.layers.as_ref().map_or_else(|| default_layers(playground), |h| h.0.clone());
             let mut sizes = vec![n_inputs];
@@ -92,11 +72,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             MlpSpec::new(&sizes, args.activation.unwrap_or(default_activation(playground))).layer_specs()?
         }
     };
-    if let Some(path) = &args.init {
-        check_init_fits(path, &specs, init_header.as_ref(), &data.train, n_outputs, loss)?;
+    if let Some(init) = &init {
+        init.check_fits(&specs, &data.train, n_outputs, loss)?;
     }
 
-    let scaling = match (args.scale, init_header.as_ref().and_then(|h| h.meta.input_scaling.clone())) {
+    let scaling = match (args.scale, init.as_ref().and_then(InitModel::scaling)) {
         (None, Some(stored)) => Some(stored),
         (choice, _) => match choice.unwrap_or(if playground { Scale::None } else { Scale::Standard }) {
             Scale::None => None,
@@ -133,8 +113,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 
     let mut g = Graph::<F>::new();
     let mut model = Sequential::from_specs(&mut g, &specs, &mut TensorRng::seed_from_u64(seed))?;
-    if let Some(file) = &init {
-        load_init_weights(file, &model, &mut g)?;
+    if let Some(init) = &init {
+        init.load_weights(&model, &mut g)?;
     }
     let meta = ModelMeta {
         task: loss.task(),
@@ -143,27 +123,29 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         class_names: data.train.targets().class_names().map(<[String]>::to_vec).unwrap_or_default(),
         input_scaling: scaling.clone(),
     };
-    let settings =
-        settings_json(args, &data, &specs, &meta, optimizer, lr, batch_size, test_fraction, threads);
+    let summary = RunSummary { data: &data, specs: &specs, meta: &meta, optimizer, lr, batch_size };
+    let settings = summary.settings_json(args, test_fraction, threads);
     if !args.json {
-        emit(&describe(&data, &specs, &meta, optimizer, lr, batch_size));
+        emit(&summary.describe());
     }
 
-    let config = TrainConfig {
-        loss,
-        lr,
+    let config = backprop_train::TrainConfig {
+        batch_size,
+        epochs: args.epochs as u64,
+        seed,
         l1: args.l1,
         l2: args.l2,
-        batch_size,
-        epochs: args.epochs,
-        seed,
-        checkpoint: args.checkpoint.as_deref(),
-        save: args.save.as_deref(),
-        json: args.json,
+        ..backprop_train::TrainConfig::default()
     };
     let mut optimizer = optimizer.build::<F>(Module::<F>::parameters(&model))?;
     let start = Instant::now();
-    let history = train_loop(&config, &mut g, &mut model, optimizer.as_mut(), &meta, &data)?;
+    let history = train_loop(
+        args,
+        Trainer::new(loss, config)?,
+        (&mut g, &mut model, optimizer.as_mut()),
+        &meta,
+        &data,
+    )?;
     let seconds = start.elapsed().as_secs_f64();
 
     if let Some(path) = &args.save {
@@ -179,7 +161,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             &raw_train,
             raw_test.as_ref(),
             &history,
-            &title(&data, &specs, &history),
+            &summary.title(&history),
         )?;
     }
     let classification = matches!(task, TaskKind::Classes(_));
@@ -237,137 +219,17 @@ fn default_activation(playground: bool) -> Activation {
     if playground { Activation::Tanh } else { Activation::Relu }
 }
 
-/// Whether a stored loss can train on this task.
-fn loss_fits(loss: Loss, task: &TaskKind) -> bool {
-    match (loss.task(), task) {
-        (backprop_nn::Task::Binary, TaskKind::Classes(names)) => names.len() == 2,
-        (backprop_nn::Task::MultiClass, TaskKind::Classes(_)) => true,
-        (backprop_nn::Task::Regression, TaskKind::Values(_)) => true,
-        _ => false,
-    }
-}
-
-/// The layers of an `--init` model file; `--layers` and `--activation`, when given, must agree.
-fn file_layers(args: &TrainArgs, header: &ModelHeader, path: &Path) -> Result<Vec<LayerSpec>> {
-    let layers = header.layers.clone();
-    let hidden = hidden_sizes(&layers);
-    if let Some(asked) = &args.layers
-        && asked.0 != hidden
-    {
-        return Err(CliError::usage(format!(
-            "--layers {} differs from the hidden layers of {} ({}); leave --layers out to use the file's",
-            join(&asked.0),
-            path.display(),
-            join(&hidden)
-        )));
-    }
-    if let Some(asked) = args.activation {
-        let stored: Vec<Activation> = layers
-            .iter()
-            .filter_map(|s| if let LayerSpec::Activation(a) = s { Some(*a) } else { None })
-            .collect();
-        if stored.iter().any(|a| *a != asked) {
-            return Err(CliError::usage(format!(
-                "--activation {asked} differs from the activations of {} ({}); leave --activation out to use the file's",
-                path.display(),
-                stored.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
-            )));
-        }
-    }
-    Ok(layers)
-}
-
-/// Checks that the `--init` model fits the data: inputs, outputs, and the stored names.
-fn check_init_fits(
-    path: &Path,
-    specs: &[LayerSpec],
-    header: Option<&ModelHeader>,
-    train: &Dataset<F>,
-    n_outputs: usize,
-    loss: Loss,
-) -> Result<()> {
-    let (inputs, outs) = io_sizes(specs);
-    if inputs != train.num_features() {
-        return Err(CliError::file(
-            path,
-            format!(
-                "the model takes {inputs} inputs but the data has {} features ({})",
-                train.num_features(),
-                train.feature_names().join(", ")
-            ),
-        ));
-    }
-    if outs != n_outputs {
-        return Err(CliError::file(
-            path,
-            format!("the model has {outs} outputs but the loss {loss} on this data needs {n_outputs}"),
-        ));
-    }
-    if let Some(h) = header {
-        let names = &h.meta.feature_names;
-        if !names.is_empty() && names.as_slice() != train.feature_names() {
-            return Err(CliError::file(
-                path,
-                format!(
-                    "the model was trained on features [{}] but the data has [{}]",
-                    names.join(", "),
-                    train.feature_names().join(", ")
-                ),
-            ));
-        }
-        let classes = &h.meta.class_names;
-        if let Some(data_classes) = train.targets().class_names()
-            && !classes.is_empty()
-            && classes.as_slice() != data_classes
-        {
-            return Err(CliError::file(
-                path,
-                format!(
-                    "the model's classes are [{}] but the data's are [{}]",
-                    classes.join(", "),
-                    data_classes.join(", ")
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// What the training loop needs besides the model and the data.
-struct TrainConfig<'a> {
-    loss: Loss,
-    lr: f64,
-    l1: f64,
-    l2: f64,
-    batch_size: usize,
-    epochs: usize,
-    seed: u64,
-    checkpoint: Option<&'a Path>,
-    save: Option<&'a Path>,
-    json: bool,
-}
-
 /// Trains with the library's [`Trainer`], the progress display and the checkpoint writer as
 /// its observers, and turns its errors into the command's messages.
 fn train_loop(
-    config: &TrainConfig,
-    g: &mut Graph<F>,
-    model: &mut Sequential,
-    optimizer: &mut dyn Optimizer<F>,
+    args: &TrainArgs,
+    mut trainer: Trainer<F>,
+    (g, model, optimizer): (&mut Graph<F>, &mut Sequential, &mut dyn Optimizer<F>),
     meta: &ModelMeta,
     data: &Prepared<F>,
 ) -> Result<Vec<EpochRecord>> {
-    let settings = backprop_train::TrainConfig {
-        batch_size: config.batch_size,
-        epochs: config.epochs as u64,
-        seed: config.seed,
-        l1: config.l1,
-        l2: config.l2,
-        ..backprop_train::TrainConfig::default()
-    };
-    let mut trainer = Trainer::new(config.loss, settings)?;
-    let mut progress = Progress::new(config.epochs, config.json);
-    let mut checkpoints = config.checkpoint.map(|path| CheckpointWriter::new(path, meta.clone()));
+    let mut progress = Progress::new(args.epochs, args.json);
+    let mut checkpoints = args.checkpoint.as_deref().map(|path| CheckpointWriter::new(path, meta.clone()));
     let result = {
         let mut observers: Vec<&mut dyn Observer<F, Sequential>> = vec![&mut progress];
         if let Some(writer) = &mut checkpoints {
@@ -388,10 +250,16 @@ fn train_loop(
                     writer.path().display()
                 ));
             }
-            if let Some(path) = config.save {
+            if let Some(path) = &args.save {
                 kept.push_str(&format!("; {} was not written", path.display()));
             }
-            Err(CliError::Diverged { epoch: epoch as usize, step, what, suggested: config.lr / 10.0, kept })
+            Err(CliError::Diverged {
+                epoch: epoch as usize,
+                step,
+                what,
+                suggested: optimizer.lr() / 10.0,
+                kept,
+            })
         }
         Err(TrainError::NotFiniteAtStart { loss }) => Err(CliError::Runtime(format!(
             // Nothing was trained yet, so no learning rate is to blame: the data is.
@@ -400,121 +268,4 @@ fn train_loop(
         ))),
         Err(other) => Err(other.into()),
     }
-}
-
-fn join(sizes: &[usize]) -> String {
-    sizes.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
-}
-
-/// The layer widths `in → hidden… → out`.
-fn widths(specs: &[LayerSpec]) -> Vec<usize> {
-    let (inputs, _) = io_sizes(specs);
-    let mut w = vec![inputs];
-    w.extend(specs.iter().filter_map(|s| match *s {
-        LayerSpec::Dense { out_features, .. } => Some(out_features),
-        _ => None,
-    }));
-    w
-}
-
-/// The hidden activation of a layer list (the first one), `identity` without hidden layers.
-fn activation_name(specs: &[LayerSpec]) -> String {
-    specs
-        .iter()
-        .find_map(|s| if let LayerSpec::Activation(a) = s { Some(a.to_string()) } else { None })
-        .unwrap_or_else(|| "identity".into())
-}
-
-fn source_name(data: &Prepared<F>) -> String {
-    match &data.origin {
-        Origin::Playground { dataset, .. } => dataset.name().to_string(),
-        Origin::Csv { path, .. } => {
-            path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
-        }
-    }
-}
-
-/// The first line of a text run: what is trained on what.
-fn describe(
-    data: &Prepared<F>,
-    specs: &[LayerSpec],
-    meta: &ModelMeta,
-    optimizer: OptimizerConfig,
-    lr: f64,
-    batch_size: usize,
-) -> String {
-    let widths = widths(specs).iter().map(ToString::to_string).collect::<Vec<_>>().join("-");
-    let test = data.test.as_ref().map_or("no test set".to_string(), |t| format!("{} test rows", t.len()));
-    format!(
-        "training {widths} ({}, {}) with {} lr {lr} batch {batch_size} on {}: {} training rows, {test}",
-        activation_name(specs),
-        meta.loss,
-        optimizer.name(),
-        source_name(data),
-        data.train.len()
-    )
-}
-
-/// The picture's title.
-fn title(data: &Prepared<F>, specs: &[LayerSpec], history: &[EpochRecord]) -> String {
-    let last = history.last().expect("epoch 0 is always recorded");
-    let widths = widths(specs).iter().map(ToString::to_string).collect::<Vec<_>>().join("-");
-    let mut t =
-        format!("{}: {widths} {} after {} epochs", source_name(data), activation_name(specs), last.epoch);
-    match (last.test_accuracy, last.train_accuracy, last.test_loss) {
-        (Some(a), _, _) => t.push_str(&format!(", test accuracy {a:.3}")),
-        (None, Some(a), _) => t.push_str(&format!(", train accuracy {a:.3}")),
-        (None, None, Some(l)) => t.push_str(&format!(", test loss {l:.4}")),
-        (None, None, None) => t.push_str(&format!(", train loss {:.4}", last.train_loss)),
-    }
-    t
-}
-
-/// The resolved settings, for `--json`.
-#[allow(clippy::too_many_arguments)]
-fn settings_json(
-    args: &TrainArgs,
-    data: &Prepared<F>,
-    specs: &[LayerSpec],
-    meta: &ModelMeta,
-    optimizer: OptimizerConfig,
-    lr: f64,
-    batch_size: usize,
-    test_fraction: f64,
-    threads: usize,
-) -> Value {
-    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
-    let source = match &data.origin {
-        Origin::Playground { dataset, .. } => {
-            json!({"dataset": dataset.name(), "noise": args.data.noise.unwrap_or(0.0)})
-        }
-        Origin::Csv { path, target } => json!({"csv": path.display().to_string(), "target": target}),
-    };
-    json!({
-        "command": "train",
-        "data": source,
-        "features": meta.feature_names,
-        "task": meta.task.to_string(),
-        "classes": match data.train.targets() { Targets::Classes { names, .. } => json!(names), Targets::Values(_) => Value::Null },
-        "train_rows": data.train.len(),
-        "test_rows": data.test.as_ref().map(Dataset::len),
-        "test_fraction": test_fraction,
-        "scale": if meta.input_scaling.is_some() { "standard" } else { "none" },
-        "layers": hidden_sizes(specs),
-        "sizes": widths(specs),
-        "activation": activation_name(specs),
-        "loss": meta.loss.name(),
-        "optimizer": optimizer,
-        "lr": lr,
-        "batch_size": batch_size,
-        "epochs": args.epochs,
-        "l1": args.l1,
-        "l2": args.l2,
-        "seed": args.data.seed,
-        "threads": threads,
-        "init": path(&args.init),
-        "save": path(&args.save),
-        "checkpoint": path(&args.checkpoint),
-        "plot": path(&args.plot),
-    })
 }

@@ -107,7 +107,7 @@ fn divergence_names_the_epoch_and_step_and_keeps_the_last_good_checkpoint() {
     assert!(std::fs::read(&model).unwrap() == before, "the earlier model file is untouched");
     assert_eq!(dir.files(), ["ck.safetensors", "m.safetensors"], "no temporary file is left");
 
-    let ck = backprop_optim::load_checkpoint::<f32>(&checkpoint).unwrap();
+    let ck = backprop_train::load_checkpoint::<f32>(&checkpoint).unwrap();
     assert_eq!((ck.training.epoch, ck.training.step), (d.epoch - 1, (d.epoch - 1) * steps_per_epoch));
 
     // The checkpoint (weights and momentum buffers) loads in eval and predict, and starts a

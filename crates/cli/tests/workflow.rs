@@ -210,7 +210,7 @@ fn divergence_names_the_epoch_and_keeps_the_last_checkpoint() {
         "{line}"
     );
     assert_eq!(dir.files(), ["ck.safetensors", "line.csv"], "no model and no temporary file");
-    let ck = backprop_optim::load_checkpoint::<f32>(&checkpoint).unwrap();
+    let ck = backprop_train::load_checkpoint::<f32>(&checkpoint).unwrap();
     assert!(ck.training.epoch < 50);
     // The last good checkpoint starts a new run.
     let resumed = backprop(&[
