@@ -83,11 +83,16 @@ fn main() -> Result<(), Box<dyn Error>> {
         Some(&validation),
         &mut Print,
     )?;
-    if let StopReason::EarlyStopped { best_epoch, .. } = fit.stop {
-        println!("stopped early; the model holds the weights of epoch {best_epoch}");
-    }
-    let last = fit.last();
-    println!("{} epochs in {:.2} s; final {:?}", last.epoch, start.elapsed().as_secs_f64(), last.validation);
+    let seconds = start.elapsed().as_secs_f64();
+    let kept = match fit.stop {
+        StopReason::EarlyStopped { best_epoch, .. } => best_epoch,
+        _ => fit.last().epoch,
+    };
+    let best = fit.history.iter().find(|r| r.epoch == kept).and_then(|r| r.validation).expect("evaluated");
+    println!(
+        "{} epochs in {seconds:.2} s; the model holds the weights of epoch {kept}: {best:?}",
+        fit.last().epoch
+    );
 
     if let Some(out) = args.get(2) {
         let mut meta = ModelMeta::new(loss);
