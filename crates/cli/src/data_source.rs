@@ -153,7 +153,7 @@ pub fn csv_for_model<F: Float>(
         }
     };
     let target_col = table.require_column(&target)?;
-    let features = table.feature_matrix::<F>(feature_names)?;
+    let features = table.playground_feature_matrix::<F>(feature_names)?;
     let targets = match class_names {
         Some(names) => {
             let mut indices = Vec::with_capacity(table.len());

@@ -8,9 +8,10 @@
 //!   ([`DataError`]).
 //! - [`read_idx`] / [`write_idx`] and [`mnist`]: IDX files, the MNIST format, checked against
 //!   the file's size before anything is allocated.
-//! - [`PlaygroundSpec`]: the TensorFlow Playground's six data sets ([`PlaygroundDataset`]) with
-//!   its point counts, noise, seeds, train/test cut and seven input features ([`Feature`]),
-//!   point for point the page's (through `backprop-playground`).
+//! - `PlaygroundSpec`, with the `playground` feature (off by default): the TensorFlow
+//!   Playground's six data sets (`PlaygroundDataset`) with its point counts, noise, seeds,
+//!   train/test cut and seven input features (`Feature`), point for point the page's (through
+//!   `backprop-playground`, which the rest of the crate does not need).
 //! - [`train_test_split`]: a seeded split; [`Batches`] and [`Dataset::batch_into`]: shuffled
 //!   mini-batches gathered into reusable buffers; [`Standardizer`]: z-scores fitted on the
 //!   training set; [`one_hot`].
@@ -55,6 +56,7 @@ mod error;
 mod idx;
 mod mnist;
 mod one_hot;
+#[cfg(feature = "playground")]
 mod playground;
 mod split;
 mod standardize;
@@ -68,6 +70,7 @@ pub use error::{CellAt, DataError, Result};
 pub use idx::{IdxArray, IdxData, IdxType, idx_bytes, read_idx, read_idx_from, write_idx};
 pub use mnist::{load_idx_pair, mnist};
 pub use one_hot::{one_hot, one_hot_into};
+#[cfg(feature = "playground")]
 pub use playground::{Feature, PlaygroundDataset, PlaygroundSpec};
 pub use split::train_test_split;
 pub use standardize::Standardizer;

@@ -15,6 +15,7 @@ use backprop_playground::{
 };
 use backprop_tensor::{Float, Tensor};
 
+use crate::csv_table::CsvTable;
 use crate::dataset::{Dataset, Targets};
 use crate::error::{DataError, Result};
 
@@ -387,6 +388,19 @@ impl PlaygroundSpec {
     }
 }
 
+impl CsvTable {
+    /// [`CsvTable::feature_matrix`], where a Playground feature (`x1sq`, `sinx2`, ...) that is
+    /// not a column is computed from the columns `x1` and `x2`, as the Playground computes it.
+    ///
+    /// # Errors
+    /// A missing column (listing the columns), or a cell that is not a finite number.
+    pub fn playground_feature_matrix<F: Float>(&self, names: &[String]) -> Result<Tensor<F>> {
+        self.feature_matrix_deriving(names, ["x1", "x2"], |name| {
+            name.parse::<Feature>().ok().map(|feature| move |x1, x2| feature.value(x1, x2))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,5 +531,16 @@ mod tests {
         let (train, test) =
             PlaygroundSpec::new(PlaygroundDataset::Gauss, "s").generate_split::<f32>().unwrap();
         assert_eq!((train.len(), test.len()), (250, 250));
+    }
+
+    #[test]
+    fn playground_features_are_derived_from_x1_and_x2() {
+        let t = CsvTable::parse("x1,x2,label\n2,-3,1\n0.5,1,-1\n".as_bytes().to_vec(), "t.csv").unwrap();
+        let names: Vec<String> =
+            ["x1", "x2", "x1sq", "x1x2", "sinx2"].iter().map(|s| s.to_string()).collect();
+        let x: Tensor<f64> = t.playground_feature_matrix(&names).unwrap();
+        let row0 = &x.as_slice()[..5];
+        assert_eq!(&row0[..4], &[2.0, -3.0, 4.0, -6.0]);
+        assert!((row0[4] - (-3.0f64).sin()).abs() < 1e-15);
     }
 }
