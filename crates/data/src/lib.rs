@@ -14,7 +14,8 @@
 //!   `backprop-playground`, which the rest of the crate does not need).
 //! - [`train_test_split`]: a seeded split; [`Batches`] and [`Dataset::batch_into`]: shuffled
 //!   mini-batches gathered into reusable buffers; [`Standardizer`]: z-scores fitted on the
-//!   training set; [`one_hot`].
+//!   training set; [`LabelEncoding`]: class indices as one-hot, {0,1}, ±1 or index labels
+//!   ([`Targets::labels`]).
 //!
 //! ```
 //! use backprop_data::{Batch, Batches, CsvOptions, Standardizer, read_csv, train_test_split};
@@ -54,8 +55,9 @@ mod csv_text;
 mod dataset;
 mod error;
 mod idx;
+mod labels;
+mod matrix;
 mod mnist;
-mod one_hot;
 #[cfg(feature = "playground")]
 mod playground;
 mod split;
@@ -68,8 +70,8 @@ pub use csv_text::parse_number;
 pub use dataset::{Batch, BatchTargets, Dataset, Targets};
 pub use error::{CellAt, DataError, Result};
 pub use idx::{IdxArray, IdxData, IdxType, idx_bytes, read_idx, read_idx_from, write_idx};
+pub use labels::LabelEncoding;
 pub use mnist::{load_idx_pair, mnist};
-pub use one_hot::{one_hot, one_hot_into};
 #[cfg(feature = "playground")]
 pub use playground::{Feature, PlaygroundDataset, PlaygroundSpec};
 pub use split::train_test_split;

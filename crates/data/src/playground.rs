@@ -234,7 +234,7 @@ impl FromStr for Feature {
 /// What to generate: the data set, its noise, the input features and the seed.
 ///
 /// ```
-/// use backprop_data::{Feature, PlaygroundDataset, PlaygroundSpec};
+/// use backprop_data::{Feature, LabelEncoding, PlaygroundDataset, PlaygroundSpec};
 ///
 /// let dataset: PlaygroundDataset = "spiral".parse().unwrap();
 /// let spec = PlaygroundSpec::new(dataset, "0.12345")
@@ -244,7 +244,7 @@ impl FromStr for Feature {
 /// assert_eq!((train.features().shape(), test.len()), (&[250, 4][..], 250));
 /// assert_eq!(train.feature_names(), &["x1", "x2", "sinx1", "sinx2"]);
 /// // The page's labels are -1 and +1: class 0 and class 1.
-/// let signs = train.targets().signed().unwrap();
+/// let signs = train.targets().labels(LabelEncoding::PlusMinusOne).unwrap();
 /// assert!(signs.as_slice().iter().all(|&s| s == -1.0 || s == 1.0));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -320,7 +320,7 @@ impl PlaygroundSpec {
     /// [`PlaygroundDataset::num_samples`] points with noise `noise / 100`, and the same
     /// generator shuffles them. Features are `[n, k]` for the chosen features; targets are
     /// classes `["-1", "1"]` (index 0 is the page's label −1, index 1 is +1; see
-    /// [`Targets::signed`]) or values `[n, 1]`: in [−1, 1] for `multi-gauss`, and in
+    /// [`Targets::labels`] with [`LabelEncoding::PlusMinusOne`](crate::LabelEncoding::PlusMinusOne)) or values `[n, 1]`: in [−1, 1] for `multi-gauss`, and in
     /// (−1.2, 1.2) for `plane`, whose d3 scale maps x₁ + x₂ by [−10, 10] → [−1, 1] unclamped.
     ///
     /// # Errors
@@ -404,6 +404,7 @@ impl CsvTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::LabelEncoding;
     use backprop_playground::Playground;
 
     #[test]
@@ -487,7 +488,7 @@ mod tests {
                     let expected: Vec<f64> = spec.features.iter().map(|f| f.value(p.x, p.y)).collect();
                     assert_eq!(row, expected.as_slice(), "{url}");
                 }
-                let labels: Vec<f64> = match ds.targets().signed() {
+                let labels: Vec<f64> = match ds.targets().labels(LabelEncoding::PlusMinusOne) {
                     Ok(signs) => signs.to_vec(),
                     Err(_) => ds.targets().values().unwrap().to_vec(),
                 };
@@ -501,7 +502,7 @@ mod tests {
         let clean: Dataset<f64> = PlaygroundSpec::new(PlaygroundDataset::Xor, "s").generate().unwrap();
         let rows = clean.features().view2().unwrap();
         let agree = |ds: &Dataset<f64>| {
-            let signs = ds.targets().signed().unwrap().to_vec();
+            let signs = ds.targets().labels(LabelEncoding::PlusMinusOne).unwrap().to_vec();
             rows.rows().into_iter().zip(signs).filter(|(r, s)| (r[0] * r[1] >= 0.0) == (*s > 0.0)).count()
         };
         assert_eq!(agree(&clean), 500, "without noise xor labels are the quadrant signs");
