@@ -19,6 +19,26 @@ use crate::csv_table::CsvTable;
 use crate::dataset::{Dataset, Targets};
 use crate::error::{DataError, Result};
 
+/// `Display` as its `name()`, and `FromStr` by [`find_named`] among its `ALL`, for an enum
+/// of named choices: `named!(Type, "kind", also)`.
+macro_rules! named {
+    ($type:ty, $kind:literal, $also:expr) => {
+        impl fmt::Display for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl FromStr for $type {
+            type Err = DataError;
+
+            fn from_str(name: &str) -> Result<Self> {
+                find_named(&Self::ALL, Self::name, $kind, name, $also)
+            }
+        }
+    };
+}
+
 /// One of the Playground's six data sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PlaygroundDataset {
@@ -82,11 +102,7 @@ impl PlaygroundDataset {
 
     /// The active data set of a Playground configuration.
     pub fn of_config(config: &PlaygroundConfig) -> Self {
-        let name = config.dataset_name();
-        Self::ALL
-            .into_iter()
-            .find(|d| d.name() == name || d.page_name() == name)
-            .expect("the page's six data sets")
+        config.dataset_name().parse().expect("the page's six data sets")
     }
 
     /// The page's own name (`reg-plane` and `reg-gauss` for the regression sets).
@@ -99,26 +115,8 @@ impl PlaygroundDataset {
     }
 }
 
-impl fmt::Display for PlaygroundDataset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for PlaygroundDataset {
-    type Err = DataError;
-
-    /// Parses a name (also the page's `reg-plane` and `reg-gauss`).
-    fn from_str(name: &str) -> Result<Self> {
-        Self::ALL.into_iter().find(|d| d.name() == name || d.page_name() == name).ok_or_else(|| {
-            let names: Vec<&str> = Self::ALL.iter().map(|d| d.name()).collect();
-            DataError::invalid(
-                "playground",
-                format!("unknown data set '{name}'; the data sets are: {}", names.join(", ")),
-            )
-        })
-    }
-}
+// Parsed by name, also the page's `reg-plane` and `reg-gauss`.
+named!(PlaygroundDataset, "data set", |d: PlaygroundDataset, name| d.page_name() == name);
 
 /// One of the Playground's seven input features of a point (x₁, x₂).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -211,24 +209,24 @@ impl Feature {
     }
 }
 
-impl fmt::Display for Feature {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+named!(Feature, "feature", |_, _| false);
 
-impl FromStr for Feature {
-    type Err = DataError;
-
-    fn from_str(name: &str) -> Result<Self> {
-        Self::ALL.into_iter().find(|f| f.name() == name).ok_or_else(|| {
-            let names: Vec<&str> = Self::ALL.iter().map(|f| f.name()).collect();
-            DataError::invalid(
-                "playground",
-                format!("unknown feature '{name}'; the features are: {}", names.join(", ")),
-            )
-        })
-    }
+/// The one of `all` named `name` (or that `also` accepts for the name), or an error that lists the names
+/// of `all`, each a `kind` (`unknown feature 'x3'; the features are: x1, ...`).
+fn find_named<T: Copy>(
+    all: &[T],
+    name_of: fn(T) -> &'static str,
+    kind: &str,
+    name: &str,
+    also: fn(T, &str) -> bool,
+) -> Result<T> {
+    all.iter().copied().find(|&item| name_of(item) == name || also(item, name)).ok_or_else(|| {
+        let names: Vec<&str> = all.iter().map(|&item| name_of(item)).collect();
+        DataError::invalid(
+            "playground",
+            format!("unknown {kind} '{name}'; the {kind}s are: {}", names.join(", ")),
+        )
+    })
 }
 
 /// What to generate: the data set, its noise, the input features and the seed.
