@@ -127,21 +127,21 @@ impl CsvTable {
     /// # Errors
     /// A missing column (listing the columns), or a cell that is not a finite number.
     pub fn feature_matrix<F: Float>(&self, names: &[String]) -> Result<Tensor<F>, DataError> {
-        self.feature_matrix_deriving(names, ["", ""], |_| None::<fn(f64, f64) -> f64>)
+        self.feature_matrix_deriving(names, |_| None::<([&str; 2], fn(f64, f64) -> f64)>)
     }
 
-    /// [`CsvTable::feature_matrix`], where a name that is not a column may be computed from the
-    /// two columns named `from`: `derive(name)` is the function of their values, or `None` when
-    /// the name cannot be derived (the column is then missing). With the `playground` feature,
-    /// `CsvTable::playground_feature_matrix` derives the Playground's features from `x1`, `x2`.
+    /// [`CsvTable::feature_matrix`], where a name that is not a column may be computed from two
+    /// other columns: `derive(name)` gives their names and the function of their values, or
+    /// `None` when the name cannot be derived (the column is then missing). With the
+    /// `playground` feature, `CsvTable::playground_feature_matrix` derives the Playground's
+    /// features from `x1` and `x2`.
     ///
     /// # Errors
     /// A missing column (listing the columns), or a cell that is not a finite number.
     pub fn feature_matrix_deriving<F: Float, D: Fn(f64, f64) -> f64>(
         &self,
         names: &[String],
-        from: [&str; 2],
-        derive: impl Fn(&str) -> Option<D>,
+        derive: impl Fn(&str) -> Option<([&str; 2], D)>,
     ) -> Result<Tensor<F>, DataError> {
         let mut columns: Vec<Vec<F>> = Vec::with_capacity(names.len());
         for name in names {
@@ -149,7 +149,8 @@ impl CsvTable {
                 columns.push(self.numbers(col)?);
                 continue;
             }
-            let derived = derive(name).zip(self.column(from[0]).zip(self.column(from[1])));
+            let derived = derive(name)
+                .and_then(|([a, b], function)| Some((function, (self.column(a)?, self.column(b)?))));
             let Some((function, (c1, c2))) = derived else {
                 return Err(self.require_column(name).expect_err("the column is missing"));
             };

@@ -393,8 +393,9 @@ impl CsvTable {
     /// # Errors
     /// A missing column (listing the columns), or a cell that is not a finite number.
     pub fn playground_feature_matrix<F: Float>(&self, names: &[String]) -> Result<Tensor<F>> {
-        self.feature_matrix_deriving(names, ["x1", "x2"], |name| {
-            name.parse::<Feature>().ok().map(|feature| move |x1, x2| feature.value(x1, x2))
+        self.feature_matrix_deriving(names, |name| {
+            let feature = name.parse::<Feature>().ok()?;
+            Some((["x1", "x2"], move |x1, x2| feature.value(x1, x2)))
         })
     }
 }
@@ -407,9 +408,9 @@ mod tests {
 
     #[test]
     fn names_parse_and_errors_list_the_choices() {
-        for d in PlaygroundDataset::ALL {
-            assert_eq!(d.name().parse::<PlaygroundDataset>().unwrap(), d);
-        }
+        let parsed: Vec<PlaygroundDataset> =
+            PlaygroundDataset::ALL.iter().map(|d| d.name().parse().unwrap()).collect();
+        assert_eq!(parsed, PlaygroundDataset::ALL, "each name parses to its data set");
         assert_eq!("reg-gauss".parse::<PlaygroundDataset>().unwrap(), PlaygroundDataset::MultiGauss);
         let err = "moons".parse::<PlaygroundDataset>().unwrap_err();
         assert_eq!(
