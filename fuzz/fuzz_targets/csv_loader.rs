@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let delimiter = DELIMITERS[usize::from((options_byte >> 2) & 0b11)];
     let target = target_column(text, delimiter, usize::from(options_byte >> 5));
-    let options = CsvOptions::new(target).with_task(task).with_delimiter(delimiter);
+    let options = CsvOptions { task, delimiter, ..CsvOptions::new(target) };
     if options_byte & 0b1_0000 == 0 {
         check::<f32>(text, &options);
     } else {

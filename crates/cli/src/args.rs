@@ -454,22 +454,28 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// Asserts that `parse` refuses each input with exactly its message.
+    fn refuses<T: std::fmt::Debug>(parse: fn(&str) -> Result<T, String>, cases: &[(&str, &str)]) {
+        for &(input, message) in cases {
+            assert_eq!(parse(input).unwrap_err(), message, "{input:?}");
+        }
+    }
+
     #[test]
     fn layer_lists() {
         assert_eq!(parse_layers("8,8").unwrap(), HiddenSizes(vec![8, 8]));
         assert_eq!(parse_layers(" 16, 4 ").unwrap(), HiddenSizes(vec![16, 4]));
         assert_eq!(parse_layers("").unwrap(), HiddenSizes(vec![]));
-        assert_eq!(
-            parse_layers("8,,8").unwrap_err(),
-            "layer 2 is empty; write sizes separated by commas, e.g. 8,8"
-        );
-        assert_eq!(
-            parse_layers("8,0").unwrap_err(),
-            "layer 2 has size 0; every hidden layer needs at least 1 unit"
-        );
-        assert_eq!(
-            parse_layers("8,x").unwrap_err(),
-            "layer 2 is 'x', not a positive whole number; write sizes separated by commas, e.g. 8,8"
+        refuses(
+            parse_layers,
+            &[
+                ("8,,8", "layer 2 is empty; write sizes separated by commas, e.g. 8,8"),
+                ("8,0", "layer 2 has size 0; every hidden layer needs at least 1 unit"),
+                (
+                    "8,x",
+                    "layer 2 is 'x', not a positive whole number; write sizes separated by commas, e.g. 8,8",
+                ),
+            ],
         );
         assert!(parse_layers("-3").is_err());
     }
@@ -478,64 +484,76 @@ mod tests {
     fn data_sets_and_features() {
         assert_eq!(parse_dataset("Spiral"), Ok(PlaygroundDataset::Spiral));
         assert_eq!(parse_dataset("reg-gauss"), Ok(PlaygroundDataset::MultiGauss));
-        assert_eq!(
-            parse_dataset("moons").unwrap_err(),
-            "unknown data set 'moons'; the data sets are: circle, xor, gauss, spiral, plane, multi-gauss"
+        refuses(
+            parse_dataset,
+            &[(
+                "moons",
+                "unknown data set 'moons'; the data sets are: circle, xor, gauss, spiral, plane, multi-gauss",
+            )],
         );
         assert_eq!(
             parse_features("x1,X2,sinx1").unwrap(),
             FeatureList(vec![Feature::X1, Feature::X2, Feature::SinX1])
         );
-        assert_eq!(
-            parse_features("x1,cosx1").unwrap_err(),
-            "unknown feature 'cosx1'; the features are: x1, x2, x1sq, x2sq, x1x2, sinx1, sinx2"
+        refuses(
+            parse_features,
+            &[(
+                "x1,cosx1",
+                "unknown feature 'cosx1'; the features are: x1, x2, x1sq, x2sq, x1x2, sinx1, sinx2",
+            )],
         );
     }
 
     #[test]
     fn numbers_and_names() {
         assert_eq!(parse_lr("0.01"), Ok(0.01));
-        assert_eq!(parse_lr("0").unwrap_err(), "the learning rate must be a finite number > 0, got 0");
-        assert_eq!(parse_lr("-1").unwrap_err(), "the learning rate must be a finite number > 0, got -1");
-        assert_eq!(parse_lr("NaN").unwrap_err(), "the learning rate must be a finite number > 0, got NaN");
-        assert_eq!(parse_lr("fast").unwrap_err(), "'fast' is not a number");
-        assert_eq!(parse_batch_size("0").unwrap_err(), "the batch size must be at least 1");
-        assert_eq!(
-            parse_test_fraction("1").unwrap_err(),
-            "the test fraction must be in [0, 1) (0 means no test set), got 1"
+        refuses(
+            parse_lr,
+            &[
+                ("0", "the learning rate must be a finite number > 0, got 0"),
+                ("-1", "the learning rate must be a finite number > 0, got -1"),
+                ("NaN", "the learning rate must be a finite number > 0, got NaN"),
+                ("fast", "'fast' is not a number"),
+            ],
+        );
+        refuses(parse_batch_size, &[("0", "the batch size must be at least 1")]);
+        refuses(
+            parse_test_fraction,
+            &[("1", "the test fraction must be in [0, 1) (0 means no test set), got 1")],
         );
         assert_eq!(parse_test_fraction("0"), Ok(0.0));
         assert_eq!(parse_activation("tanh"), Ok(Activation::Tanh));
         assert_eq!(parse_activation("leaky_relu:0.2"), Ok(Activation::LeakyRelu { alpha: 0.2 }));
-        assert_eq!(
-            parse_activation("leaky_relu:abc").unwrap_err(),
-            "the slope of leaky_relu:<slope> must be a finite number, got 'abc'"
-        );
-        assert_eq!(
-            parse_activation("LeakyReLU:nan").unwrap_err(),
-            "the slope of leaky_relu:<slope> must be a finite number, got 'nan'"
-        );
-        assert_eq!(
-            parse_activation("swish").unwrap_err(),
-            "unknown activation 'swish'; expected one of relu, tanh, sigmoid, leaky_relu, leaky_relu:<slope>, identity"
+        refuses(
+            parse_activation,
+            &[
+                ("leaky_relu:abc", "the slope of leaky_relu:<slope> must be a finite number, got 'abc'"),
+                ("LeakyReLU:nan", "the slope of leaky_relu:<slope> must be a finite number, got 'nan'"),
+                (
+                    "swish",
+                    "unknown activation 'swish'; expected one of relu, tanh, sigmoid, leaky_relu, leaky_relu:<slope>, identity",
+                ),
+            ],
         );
         assert_eq!(parse_loss("CE"), Ok(LossName::Ce));
-        assert_eq!(
-            parse_loss("huber").unwrap_err(),
-            "unknown loss 'huber'; expected one of mse, log, ce, hinge"
-        );
+        refuses(parse_loss, &[("huber", "unknown loss 'huber'; expected one of mse, log, ce, hinge")]);
         assert_eq!(parse_optimizer("momentum").unwrap().name(), "sgd");
-        assert_eq!(
-            parse_optimizer("lbfgs").unwrap_err(),
-            "unknown optimizer 'lbfgs'; expected one of sgd, momentum, adam, adamw, rmsprop, adagrad"
+        refuses(
+            parse_optimizer,
+            &[(
+                "lbfgs",
+                "unknown optimizer 'lbfgs'; expected one of sgd, momentum, adam, adamw, rmsprop, adagrad",
+            )],
         );
         assert_eq!(parse_plot_size("640x480"), Ok(PlotSize { width: 640, height: 480 }));
-        assert_eq!(
-            parse_plot_size("10x10").unwrap_err(),
-            "each side of the picture must be 200 to 8000 pixels, got 10x10"
+        refuses(
+            parse_plot_size,
+            &[
+                ("10x10", "each side of the picture must be 200 to 8000 pixels, got 10x10"),
+                ("big", "'big' is not a size WxH, e.g. 800x800"),
+            ],
         );
-        assert_eq!(parse_plot_size("big").unwrap_err(), "'big' is not a size WxH, e.g. 800x800");
         assert_eq!(parse_scale("none"), Ok(Scale::None));
-        assert_eq!(parse_penalty("-0.1").unwrap_err(), "a penalty must be a finite number >= 0, got -0.1");
+        refuses(parse_penalty, &[("-0.1", "a penalty must be a finite number >= 0, got -0.1")]);
     }
 }

@@ -153,7 +153,7 @@ pub fn csv_for_model<F: Float>(
         }
     };
     let target_col = table.require_column(&target)?;
-    let features = table.feature_matrix::<F>(feature_names)?;
+    let features = table.playground_feature_matrix::<F>(feature_names)?;
     let targets = match class_names {
         Some(names) => {
             let mut indices = Vec::with_capacity(table.len());
@@ -178,6 +178,14 @@ pub fn csv_for_model<F: Float>(
     Ok((Dataset::new(features, targets, feature_names.to_vec())?, target))
 }
 
+/// A directory of its own for a unit test named `tag` (the caller removes it).
+#[cfg(test)]
+pub(crate) fn test_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("backprop-cli-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,8 +208,7 @@ mod tests {
 
     #[test]
     fn evaluation_csv_maps_classes_by_name() {
-        let dir = std::env::temp_dir().join(format!("backprop-cli-ds-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = test_dir("ds");
         let path = dir.join("e.csv");
         std::fs::write(&path, "b,a,label\n1,2,yes\n3,4,no\n").unwrap();
         let names = ["no".to_string(), "yes".to_string(), "maybe".to_string()];

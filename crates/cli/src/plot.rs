@@ -326,8 +326,7 @@ mod tests {
 
     #[test]
     fn draws_a_png_of_the_asked_size() {
-        let dir = std::env::temp_dir().join(format!("backprop-cli-plot-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::data_source::test_dir("plot");
         let history: Vec<EpochRecord> = (0..=5)
             .map(|e| EpochRecord {
                 epoch: e,
@@ -373,8 +372,7 @@ mod tests {
 
     #[test]
     fn output_paths_are_checked_before_the_work() {
-        let dir = std::env::temp_dir().join(format!("backprop-cli-parent-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::data_source::test_dir("parent");
         let file = dir.join("data.csv");
         std::fs::write(&file, "a\n1\n").unwrap();
         let message = |p: &Path| check_parent(p).unwrap_err().to_string();

@@ -37,7 +37,7 @@ fn run_typed<F: Float>(args: &PredictArgs) -> Result<()> {
     let (g, model, meta) = load_model_or_checkpoint::<F>(&args.model)?;
     let names = model_feature_names(&args.model, &meta)?;
     let table = CsvTable::read(&args.csv)?;
-    let mut x = table.feature_matrix::<F>(&names)?;
+    let mut x = table.playground_feature_matrix::<F>(&names)?;
     if let Some(s) = &meta.input_scaling {
         s.apply(&mut x)?;
     }

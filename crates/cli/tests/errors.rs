@@ -156,41 +156,36 @@ fn models_that_do_not_fit_the_data() {
     );
 
     let wine = sample("wine.csv");
-    let run = backprop(&["predict", "--model", &model, "--csv", &wine]);
-    assert_eq!(
-        run.error_line(1),
+    fails_with(
+        &["predict", "--model", &model, "--csv", &wine],
         format!(
             "error: {wine}: no column named 'sepal_length'; the columns are: alcohol, malic_acid, ash, alcalinity_of_ash, magnesium, total_phenols, flavanoids, nonflavanoid_phenols, proanthocyanins, color_intensity, hue, od280_od315_of_diluted_wines, proline, cultivar"
-        )
+        ),
     );
-    let run = backprop(&["eval", "--model", &model, "--dataset", "spiral"]);
-    assert_eq!(
-        run.error_line(1),
+    fails_with(
+        &["eval", "--model", &model, "--dataset", "spiral"],
         format!(
             "error: {model}: the model's features [sepal_length, sepal_width, petal_length, petal_width] are not Playground features (x1, x2, x1sq, x2sq, x1x2, sinx1, sinx2); evaluate it with --csv"
-        )
+        ),
     );
     let other =
         dir.write("other.csv", "sepal_length,sepal_width,petal_length,petal_width,species\n1,2,3,4,rose\n");
-    let run = backprop(&["eval", "--model", &model, "--csv", &other, "--test-fraction", "0"]);
-    assert_eq!(
-        run.error_line(1),
+    fails_with(
+        &["eval", "--model", &model, "--csv", &other, "--test-fraction", "0"],
         format!(
             "error: {other}:2: column 'species' (5): class 'rose' is not one of the model's classes [setosa, versicolor, virginica]"
-        )
+        ),
     );
     let bad_cell =
         dir.write("cell.csv", "sepal_length,sepal_width,petal_length,petal_width\n1,2,3,4\n1,2,x,4\n");
-    let run = backprop(&["predict", "--model", &model, "--csv", &bad_cell]);
-    assert_eq!(
-        run.error_line(1),
-        format!("error: {bad_cell}:3: column 'petal_length' (3): 'x' is not a number")
+    fails_with(
+        &["predict", "--model", &model, "--csv", &bad_cell],
+        format!("error: {bad_cell}:3: column 'petal_length' (3): 'x' is not a number"),
     );
     let missing = dir.arg("none.safetensors");
-    let run = backprop(&["eval", "--model", &missing, "--csv", &iris]);
-    assert_eq!(
-        run.error_line(1),
-        format!("error: {missing}: cannot read: No such file or directory (os error 2)")
+    fails_with(
+        &["eval", "--model", &missing, "--csv", &iris],
+        format!("error: {missing}: cannot read: No such file or directory (os error 2)"),
     );
     let not_a_model = dir.write("text.safetensors", "hello, this is plain text and not a model");
     let run = backprop(&["predict", "--model", &not_a_model, "--csv", &iris]);
@@ -228,4 +223,9 @@ fn playground_url_errors_name_the_field() {
         "{}",
         run.stderr
     );
+}
+
+/// Runs `args`, which must fail at run time (exit code 1) with the one line `expected`.
+fn fails_with(args: &[&str], expected: String) {
+    assert_eq!(backprop(args).error_line(1), expected);
 }

@@ -3,45 +3,28 @@
 
 mod common;
 
-use common::{TempDir, backprop, png_size, sample};
+use common::{TempDir, backprop, backprop_line, png_size, sample};
+use std::path::Path;
+
 use serde_json::Value;
 
 #[test]
 fn pictures_are_pngs_of_the_asked_size() {
     let dir = TempDir::new("png");
     let spiral = dir.path("spiral.png");
-    let run = backprop(&[
-        "train",
-        "--dataset",
-        "spiral",
-        "--features",
-        "x1,x2,sinx1",
-        "--epochs",
-        "2",
-        "--plot",
-        &spiral.display().to_string(),
-        "--plot-size",
-        "640x480",
-    ]);
+    let run = backprop_line(&format!(
+        "train --dataset spiral --features x1,x2,sinx1 --epochs 2 --plot {} --plot-size 640x480",
+        spiral.display()
+    ));
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(run.stdout.ends_with(&format!("wrote the picture to {}\n", spiral.display())), "{}", run.stdout);
     assert_eq!(png_size(&spiral), (640, 480));
 
     // A CSV file with more than two features: the loss curves alone, at the default size.
     let iris = dir.path("iris.png");
-    let run = backprop(&[
-        "train",
-        "--csv",
-        &sample("iris.csv"),
-        "--target",
-        "species",
-        "--epochs",
-        "2",
-        "--plot",
-        &iris.display().to_string(),
-    ]);
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!(png_size(&iris), (800, 800));
+    let line =
+        format!("train --csv {} --target species --epochs 2 --plot {}", sample("iris.csv"), iris.display());
+    assert_eq!(draw(&line, &iris), (800, 800));
 
     // Two features: a heat map over the data's window, here for regression.
     let data = dir.write(
@@ -52,37 +35,23 @@ fn pictures_are_pngs_of_the_asked_size() {
         }),
     );
     let plane = dir.path("plane.png");
-    let run = backprop(&[
-        "train",
-        "--csv",
-        &data,
-        "--target",
-        "y",
-        "--epochs",
-        "2",
-        "--plot",
-        &plane.display().to_string(),
-        "--plot-size",
-        "300x900",
-    ]);
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!(png_size(&plane), (300, 900));
+    let line =
+        format!("train --csv {data} --target y --epochs 2 --plot {} --plot-size 300x900", plane.display());
+    assert_eq!(draw(&line, &plane), (300, 900));
 
     let page = dir.path("page.png");
-    let run = backprop(&[
-        "playground",
-        "--url",
-        "dataset=xor&seed=2",
-        "--epochs",
-        "3",
-        "--plot",
-        &page.display().to_string(),
-        "--show-test",
-    ]);
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!(png_size(&page), (800, 800));
+    let line =
+        format!("playground --url dataset=xor&seed=2 --epochs 3 --plot {} --show-test", page.display());
+    assert_eq!(draw(&line, &page), (800, 800));
     let names = dir.files();
     assert_eq!(names, ["iris.png", "page.png", "plane.csv", "plane.png", "spiral.png"], "no temporary files");
+}
+
+/// Runs the command `line`, which must succeed, and returns the size of the picture `png`.
+fn draw(line: &str, png: &Path) -> (u32, u32) {
+    let run = backprop_line(line);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    png_size(png)
 }
 
 fn reference(id: &str) -> Value {

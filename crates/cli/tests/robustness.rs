@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TempDir, backprop, sample};
+use common::{TempDir, backprop, backprop_line, sample, words};
 use serde_json::Value;
 
 /// A divergence message taken apart.
@@ -67,23 +67,9 @@ fn divergence_names_the_epoch_and_step_and_keeps_the_last_good_checkpoint() {
 
     // SGD with momentum 0.9 and lr 1 on the regression plane: finite for a few epochs, then
     // the loss overflows.
-    let run = backprop(&[
-        "train",
-        "--dataset",
-        "plane",
-        "--optimizer",
-        "momentum",
-        "--lr",
-        "1",
-        "--batch-size",
-        "10",
-        "--epochs",
-        "100",
-        "--checkpoint",
-        &checkpoint,
-        "--save",
-        &model,
-    ]);
+    let run = backprop_line(&format!(
+        "train --dataset plane --optimizer momentum --lr 1 --batch-size 10 --epochs 100 --checkpoint {checkpoint} --save {model}"
+    ));
     let d = parse_divergence(&run.error_line(1));
     assert!(d.epoch >= 1, "{d:?}");
     let first_step = (d.epoch - 1) * steps_per_epoch + 1;
@@ -120,20 +106,9 @@ fn divergence_names_the_epoch_and_step_and_keeps_the_last_good_checkpoint() {
     let eval = backprop(&["eval", "--model", &checkpoint, "--dataset", "plane", "--json"]).json();
     let eval_loss = eval["final"]["train_loss"].as_f64().unwrap();
     assert!(eval_loss.is_finite(), "{eval}");
-    let resumed = backprop(&[
-        "train",
-        "--dataset",
-        "plane",
-        "--optimizer",
-        "momentum",
-        "--lr",
-        "0.01",
-        "--epochs",
-        "2",
-        "--init",
-        &checkpoint,
-        "--json",
-    ])
+    let resumed = backprop_line(&format!(
+        "train --dataset plane --optimizer momentum --lr 0.01 --epochs 2 --init {checkpoint} --json"
+    ))
     .json();
     assert_eq!(resumed["history"][0]["train_loss"].as_f64(), Some(eval_loss), "epoch 0 is the checkpoint");
     assert!(resumed["final"]["train_loss"].as_f64().unwrap().is_finite());
@@ -147,25 +122,9 @@ fn every_way_of_diverging_stops_at_its_step_and_writes_nothing() {
     // Unscaled, momentum 0.3: different seeds overflow in the output, the loss or a gradient.
     let mut seen = Vec::new();
     for seed in ["0", "1", "2", "3", "4"] {
-        let run = backprop(&[
-            "train",
-            "--csv",
-            &data,
-            "--target",
-            "y",
-            "--scale",
-            "none",
-            "--optimizer",
-            "momentum",
-            "--lr",
-            "0.3",
-            "--epochs",
-            "60",
-            "--seed",
-            seed,
-            "--save",
-            &model,
-        ]);
+        let run = backprop_line(&format!(
+            "train --csv {data} --target y --scale none --optimizer momentum --lr 0.3 --epochs 60 --seed {seed} --save {model}"
+        ));
         let d = parse_divergence(&run.error_line(1));
         // 45 training rows in batches of 32: 2 steps per epoch.
         assert!((2 * d.epoch - 1..=2 * d.epoch).contains(&d.step), "seed {seed}: {d:?}");
@@ -345,56 +304,15 @@ fn twice(dir: &TempDir, args: &[&str]) -> [(Vec<u8>, Vec<u8>, Value); 2] {
 fn the_same_command_seed_and_threads_write_the_same_bytes() {
     let dir = TempDir::new("robust-repro");
     let iris = sample("iris.csv");
-    let runs: [Vec<&str>; 3] = [
+    let lines = [
         // Products of 64 x 256 x 256 multiply-adds, split between the two threads.
-        vec![
-            "train",
-            "--dataset",
-            "spiral",
-            "--layers",
-            "256,256",
-            "--batch-size",
-            "64",
-            "--epochs",
-            "3",
-            "--seed",
-            "5",
-            "--threads",
-            "2",
-        ],
-        vec![
-            "train",
-            "--csv",
-            &iris,
-            "--target",
-            "species",
-            "--layers",
-            "64,64",
-            "--epochs",
-            "10",
-            "--seed",
-            "7",
-            "--threads",
-            "2",
-        ],
-        vec![
-            "train",
-            "--csv",
-            &iris,
-            "--target",
-            "species",
-            "--optimizer",
-            "rmsprop",
-            "--l2",
-            "0.001",
-            "--epochs",
-            "10",
-            "--seed",
-            "7",
-            "--threads",
-            "1",
-        ],
+        "train --dataset spiral --layers 256,256 --batch-size 64 --epochs 3 --seed 5 --threads 2".to_string(),
+        format!("train --csv {iris} --target species --layers 64,64 --epochs 10 --seed 7 --threads 2"),
+        format!(
+            "train --csv {iris} --target species --optimizer rmsprop --l2 0.001 --epochs 10 --seed 7 --threads 1"
+        ),
     ];
+    let runs = lines.each_ref().map(|line| words(line));
     for args in &runs {
         let [(model_a, ck_a, history_a), (model_b, ck_b, history_b)] = twice(&dir, args);
         let command = args.join(" ");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TempDir, backprop, csv_rows, sample};
+use common::{TempDir, backprop, backprop_line, csv_rows, sample};
 use serde_json::Value;
 
 /// Trains on a sample CSV file, saves the model, and checks the JSON report against `eval`
@@ -183,25 +183,9 @@ fn divergence_names_the_epoch_and_keeps_the_last_checkpoint() {
     }
     let data = dir.write("line.csv", &csv);
     let (model, checkpoint) = (dir.arg("m.safetensors"), dir.arg("ck.safetensors"));
-    let run = backprop(&[
-        "train",
-        "--csv",
-        &data,
-        "--target",
-        "y",
-        "--optimizer",
-        "sgd",
-        "--lr",
-        "5",
-        "--scale",
-        "none",
-        "--epochs",
-        "50",
-        "--checkpoint",
-        &checkpoint,
-        "--save",
-        &model,
-    ]);
+    let run = backprop_line(&format!(
+        "train --csv {data} --target y --optimizer sgd --lr 5 --scale none --epochs 50 --checkpoint {checkpoint} --save {model}"
+    ));
     let line = run.error_line(1);
     assert!(line.starts_with("error: training diverged at epoch "), "{line}");
     assert!(line.contains(", step ") && line.contains("try a lower learning rate, e.g. --lr 0.5"), "{line}");
@@ -213,24 +197,7 @@ fn divergence_names_the_epoch_and_keeps_the_last_checkpoint() {
     let ck = backprop_train::load_checkpoint::<f32>(&checkpoint).unwrap();
     assert!(ck.training.epoch < 50);
     // The last good checkpoint starts a new run.
-    let resumed = backprop(&[
-        "train",
-        "--csv",
-        &data,
-        "--target",
-        "y",
-        "--optimizer",
-        "sgd",
-        "--lr",
-        "0.001",
-        "--scale",
-        "none",
-        "--epochs",
-        "2",
-        "--init",
-        &checkpoint,
-        "--json",
-    ])
+    let resumed = backprop_line(&format!("train --csv {data} --target y --optimizer sgd --lr 0.001 --scale none --epochs 2 --init {checkpoint} --json"))
     .json();
     assert!(resumed["final"]["train_loss"].as_f64().unwrap().is_finite());
 }
@@ -269,21 +236,9 @@ fn init_continues_from_saved_weights() {
     let raw = dir.path("raw.safetensors");
     backprop_nn::safetensors_file::write_safetensors(&raw, &refs, &Default::default()).unwrap();
     let raw = raw.display().to_string();
-    let ok = backprop(&[
-        "train",
-        "--csv",
-        &iris,
-        "--target",
-        "species",
-        "--layers",
-        "5",
-        "--activation",
-        "tanh",
-        "--epochs",
-        "1",
-        "--init",
-        &raw,
-    ]);
+    let ok = backprop_line(&format!(
+        "train --csv {iris} --target species --layers 5 --activation tanh --epochs 1 --init {raw}"
+    ));
     assert_eq!(ok.code, Some(0), "{}", ok.stderr);
     let line = backprop(&[
         "train", "--csv", &iris, "--target", "species", "--layers", "6", "--epochs", "1", "--init", &raw,
@@ -301,20 +256,9 @@ fn init_continues_from_saved_weights() {
 fn playground_models_predict_from_x1_and_x2() {
     let dir = TempDir::new("pg-model");
     let model = dir.arg("m.safetensors");
-    let train = backprop(&[
-        "train",
-        "--dataset",
-        "gauss",
-        "--features",
-        "x1,x2,x1x2",
-        "--epochs",
-        "20",
-        "--seed",
-        "3",
-        "--save",
-        &model,
-        "--json",
-    ])
+    let train = backprop_line(&format!(
+        "train --dataset gauss --features x1,x2,x1x2 --epochs 20 --seed 3 --save {model} --json"
+    ))
     .json();
     let eval = backprop(&["eval", "--model", &model, "--dataset", "gauss", "--seed", "3", "--json"]).json();
     assert_eq!(eval["final"]["test_loss"], train["final"]["test_loss"]);

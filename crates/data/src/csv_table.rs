@@ -10,7 +10,6 @@ use std::path::Path;
 
 use crate::csv_text::{next_row, normalize, parse_number, read_header, reader as csv_reader};
 use crate::error::{CellAt, DataError};
-use crate::playground::Feature;
 use backprop_tensor::{Float, Tensor};
 
 /// A CSV file's header and cells, each row with the line it starts on.
@@ -123,26 +122,41 @@ impl CsvTable {
         (0..self.len()).map(|row| parse_number(&self.rows[row][col], || self.cell_at(row, col))).collect()
     }
 
-    /// The matrix `[rows, names.len()]` of the named columns, in that order. A Playground
-    /// feature (`x1sq`, `sinx2`, ...) that is not a column is computed from the columns `x1`
-    /// and `x2`, as the Playground computes it.
+    /// The matrix `[rows, names.len()]` of the named columns, in that order.
     ///
     /// # Errors
     /// A missing column (listing the columns), or a cell that is not a finite number.
     pub fn feature_matrix<F: Float>(&self, names: &[String]) -> Result<Tensor<F>, DataError> {
+        self.feature_matrix_deriving(names, |_| None::<([&str; 2], fn(f64, f64) -> f64)>)
+    }
+
+    /// [`CsvTable::feature_matrix`], where a name that is not a column may be computed from two
+    /// other columns: `derive(name)` gives their names and the function of their values, or
+    /// `None` when the name cannot be derived (the column is then missing). With the
+    /// `playground` feature, `CsvTable::playground_feature_matrix` derives the Playground's
+    /// features from `x1` and `x2`.
+    ///
+    /// # Errors
+    /// A missing column (listing the columns), or a cell that is not a finite number.
+    pub fn feature_matrix_deriving<F: Float, D: Fn(f64, f64) -> f64>(
+        &self,
+        names: &[String],
+        derive: impl Fn(&str) -> Option<([&str; 2], D)>,
+    ) -> Result<Tensor<F>, DataError> {
         let mut columns: Vec<Vec<F>> = Vec::with_capacity(names.len());
         for name in names {
             if let Some(col) = self.column(name) {
                 columns.push(self.numbers(col)?);
                 continue;
             }
-            let derived = name.parse::<Feature>().ok().zip(self.column("x1").zip(self.column("x2")));
-            let Some((feature, (c1, c2))) = derived else {
+            let derived = derive(name)
+                .and_then(|([a, b], function)| Some((function, (self.column(a)?, self.column(b)?))));
+            let Some((function, (c1, c2))) = derived else {
                 return Err(self.require_column(name).expect_err("the column is missing"));
             };
             let x1: Vec<f64> = self.numbers(c1)?;
             let x2: Vec<f64> = self.numbers(c2)?;
-            columns.push(x1.iter().zip(&x2).map(|(&a, &b)| F::from_f64(feature.value(a, b))).collect());
+            columns.push(x1.iter().zip(&x2).map(|(&a, &b)| F::from_f64(function(a, b))).collect());
         }
         let rows = self.len();
         let k = names.len();
@@ -205,16 +219,5 @@ mod tests {
             t.numbers::<f32>(0).unwrap_err().to_string(),
             "t.csv:2: column 'a' (1): '1e39' is too large for f32"
         );
-    }
-
-    #[test]
-    fn playground_features_are_derived_from_x1_and_x2() {
-        let t = table("x1,x2,label\n2,-3,1\n0.5,1,-1\n").unwrap();
-        let names: Vec<String> =
-            ["x1", "x2", "x1sq", "x1x2", "sinx2"].iter().map(|s| s.to_string()).collect();
-        let x: Tensor<f64> = t.feature_matrix(&names).unwrap();
-        let row0 = &x.as_slice()[..5];
-        assert_eq!(&row0[..4], &[2.0, -3.0, 4.0, -6.0]);
-        assert!((row0[4] - (-3.0f64).sin()).abs() < 1e-15);
     }
 }

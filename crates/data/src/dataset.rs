@@ -3,6 +3,8 @@
 use backprop_tensor::{Float, Tensor};
 
 use crate::error::{DataError, Result};
+use crate::labels::LabelEncoding;
+use crate::matrix::{gather_rows, gather_rows_into};
 
 /// What a data set asks a model to predict, one entry per row.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,40 +66,35 @@ impl<F: Float> Targets<F> {
         }
     }
 
-    /// The class indices one-hot encoded as `[n, classes]` (see [`crate::one_hot`]).
+    /// The class indices as label tensors of the given encoding (see [`LabelEncoding`]):
+    /// `[n, classes]` one-hot, or a column `[n, 1]` of indices, {0,1} or ±1 labels.
+    ///
+    /// ```
+    /// use backprop_data::{LabelEncoding, Targets};
+    ///
+    /// let t = Targets::<f32>::Classes { indices: vec![0, 1], names: vec!["-1".into(), "1".into()] };
+    /// assert_eq!(t.labels(LabelEncoding::PlusMinusOne).unwrap().to_vec(), vec![-1.0, 1.0]);
+    /// assert_eq!(t.labels(LabelEncoding::ZeroOne).unwrap().to_vec(), vec![0.0, 1.0]);
+    /// ```
     ///
     /// # Errors
-    /// For regression targets, or a class index without a name.
-    pub fn one_hot(&self) -> Result<Tensor<F>> {
-        match self {
-            Targets::Classes { indices, names } => crate::one_hot(indices, names.len()),
-            Targets::Values(_) => Err(DataError::invalid("one_hot", "regression targets have no classes")),
-        }
+    /// For regression targets, and as [`LabelEncoding::encode_into`].
+    pub fn labels(&self, encoding: LabelEncoding) -> Result<Tensor<F>> {
+        let mut out = Tensor::zeros(&[0, 0]);
+        self.labels_into(encoding, &mut out)?;
+        Ok(out)
     }
 
-    /// Two classes as the TensorFlow Playground's labels `[n, 1]`: class 0 is −1, class 1 is +1.
+    /// [`Targets::labels`] into an existing tensor, reusing its buffer.
     ///
     /// # Errors
-    /// For regression targets, or when there are not exactly two classes.
-    pub fn signed(&self) -> Result<Tensor<F>> {
+    /// As [`Targets::labels`]; `out` is then left unchanged.
+    pub fn labels_into(&self, encoding: LabelEncoding, out: &mut Tensor<F>) -> Result<()> {
         match self {
-            Targets::Classes { indices, names } if names.len() == 2 => {
-                let signs = indices
-                    .iter()
-                    .enumerate()
-                    .map(|(row, &i)| match i {
-                        0 => Ok(-F::one()),
-                        1 => Ok(F::one()),
-                        _ => Err(DataError::invalid("signed", format!("row {row} has class index {i} of 2"))),
-                    })
-                    .collect::<Result<Vec<F>>>()?;
-                Ok(Tensor::from_vec(&[indices.len(), 1], signs))
+            Targets::Classes { indices, names } => encoding.encode_into(indices, names.len(), out),
+            Targets::Values(_) => {
+                Err(DataError::invalid(encoding.name(), "regression targets have no classes"))
             }
-            Targets::Classes { names, .. } => Err(DataError::invalid(
-                "signed",
-                format!("±1 labels need exactly 2 classes, there are {}", names.len()),
-            )),
-            Targets::Values(_) => Err(DataError::invalid("signed", "regression targets have no classes")),
         }
     }
 
@@ -312,38 +309,6 @@ fn check_rows(op: &'static str, rows: &[usize], len: usize) -> Result<()> {
     }
 }
 
-/// A new matrix of the given rows of `matrix` (rows checked by the caller).
-fn gather_rows<F: Float>(matrix: &Tensor<F>, rows: &[usize]) -> Tensor<F> {
-    let mut out = Tensor::zeros(&[0, 0]);
-    gather_rows_into(matrix, rows, &mut out);
-    out
-}
-
-/// Copies the given rows of `matrix` into `out`, resizing `out` without reallocating when its
-/// buffer is large enough (rows checked by the caller).
-fn gather_rows_into<F: Float>(matrix: &Tensor<F>, rows: &[usize], out: &mut Tensor<F>) {
-    let cols = matrix.shape()[1];
-    resize_matrix(out, rows.len(), cols);
-    let src = matrix.as_slice();
-    for (dst, &r) in out.as_mut_slice().chunks_exact_mut(cols.max(1)).zip(rows) {
-        dst.copy_from_slice(&src[r * cols..(r + 1) * cols]);
-    }
-}
-
-/// Gives `t` the shape `[rows, cols]`, keeping its allocation (the contents are unspecified).
-pub(crate) fn resize_matrix<F: Float>(t: &mut Tensor<F>, rows: usize, cols: usize) {
-    if t.shape() == [rows, cols] {
-        return;
-    }
-    let old = std::mem::replace(t, Tensor::zeros(&[0]));
-    let (mut buffer, offset) = old.into_array().into_raw_vec_and_offset();
-    if offset.unwrap_or(0) != 0 {
-        buffer = Vec::new();
-    }
-    buffer.resize(rows * cols, F::zero());
-    *t = Tensor::from_vec(&[rows, cols], buffer);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,16 +349,22 @@ mod tests {
     #[test]
     fn signed_and_one_hot_targets() {
         let t = toy().targets().clone();
-        assert_eq!(t.signed().unwrap().to_vec(), vec![-1.0, 1.0, -1.0]);
-        assert_eq!(t.one_hot().unwrap().to_vec(), vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0]);
+        assert_eq!(t.labels(LabelEncoding::PlusMinusOne).unwrap().to_vec(), vec![-1.0, 1.0, -1.0]);
+        assert_eq!(t.labels(LabelEncoding::OneHot).unwrap().to_vec(), vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0]);
         let v = Targets::Values(Tensor::<f64>::zeros(&[3, 1]));
         assert!(v.num_classes().is_none());
-        assert_eq!(v.signed().unwrap_err().to_string(), "signed: regression targets have no classes");
-        assert_eq!(v.one_hot().unwrap_err().to_string(), "one_hot: regression targets have no classes");
+        assert_eq!(
+            v.labels(LabelEncoding::PlusMinusOne).unwrap_err().to_string(),
+            "signed: regression targets have no classes"
+        );
+        assert_eq!(
+            v.labels(LabelEncoding::OneHot).unwrap_err().to_string(),
+            "one_hot: regression targets have no classes"
+        );
         let three =
             Targets::<f64>::Classes { indices: vec![0], names: vec!["a".into(), "b".into(), "c".into()] };
         assert_eq!(
-            three.signed().unwrap_err().to_string(),
+            three.labels(LabelEncoding::PlusMinusOne).unwrap_err().to_string(),
             "signed: ±1 labels need exactly 2 classes, there are 3"
         );
     }

@@ -8,12 +8,14 @@
 //!   ([`DataError`]).
 //! - [`read_idx`] / [`write_idx`] and [`mnist`]: IDX files, the MNIST format, checked against
 //!   the file's size before anything is allocated.
-//! - [`PlaygroundSpec`]: the TensorFlow Playground's six data sets ([`PlaygroundDataset`]) with
-//!   its point counts, noise, seeds, train/test cut and seven input features ([`Feature`]),
-//!   point for point the page's (through `backprop-playground`).
+//! - `PlaygroundSpec`, with the `playground` feature (off by default): the TensorFlow
+//!   Playground's six data sets (`PlaygroundDataset`) with its point counts, noise, seeds,
+//!   train/test cut and seven input features (`Feature`), point for point the page's (through
+//!   `backprop-playground`, which the rest of the crate does not need).
 //! - [`train_test_split`]: a seeded split; [`Batches`] and [`Dataset::batch_into`]: shuffled
 //!   mini-batches gathered into reusable buffers; [`Standardizer`]: z-scores fitted on the
-//!   training set; [`one_hot`].
+//!   training set; [`LabelEncoding`]: class indices as one-hot, {0,1}, ±1 or index labels
+//!   ([`Targets::labels`]).
 //!
 //! ```
 //! use backprop_data::{Batch, Batches, CsvOptions, Standardizer, read_csv, train_test_split};
@@ -53,8 +55,10 @@ mod csv_text;
 mod dataset;
 mod error;
 mod idx;
+mod labels;
+mod matrix;
 mod mnist;
-mod one_hot;
+#[cfg(feature = "playground")]
 mod playground;
 mod split;
 mod standardize;
@@ -66,8 +70,9 @@ pub use csv_text::parse_number;
 pub use dataset::{Batch, BatchTargets, Dataset, Targets};
 pub use error::{CellAt, DataError, Result};
 pub use idx::{IdxArray, IdxData, IdxType, idx_bytes, read_idx, read_idx_from, write_idx};
+pub use labels::LabelEncoding;
 pub use mnist::{load_idx_pair, mnist};
-pub use one_hot::{one_hot, one_hot_into};
+#[cfg(feature = "playground")]
 pub use playground::{Feature, PlaygroundDataset, PlaygroundSpec};
 pub use split::train_test_split;
 pub use standardize::Standardizer;

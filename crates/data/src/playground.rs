@@ -15,8 +15,29 @@ use backprop_playground::{
 };
 use backprop_tensor::{Float, Tensor};
 
+use crate::csv_table::CsvTable;
 use crate::dataset::{Dataset, Targets};
 use crate::error::{DataError, Result};
+
+/// `Display` as its `name()`, and `FromStr` by [`find_named`] among its `ALL`, for an enum
+/// of named choices: `named!(Type, "kind", also)`.
+macro_rules! named {
+    ($type:ty, $kind:literal, $also:expr) => {
+        impl fmt::Display for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl FromStr for $type {
+            type Err = DataError;
+
+            fn from_str(name: &str) -> Result<Self> {
+                find_named(&Self::ALL, Self::name, $kind, name, $also)
+            }
+        }
+    };
+}
 
 /// One of the Playground's six data sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,11 +102,7 @@ impl PlaygroundDataset {
 
     /// The active data set of a Playground configuration.
     pub fn of_config(config: &PlaygroundConfig) -> Self {
-        let name = config.dataset_name();
-        Self::ALL
-            .into_iter()
-            .find(|d| d.name() == name || d.page_name() == name)
-            .expect("the page's six data sets")
+        config.dataset_name().parse().expect("the page's six data sets")
     }
 
     /// The page's own name (`reg-plane` and `reg-gauss` for the regression sets).
@@ -98,26 +115,8 @@ impl PlaygroundDataset {
     }
 }
 
-impl fmt::Display for PlaygroundDataset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for PlaygroundDataset {
-    type Err = DataError;
-
-    /// Parses a name (also the page's `reg-plane` and `reg-gauss`).
-    fn from_str(name: &str) -> Result<Self> {
-        Self::ALL.into_iter().find(|d| d.name() == name || d.page_name() == name).ok_or_else(|| {
-            let names: Vec<&str> = Self::ALL.iter().map(|d| d.name()).collect();
-            DataError::invalid(
-                "playground",
-                format!("unknown data set '{name}'; the data sets are: {}", names.join(", ")),
-            )
-        })
-    }
-}
+// Parsed by name, also the page's `reg-plane` and `reg-gauss`.
+named!(PlaygroundDataset, "data set", |d: PlaygroundDataset, name| d.page_name() == name);
 
 /// One of the Playground's seven input features of a point (x₁, x₂).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -210,30 +209,30 @@ impl Feature {
     }
 }
 
-impl fmt::Display for Feature {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+named!(Feature, "feature", |_, _| false);
 
-impl FromStr for Feature {
-    type Err = DataError;
-
-    fn from_str(name: &str) -> Result<Self> {
-        Self::ALL.into_iter().find(|f| f.name() == name).ok_or_else(|| {
-            let names: Vec<&str> = Self::ALL.iter().map(|f| f.name()).collect();
-            DataError::invalid(
-                "playground",
-                format!("unknown feature '{name}'; the features are: {}", names.join(", ")),
-            )
-        })
-    }
+/// The one of `all` named `name` (or that `also` accepts for the name), or an error that lists the names
+/// of `all`, each a `kind` (`unknown feature 'x3'; the features are: x1, ...`).
+fn find_named<T: Copy>(
+    all: &[T],
+    name_of: fn(T) -> &'static str,
+    kind: &str,
+    name: &str,
+    also: fn(T, &str) -> bool,
+) -> Result<T> {
+    all.iter().copied().find(|&item| name_of(item) == name || also(item, name)).ok_or_else(|| {
+        let names: Vec<&str> = all.iter().map(|&item| name_of(item)).collect();
+        DataError::invalid(
+            "playground",
+            format!("unknown {kind} '{name}'; the {kind}s are: {}", names.join(", ")),
+        )
+    })
 }
 
 /// What to generate: the data set, its noise, the input features and the seed.
 ///
 /// ```
-/// use backprop_data::{Feature, PlaygroundDataset, PlaygroundSpec};
+/// use backprop_data::{Feature, LabelEncoding, PlaygroundDataset, PlaygroundSpec};
 ///
 /// let dataset: PlaygroundDataset = "spiral".parse().unwrap();
 /// let spec = PlaygroundSpec::new(dataset, "0.12345")
@@ -243,7 +242,7 @@ impl FromStr for Feature {
 /// assert_eq!((train.features().shape(), test.len()), (&[250, 4][..], 250));
 /// assert_eq!(train.feature_names(), &["x1", "x2", "sinx1", "sinx2"]);
 /// // The page's labels are -1 and +1: class 0 and class 1.
-/// let signs = train.targets().signed().unwrap();
+/// let signs = train.targets().labels(LabelEncoding::PlusMinusOne).unwrap();
 /// assert!(signs.as_slice().iter().all(|&s| s == -1.0 || s == 1.0));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -319,7 +318,7 @@ impl PlaygroundSpec {
     /// [`PlaygroundDataset::num_samples`] points with noise `noise / 100`, and the same
     /// generator shuffles them. Features are `[n, k]` for the chosen features; targets are
     /// classes `["-1", "1"]` (index 0 is the page's label −1, index 1 is +1; see
-    /// [`Targets::signed`]) or values `[n, 1]`: in [−1, 1] for `multi-gauss`, and in
+    /// [`Targets::labels`] with [`LabelEncoding::PlusMinusOne`](crate::LabelEncoding::PlusMinusOne)) or values `[n, 1]`: in [−1, 1] for `multi-gauss`, and in
     /// (−1.2, 1.2) for `plane`, whose d3 scale maps x₁ + x₂ by [−10, 10] → [−1, 1] unclamped.
     ///
     /// # Errors
@@ -387,16 +386,31 @@ impl PlaygroundSpec {
     }
 }
 
+impl CsvTable {
+    /// [`CsvTable::feature_matrix`], where a Playground feature (`x1sq`, `sinx2`, ...) that is
+    /// not a column is computed from the columns `x1` and `x2`, as the Playground computes it.
+    ///
+    /// # Errors
+    /// A missing column (listing the columns), or a cell that is not a finite number.
+    pub fn playground_feature_matrix<F: Float>(&self, names: &[String]) -> Result<Tensor<F>> {
+        self.feature_matrix_deriving(names, |name| {
+            let feature = name.parse::<Feature>().ok()?;
+            Some((["x1", "x2"], move |x1, x2| feature.value(x1, x2)))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::LabelEncoding;
     use backprop_playground::Playground;
 
     #[test]
     fn names_parse_and_errors_list_the_choices() {
-        for d in PlaygroundDataset::ALL {
-            assert_eq!(d.name().parse::<PlaygroundDataset>().unwrap(), d);
-        }
+        let parsed: Vec<PlaygroundDataset> =
+            PlaygroundDataset::ALL.iter().map(|d| d.name().parse().unwrap()).collect();
+        assert_eq!(parsed, PlaygroundDataset::ALL, "each name parses to its data set");
         assert_eq!("reg-gauss".parse::<PlaygroundDataset>().unwrap(), PlaygroundDataset::MultiGauss);
         let err = "moons".parse::<PlaygroundDataset>().unwrap_err();
         assert_eq!(
@@ -473,7 +487,7 @@ mod tests {
                     let expected: Vec<f64> = spec.features.iter().map(|f| f.value(p.x, p.y)).collect();
                     assert_eq!(row, expected.as_slice(), "{url}");
                 }
-                let labels: Vec<f64> = match ds.targets().signed() {
+                let labels: Vec<f64> = match ds.targets().labels(LabelEncoding::PlusMinusOne) {
                     Ok(signs) => signs.to_vec(),
                     Err(_) => ds.targets().values().unwrap().to_vec(),
                 };
@@ -487,7 +501,7 @@ mod tests {
         let clean: Dataset<f64> = PlaygroundSpec::new(PlaygroundDataset::Xor, "s").generate().unwrap();
         let rows = clean.features().view2().unwrap();
         let agree = |ds: &Dataset<f64>| {
-            let signs = ds.targets().signed().unwrap().to_vec();
+            let signs = ds.targets().labels(LabelEncoding::PlusMinusOne).unwrap().to_vec();
             rows.rows().into_iter().zip(signs).filter(|(r, s)| (r[0] * r[1] >= 0.0) == (*s > 0.0)).count()
         };
         assert_eq!(agree(&clean), 500, "without noise xor labels are the quadrant signs");
@@ -517,5 +531,16 @@ mod tests {
         let (train, test) =
             PlaygroundSpec::new(PlaygroundDataset::Gauss, "s").generate_split::<f32>().unwrap();
         assert_eq!((train.len(), test.len()), (250, 250));
+    }
+
+    #[test]
+    fn playground_features_are_derived_from_x1_and_x2() {
+        let t = CsvTable::parse("x1,x2,label\n2,-3,1\n0.5,1,-1\n".as_bytes().to_vec(), "t.csv").unwrap();
+        let names: Vec<String> =
+            ["x1", "x2", "x1sq", "x1x2", "sinx2"].iter().map(|s| s.to_string()).collect();
+        let x: Tensor<f64> = t.playground_feature_matrix(&names).unwrap();
+        let row0 = &x.as_slice()[..5];
+        assert_eq!(&row0[..4], &[2.0, -3.0, 4.0, -6.0]);
+        assert!((row0[4] - (-3.0f64).sin()).abs() < 1e-15);
     }
 }

@@ -27,11 +27,13 @@ impl Activation {
         }
     }
 
+    /// All four, in the page's order.
+    pub const ALL: [Activation; 4] =
+        [Activation::Relu, Activation::Tanh, Activation::Sigmoid, Activation::Linear];
+
     /// The activation whose hash name is `name`.
     pub fn from_name(name: &str) -> Option<Self> {
-        [Activation::Relu, Activation::Tanh, Activation::Sigmoid, Activation::Linear]
-            .into_iter()
-            .find(|a| a.name() == name)
+        Self::ALL.into_iter().find(|a| a.name() == name)
     }
 
     /// The activation's value at `x`, as JavaScript computes it (`Math.max(0, x)` keeps
@@ -97,9 +99,12 @@ impl Regularization {
         }
     }
 
+    /// All three, in the page's order.
+    pub const ALL: [Regularization; 3] = [Regularization::None, Regularization::L1, Regularization::L2];
+
     /// The regularisation whose hash name is `name` (case-sensitive, as on the page).
     pub fn from_name(name: &str) -> Option<Self> {
-        [Regularization::None, Regularization::L1, Regularization::L2].into_iter().find(|r| r.name() == name)
+        Self::ALL.into_iter().find(|r| r.name() == name)
     }
 
     /// The penalty of weight `w` (0 without regularisation).

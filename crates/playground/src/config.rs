@@ -25,6 +25,9 @@ pub enum Problem {
 }
 
 impl Problem {
+    /// Both, in the page's order.
+    pub const ALL: [Problem; 2] = [Problem::Classification, Problem::Regression];
+
     /// The name used in the URL hash.
     pub fn name(self) -> &'static str {
         match self {
@@ -35,7 +38,7 @@ impl Problem {
 
     /// The problem whose hash name is `name`.
     pub fn from_name(name: &str) -> Option<Self> {
-        [Problem::Classification, Problem::Regression].into_iter().find(|p| p.name() == name)
+        Self::ALL.into_iter().find(|p| p.name() == name)
     }
 }
 

@@ -162,10 +162,16 @@ fn boolean(field: &str, value: &str) -> Result<bool, PlaygroundError> {
     }
 }
 
-/// A named choice among `options`.
-fn choice<T>(field: &str, value: &str, found: Option<T>, options: &[&str]) -> Result<T, PlaygroundError> {
-    found.ok_or_else(|| {
-        PlaygroundError::field(field, value, format!("expected one of {}", options.join(", ")))
+/// The one of `options` whose `name` is `value`; the error lists the names.
+fn choice<T: Copy>(
+    field: &str,
+    value: &str,
+    options: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<T, PlaygroundError> {
+    options.iter().copied().find(|&option| name(option) == value).ok_or_else(|| {
+        let names: Vec<&str> = options.iter().map(|&option| name(option)).collect();
+        PlaygroundError::field(field, value, format!("expected one of {}", names.join(", ")))
     })
 }
 
@@ -220,30 +226,16 @@ impl PlaygroundConfig {
                 continue;
             };
             match name {
-                "activation" => {
-                    config.activation = choice(
-                        name,
-                        value,
-                        Activation::from_name(value),
-                        &["relu", "tanh", "sigmoid", "linear"],
-                    )?
-                }
+                "activation" => config.activation = choice(name, value, &Activation::ALL, Activation::name)?,
                 "regularization" => {
-                    config.regularization =
-                        choice(name, value, Regularization::from_name(value), &["none", "L1", "L2"])?
+                    config.regularization = choice(name, value, &Regularization::ALL, Regularization::name)?
                 }
                 "batchSize" => config.batch_size = positive_integer(name, value, value)?,
                 "dataset" => {
-                    config.dataset = choice(
-                        name,
-                        value,
-                        ClassifyDataset::from_name(value),
-                        &["circle", "xor", "gauss", "spiral"],
-                    )?
+                    config.dataset = choice(name, value, &ClassifyDataset::ALL, ClassifyDataset::name)?
                 }
                 "regDataset" => {
-                    config.reg_dataset =
-                        choice(name, value, RegressDataset::from_name(value), &["reg-plane", "reg-gauss"])?
+                    config.reg_dataset = choice(name, value, &RegressDataset::ALL, RegressDataset::name)?
                 }
                 "learningRate" => config.learning_rate = non_negative(name, value)?,
                 "regularizationRate" => config.regularization_rate = non_negative(name, value)?,
@@ -258,10 +250,7 @@ impl PlaygroundConfig {
                     config.perc_train_data = v;
                     perc_text = Some(value);
                 }
-                "problem" => {
-                    config.problem =
-                        choice(name, value, Problem::from_name(value), &["classification", "regression"])?
-                }
+                "problem" => config.problem = choice(name, value, &Problem::ALL, Problem::name)?,
                 "showTestData" => config.show_test_data = boolean(name, value)?,
                 "discretize" => config.discretize = boolean(name, value)?,
                 "cosX" => config.cos_x = boolean(name, value)?,

@@ -19,6 +19,34 @@ const PIO2_2T: f64 = f64::from_bits(0x3BA3198A_2E037073); // pi/2 - (PIO2_1 + PI
 const PIO2_3: f64 = f64::from_bits(0x3BA3198A_2E000000); // third 33 bits
 const PIO2_3T: f64 = f64::from_bits(0x397B839A_252049C1); // pi/2 - (PIO2_1 + PIO2_2 + PIO2_3)
 const INV_PIO2: f64 = f64::from_bits(0x3FE45F30_6DC9C883); // 2/pi
+// ln 2 split as fdlibm splits it for `log` and `expm1`: the high part has its low 32 bits 0.
+const LN2_HI: f64 = f64::from_bits(0x3FE62E42_FEE00000);
+const LN2_LO: f64 = f64::from_bits(0x3DEA39EF_35793C76);
+
+/// `c[0] + x (c[1] + x (c[2] + ...))`, evaluated from the innermost term out, operation for
+/// operation as fdlibm writes its polynomials (so the results are its results, bit for bit).
+#[inline]
+fn horner(x: f64, c: &[f64]) -> f64 {
+    let (&last, rest) = c.split_last().expect("at least one coefficient");
+    rest.iter().rev().fold(last, |acc, &ci| ci + x * acc)
+}
+
+/// The doubles of the given bit patterns (fdlibm's coefficient tables, written in hex).
+const fn doubles<const N: usize>(bits: [u64; N]) -> [f64; N] {
+    let mut out = [0.0; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = f64::from_bits(bits[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Whether |x| < 2^-27, where sin x is x and cos x is 1 to the last bit (fdlibm's test, with
+/// its `(int) x == 0` that raises the inexact flag).
+fn below_2_pow_27(x: f64) -> bool {
+    (high_word(x) & 0x7FFF_FFFF) < 0x3E400000 && (x as i32) == 0
+}
 
 /// High 32 bits of the double, as fdlibm's `GET_HIGH_WORD` (a signed word).
 fn high_word(x: f64) -> i32 {
@@ -88,17 +116,11 @@ fn rem_pio2_medium(x: f64) -> Option<(i32, f64, f64)> {
         y0 = r - w;
         let mut i = j - ((high_word(y0) >> 20) & 0x7FF);
         if i > 16 {
-            let t = r;
-            w = f_n * PIO2_2;
-            r = t - w;
-            w = f_n * PIO2_2T - ((t - r) - w);
+            (r, w) = reduce_further(r, f_n, PIO2_2, PIO2_2T);
             y0 = r - w;
             i = j - ((high_word(y0) >> 20) & 0x7FF);
             if i > 49 {
-                let t = r;
-                w = f_n * PIO2_3;
-                r = t - w;
-                w = f_n * PIO2_3T - ((t - r) - w);
+                (r, w) = reduce_further(r, f_n, PIO2_3, PIO2_3T);
                 y0 = r - w;
             }
         }
@@ -107,39 +129,44 @@ fn rem_pio2_medium(x: f64) -> Option<(i32, f64, f64)> {
     Some(if hx < 0 { (-n, -y0, -y1) } else { (n, y0, y1) })
 }
 
+/// One more round of the reduction, for arguments close to a multiple of pi/2: takes the
+/// next 33 bits `part` of pi/2 (with `tail`, the rest) off `r`; returns the new `r` and the
+/// rounding error `w` to take off it, as fdlibm's `__ieee754_rem_pio2` computes them.
+fn reduce_further(r: f64, f_n: f64, part: f64, tail: f64) -> (f64, f64) {
+    let w = f_n * part;
+    let reduced = r - w;
+    (reduced, f_n * tail - ((r - reduced) - w))
+}
+
 /// fdlibm's `__kernel_sin(x, y, iy)` on [-pi/4, pi/4]; `y` is the tail of `x`.
 fn kernel_sin(x: f64, y: f64, iy: i32) -> f64 {
     const S1: f64 = f64::from_bits(0xBFC55555_55555549);
-    const S2: f64 = f64::from_bits(0x3F811111_1110F8A6);
-    const S3: f64 = f64::from_bits(0xBF2A01A0_19C161D5);
-    const S4: f64 = f64::from_bits(0x3EC71DE3_57B1FE7D);
-    const S5: f64 = f64::from_bits(0xBE5AE5E6_8A2B9CEB);
-    const S6: f64 = f64::from_bits(0x3DE5D93A_5ACFD57C);
-    let ix = high_word(x) & 0x7FFF_FFFF;
-    if ix < 0x3E400000 && (x as i32) == 0 {
+    // fdlibm's S2 to S6.
+    #[rustfmt::skip] // two lines of hex rather than one a line
+    const S: [f64; 5] = doubles([0x3F811111_1110F8A6, 0xBF2A01A0_19C161D5, 0x3EC71DE3_57B1FE7D,
+                                 0xBE5AE5E6_8A2B9CEB, 0x3DE5D93A_5ACFD57C]);
+    if below_2_pow_27(x) {
         return x;
     }
     let z = x * x;
     let v = z * x;
-    let r = S2 + z * (S3 + z * (S4 + z * (S5 + z * S6)));
+    let r = horner(z, &S);
     if iy == 0 { x + v * (S1 + z * r) } else { x - ((z * (0.5 * y - v * r) - y) - v * S1) }
 }
 
 /// fdlibm's `__kernel_cos(x, y)` on [-pi/4, pi/4] (the original with the `qx` split,
 /// not FreeBSD's later rewrite that musl and `libm` use).
 fn kernel_cos(x: f64, y: f64) -> f64 {
-    const C1: f64 = f64::from_bits(0x3FA55555_5555554C);
-    const C2: f64 = f64::from_bits(0xBF56C16C_16C15177);
-    const C3: f64 = f64::from_bits(0x3EFA01A0_19CB1590);
-    const C4: f64 = f64::from_bits(0xBE927E4F_809C52AD);
-    const C5: f64 = f64::from_bits(0x3E21EE9E_BDB4B1C4);
-    const C6: f64 = f64::from_bits(0xBDA8FAE9_BE8838D4);
-    let ix = high_word(x) & 0x7FFF_FFFF;
-    if ix < 0x3E400000 && (x as i32) == 0 {
+    // fdlibm's C1 to C6.
+    #[rustfmt::skip] // two lines of hex rather than one a line
+    const C: [f64; 6] = doubles([0x3FA55555_5555554C, 0xBF56C16C_16C15177, 0x3EFA01A0_19CB1590,
+                                 0xBE927E4F_809C52AD, 0x3E21EE9E_BDB4B1C4, 0xBDA8FAE9_BE8838D4]);
+    if below_2_pow_27(x) {
         return 1.0;
     }
+    let ix = high_word(x) & 0x7FFF_FFFF;
     let z = x * x;
-    let r = z * (C1 + z * (C2 + z * (C3 + z * (C4 + z * (C5 + z * C6)))));
+    let r = z * horner(z, &C);
     if ix < 0x3FD33333 {
         1.0 - (0.5 * z - (z * r - x * y))
     } else {
@@ -200,16 +227,11 @@ pub fn cos(x: f64) -> f64 {
 /// `Math.log(x)` as V8 computes it (fdlibm `e_log.c`): x = 2^k (1+f),
 /// log(x) = k ln2_hi + (f - (hfsq - (s (hfsq + R) + k ln2_lo))) with s = f/(2+f).
 pub fn log(x: f64) -> f64 {
-    const LN2_HI: f64 = f64::from_bits(0x3FE62E42_FEE00000);
-    const LN2_LO: f64 = f64::from_bits(0x3DEA39EF_35793C76);
     const TWO54: f64 = f64::from_bits(0x43500000_00000000);
-    const LG1: f64 = f64::from_bits(0x3FE55555_55555593);
-    const LG2: f64 = f64::from_bits(0x3FD99999_9997FA04);
-    const LG3: f64 = f64::from_bits(0x3FD24924_94229359);
-    const LG4: f64 = f64::from_bits(0x3FCC71C5_1D8E78AF);
-    const LG5: f64 = f64::from_bits(0x3FC74664_96CB03DE);
-    const LG6: f64 = f64::from_bits(0x3FC39A09_D078C69F);
-    const LG7: f64 = f64::from_bits(0x3FC2F112_DF3E5244);
+    // fdlibm's Lg1, Lg3, Lg5, Lg7 and Lg2, Lg4, Lg6: R(z) = z (Lg1 + Lg3 w + ...) + w (Lg2 + ...).
+    const LG_ODD: [f64; 4] =
+        doubles([0x3FE55555_55555593, 0x3FD24924_94229359, 0x3FC74664_96CB03DE, 0x3FC2F112_DF3E5244]);
+    const LG_EVEN: [f64; 3] = doubles([0x3FD99999_9997FA04, 0x3FCC71C5_1D8E78AF, 0x3FC39A09_D078C69F]);
     // fdlibm writes 0.33333333333333333, which rounds to this double.
     const ONE_THIRD: f64 = f64::from_bits(0x3FD55555_55555555);
 
@@ -260,8 +282,8 @@ pub fn log(x: f64) -> f64 {
     let mut i = hx - 0x6147A;
     let w = z * z;
     let j = 0x6B851 - hx;
-    let t1 = w * (LG2 + w * (LG4 + w * LG6));
-    let t2 = z * (LG1 + w * (LG3 + w * (LG5 + w * LG7)));
+    let t1 = w * horner(w, &LG_EVEN);
+    let t2 = z * horner(w, &LG_ODD);
     i |= j;
     let r = t2 + t1;
     if i > 0 {
@@ -291,14 +313,11 @@ pub fn exp(x: f64) -> f64 {
 #[inline]
 pub fn expm1(x: f64) -> f64 {
     const O_THRESHOLD: f64 = f64::from_bits(0x40862E42_FEFA39EF);
-    const LN2_HI: f64 = f64::from_bits(0x3FE62E42_FEE00000);
-    const LN2_LO: f64 = f64::from_bits(0x3DEA39EF_35793C76);
     const INV_LN2: f64 = f64::from_bits(0x3FF71547_652B82FE);
-    const Q1: f64 = f64::from_bits(0xBFA11111_111110F4);
-    const Q2: f64 = f64::from_bits(0x3F5A01A0_19FE5585);
-    const Q3: f64 = f64::from_bits(0xBF14CE19_9EAADBB7);
-    const Q4: f64 = f64::from_bits(0x3ED0CFCA_86E65239);
-    const Q5: f64 = f64::from_bits(0xBE8AFDB7_6E09C32D);
+    // fdlibm's Q1 to Q5.
+    #[rustfmt::skip] // two lines of hex rather than one a line
+    const Q: [f64; 5] = doubles([0xBFA11111_111110F4, 0x3F5A01A0_19FE5585, 0xBF14CE19_9EAADBB7,
+                                 0x3ED0CFCA_86E65239, 0xBE8AFDB7_6E09C32D]);
 
     let mut x = x;
     let hx = high_word(x) as u32 & 0x7FFF_FFFF;
@@ -334,7 +353,7 @@ pub fn expm1(x: f64) -> f64 {
     };
     let hfx = 0.5 * x;
     let hxs = x * hfx;
-    let r1 = 1.0 + hxs * (Q1 + hxs * (Q2 + hxs * (Q3 + hxs * (Q4 + hxs * Q5))));
+    let r1 = 1.0 + hxs * horner(hxs, &Q);
     let t = 3.0 - r1 * hfx;
     let mut e = hxs * ((r1 - t) / (6.0 - x * t));
     if k == 0 {

@@ -413,28 +413,25 @@ mod tests {
         let (inputs, target) = ([0.7, -0.4], 1.0);
         net.forward_prop(&inputs).unwrap();
         net.back_prop(target);
-        for l in 0..net.links().len() {
-            let analytic = net.links()[l].error_der;
+        // The central difference of the loss when `nudge` moves one parameter by ±h.
+        let numeric = |nudge: &dyn Fn(&mut Network, f64)| {
             let h = 1e-6;
             let mut plus = net.clone();
-            plus.links[l].weight += h;
+            nudge(&mut plus, h);
             let mut minus = net.clone();
-            minus.links[l].weight -= h;
-            let numeric = (square_error(plus.predict(&inputs).unwrap(), target)
+            nudge(&mut minus, -h);
+            (square_error(plus.predict(&inputs).unwrap(), target)
                 - square_error(minus.predict(&inputs).unwrap(), target))
-                / (2.0 * h);
+                / (2.0 * h)
+        };
+        for l in 0..net.links().len() {
+            let analytic = net.links()[l].error_der;
+            let numeric = numeric(&|n, h| n.links[l].weight += h);
             assert!((analytic - numeric).abs() < 1e-8, "link {l}: {analytic} vs {numeric}");
         }
         for n in 2..net.nodes().len() {
             let analytic = net.nodes()[n].input_der;
-            let h = 1e-6;
-            let mut plus = net.clone();
-            plus.nodes[n].bias += h;
-            let mut minus = net.clone();
-            minus.nodes[n].bias -= h;
-            let numeric = (square_error(plus.predict(&inputs).unwrap(), target)
-                - square_error(minus.predict(&inputs).unwrap(), target))
-                / (2.0 * h);
+            let numeric = numeric(&|net, h| net.nodes[n].bias += h);
             assert!((analytic - numeric).abs() < 1e-8, "bias {n}: {analytic} vs {numeric}");
         }
     }

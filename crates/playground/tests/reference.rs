@@ -48,25 +48,13 @@ fn replay(case: &Value, exact: bool) {
 
     let initial = &case["initial_params"];
     assert_eq!(run.network().links().len() as u64, int(&initial["num_links"]) as u64, "{id}: links");
-    for (i, (w, link_id)) in initial["first5_link_weights"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(initial["first5_link_ids"].as_array().unwrap())
-        .enumerate()
-    {
+    for (i, (w, link_id)) in side_by_side(initial, "first5_link_weights", "first5_link_ids") {
         let link = &run.network().links()[i];
         assert_eq!(link.id, link_id.as_str().unwrap(), "{id}: link {i} id");
         check(&format!("{id}: initial weight {i}"), link.weight, num(w), exact);
     }
     let hidden_and_output = &run.network().nodes()[sizes[0]..];
-    for (i, (b, node_id)) in initial["first3_biases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(initial["first3_bias_node_ids"].as_array().unwrap())
-        .enumerate()
-    {
+    for (i, (b, node_id)) in side_by_side(initial, "first3_biases", "first3_bias_node_ids") {
         assert_eq!(hidden_and_output[i].id, node_id.as_str().unwrap(), "{id}: node {i} id");
         check(&format!("{id}: initial bias {i}"), hidden_and_output[i].bias, num(b), exact);
     }
@@ -194,4 +182,14 @@ fn own_reference_runs_cover_l1_deaths_and_partial_batches() {
     assert!(cases.iter().any(|c| !int(&c["num_train"]).is_multiple_of(int(&c["settings"]["batchSize"]))));
     assert!(cases.iter().any(|c| hash(c).contains("regularization=L2")));
     assert!(cases.iter().any(|c| c["settings"]["problem"] == "regression"));
+}
+
+/// The arrays `object[a]` and `object[b]` entry by entry, with the entries' index.
+fn side_by_side<'a>(
+    object: &'a Value,
+    a: &str,
+    b: &str,
+) -> impl Iterator<Item = (usize, (&'a Value, &'a Value))> {
+    let array = |key: &str| object[key].as_array().unwrap();
+    array(a).iter().zip(array(b)).enumerate()
 }

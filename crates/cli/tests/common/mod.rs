@@ -56,6 +56,24 @@ pub fn backprop(args: &[&str]) -> Run {
     }
 }
 
+/// Runs `backprop` with the words of `line` as its arguments (see [`words`]).
+pub fn backprop_line(line: &str) -> Run {
+    backprop(&words(line))
+}
+
+/// The words of `line`, split at whitespace: an argument list written as one line, e.g.
+/// `format!("train --csv {data} --target y")`. No argument may hold a space; the tests' paths
+/// hold none ([`TempDir::new`] and [`sample`] check theirs).
+pub fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// Panics when `path` holds whitespace, which [`words`] would split.
+fn assert_one_word(path: &Path) {
+    let text = path.display().to_string();
+    assert!(!text.contains(char::is_whitespace), "the tests need paths without spaces: {text:?}");
+}
+
 /// A fresh empty directory for one test, removed when dropped.
 pub struct TempDir(PathBuf);
 
@@ -65,6 +83,7 @@ impl TempDir {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("backprop-cli-e2e-{tag}-{}-{n}", std::process::id()));
+        assert_one_word(&dir);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a temporary directory");
         TempDir(dir)
@@ -105,7 +124,9 @@ impl Drop for TempDir {
 
 /// The path of a sample data file of the workspace (`tests/data/iris.csv`, ...).
 pub fn sample(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name).display().to_string()
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name);
+    assert_one_word(&path);
+    path.display().to_string()
 }
 
 /// The width and height of a PNG file, after checking its signature and that its first chunk
