@@ -51,6 +51,7 @@ mod error;
 mod lanes;
 mod optimizer;
 mod rmsprop;
+mod rule;
 mod schedule;
 mod sgd;
 
@@ -61,10 +62,13 @@ pub use checkpoint::{
     save_checkpoint,
 };
 pub use clip::{clip_grad_norm, clip_grad_value};
-pub use config::{AdagradConfig, AdamConfig, AdamWConfig, OptimizerConfig, RmsPropConfig, SgdConfig};
+pub use config::{
+    AdagradConfig, AdamConfig, AdamFamilyConfig, AdamWConfig, OptimizerConfig, RmsPropConfig, SgdConfig,
+};
 pub use error::{OptimError, Result};
-pub use optimizer::{Optimizer, OptimizerState, ParamState};
+pub use optimizer::{Optimizer, OptimizerState, ParamState, RuleOptimizer};
 pub use rmsprop::RmsProp;
+pub use rule::{MAX_BUFFERS, UpdateRule};
 pub use schedule::{
     CosineAnnealingLr, ExponentialLr, LinearWarmup, LrScheduler, ScheduleConfig, ScheduleKind, StepLr,
 };
