@@ -8,9 +8,10 @@
 //!   parameter's value, gradient and state buffers.
 //! - [`Sgd`] (momentum, dampening, Nesterov, weight decay), [`Adam`] (AMSGrad), [`AdamW`]
 //!   (decoupled weight decay), [`RmsProp`] (momentum, centered), [`Adagrad`]; their configs
-//!   default to PyTorch's values, and [`OptimizerConfig`] names them.
+//!   default to PyTorch's values, and [`OptimizerConfig`] names them. Each is a
+//!   [`RuleOptimizer`] running its config's [`UpdateRule`].
 //! - Schedules ([`LrScheduler`]): [`StepLr`], [`ExponentialLr`], [`CosineAnnealingLr`],
-//!   [`LinearWarmup`]; [`ScheduleConfig`] by name.
+//!   [`LinearWarmup`], each a [`Scheduled`] [`LrCurve`]; [`ScheduleConfig`] by name.
 //! - Clipping: [`clip_grad_norm`], [`clip_grad_value`].
 //! - Checkpoints: [`save_checkpoint`], [`load_checkpoint`].
 //!
@@ -70,6 +71,7 @@ pub use optimizer::{Optimizer, OptimizerState, ParamState, RuleOptimizer};
 pub use rmsprop::RmsProp;
 pub use rule::{MAX_BUFFERS, UpdateRule};
 pub use schedule::{
-    CosineAnnealingLr, ExponentialLr, LinearWarmup, LrScheduler, ScheduleConfig, ScheduleKind, StepLr,
+    CosineAnnealing, CosineAnnealingLr, ExponentialDecay, ExponentialLr, LinearWarmup, LrCurve, LrScheduler,
+    ScheduleConfig, ScheduleKind, Scheduled, StepDecay, StepLr, Warmup,
 };
 pub use sgd::Sgd;
