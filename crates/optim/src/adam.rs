@@ -5,9 +5,8 @@ use backprop_tensor::Float;
 
 use crate::config::AdamFamilyConfig;
 use crate::error::Result;
-use crate::lanes::{FlaggedUpdate, apply_flagged};
 use crate::optimizer::RuleOptimizer;
-use crate::rule::{MAX_BUFFERS, UpdateRule, check_at_least, check_unit, lerp_from};
+use crate::rule::{Chunk, MAX_BUFFERS, UpdateRule, check_at_least, check_unit, lerp_from};
 
 /// `torch.optim.Adam`. For each parameter θ with gradient g, at its step t:
 ///
@@ -29,44 +28,37 @@ pub type Adam<F> = RuleOptimizer<F, AdamFamilyConfig<false>>;
 /// Created by `AdamW::new(params, AdamWConfig { .. })`.
 pub type AdamW<F> = RuleOptimizer<F, AdamFamilyConfig<true>>;
 
-/// The constants of one parameter's update, in its element type.
-#[derive(Clone, Copy)]
-struct Kernel<F> {
-    /// `1 − γλ` for AdamW, 1 for Adam.
-    shrink: F,
-    /// λ for Adam (added to the gradient).
-    weight_decay: F,
-    /// The lerp weight `1 − β₁`, and `1 − (1 − β₁)` for its upper branch.
-    one_minus_beta1: F,
-    beta1_again: F,
-    beta2: F,
-    one_minus_beta2: F,
-    bias_correction2_sqrt: F,
-    eps: F,
-    neg_step_size: F,
-}
+/// PyTorch's `_single_tensor_adam`.
+impl<F: Float, const DECOUPLED: bool> UpdateRule<F> for AdamFamilyConfig<DECOUPLED> {
+    const LABEL: &'static str = if DECOUPLED { "AdamW" } else { "Adam" };
+    const BUFFERS: &'static [&'static str] = &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
 
-/// The fused update of one parameter: one pass over θ, g, m, v (and v̂ with `AMSGRAD`).
-/// `COUPLED`: λθ is added to the gradient (Adam with λ ≠ 0); `LOW`: the form of PyTorch's
-/// `lerp` for `1 − β₁ < 0.5`, the usual case.
-impl<F: Float> FlaggedUpdate<F> for Kernel<F> {
+    /// One pass over θ, g, m, v (and v̂ with `AMSGRAD`). `COUPLED`: λθ is added to the gradient
+    /// (Adam with λ ≠ 0); `LOW`: the form of PyTorch's `lerp` for `1 − β₁ < 0.5`, the usual case.
     #[inline(always)]
-    fn run<const AMSGRAD: bool, const COUPLED: bool, const LOW: bool>(
-        &self,
-        theta: &mut [F],
-        grad: &[F],
-        [m, v, vmax]: [&mut [F]; 3],
-    ) {
-        let k = self;
+    fn update<const AMSGRAD: bool, const COUPLED: bool, const LOW: bool>(&self, chunk: Chunk<'_, F>) {
+        let Chunk { step, theta, grad, state: [m, v, vmax] } = chunk;
+        let (beta1, beta2) = self.betas;
+        let t = step as f64;
+        // `1 − γλ` for AdamW, 1 for Adam.
+        let shrink = if DECOUPLED { F::from_f64(1.0 - self.lr * self.weight_decay) } else { F::one() };
+        let weight_decay = F::from_f64(self.weight_decay);
+        // The lerp weight `1 − β₁`, and `1 − (1 − β₁)` for its upper branch.
+        let one_minus_beta1 = F::from_f64(1.0 - beta1);
+        let beta1_again = F::one() - one_minus_beta1;
+        let (beta2_f, one_minus_beta2) = (F::from_f64(beta2), F::from_f64(1.0 - beta2));
+        let bias_correction2_sqrt = F::from_f64((1.0 - beta2.powf(t)).sqrt());
+        let eps = F::from_f64(self.eps);
+        let neg_step_size = F::from_f64(-(self.lr / (1.0 - beta1.powf(t))));
         let moments = |w: &mut F, d: F, m: &mut F, v: &mut F| {
-            *w *= k.shrink;
-            let d = if COUPLED { d + k.weight_decay * *w } else { d };
-            *m = lerp_from::<F, LOW>(*m, d, k.one_minus_beta1, k.beta1_again);
-            *v = *v * k.beta2 + k.one_minus_beta2 * d * d;
+            *w *= shrink;
+            let d = if COUPLED { d + weight_decay * *w } else { d };
+            *m = lerp_from::<F, LOW>(*m, d, one_minus_beta1, beta1_again);
+            *v = *v * beta2_f + one_minus_beta2 * d * d;
         };
         let apply = |w: &mut F, m: F, second: F| {
-            let denom = second.sqrt() / k.bias_correction2_sqrt + k.eps;
-            *w += k.neg_step_size * m / denom;
+            let denom = second.sqrt() / bias_correction2_sqrt + eps;
+            *w += neg_step_size * m / denom;
         };
         if AMSGRAD {
             for ((((w, &d), m), v), vmax) in
@@ -83,12 +75,16 @@ impl<F: Float> FlaggedUpdate<F> for Kernel<F> {
             }
         }
     }
-}
 
-/// PyTorch's `_single_tensor_adam`.
-impl<F: Float, const DECOUPLED: bool> UpdateRule<F> for AdamFamilyConfig<DECOUPLED> {
-    const LABEL: &'static str = if DECOUPLED { "AdamW" } else { "Adam" };
-    const BUFFERS: &'static [&'static str] = &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
+    fn options(&self, _fresh: bool) -> [bool; 3] {
+        let coupled = !DECOUPLED && self.weight_decay != 0.0;
+        let low = F::from_f64(1.0 - self.betas.0).abs() < F::from_f64(0.5);
+        [self.amsgrad, coupled, low]
+    }
+
+    fn buffer_starts(&self) -> [Option<f64>; MAX_BUFFERS] {
+        [Some(0.0), Some(0.0), self.amsgrad.then_some(0.0)]
+    }
 
     fn validate(&self) -> Result<()> {
         let op = <Self as UpdateRule<F>>::LABEL;
@@ -97,31 +93,5 @@ impl<F: Float, const DECOUPLED: bool> UpdateRule<F> for AdamFamilyConfig<DECOUPL
         check_unit(op, "beta2", self.betas.1)?;
         check_at_least(op, "eps", self.eps, 0.0)?;
         check_at_least(op, "weight_decay", self.weight_decay, 0.0)
-    }
-
-    fn buffer_starts(&self) -> [Option<f64>; MAX_BUFFERS] {
-        [Some(0.0), Some(0.0), self.amsgrad.then_some(0.0)]
-    }
-
-    fn update(&self, step: u64, _fresh: bool, theta: &mut [F], grad: &[F], state: [&mut [F]; MAX_BUFFERS]) {
-        let (beta1, beta2) = self.betas;
-        let one_minus_beta1 = F::from_f64(1.0 - beta1);
-        let t = step as f64;
-        let bias_correction1 = 1.0 - beta1.powf(t);
-        let bias_correction2 = 1.0 - beta2.powf(t);
-        let kernel = Kernel {
-            shrink: if DECOUPLED { F::from_f64(1.0 - self.lr * self.weight_decay) } else { F::one() },
-            weight_decay: F::from_f64(self.weight_decay),
-            one_minus_beta1,
-            beta1_again: F::one() - one_minus_beta1,
-            beta2: F::from_f64(beta2),
-            one_minus_beta2: F::from_f64(1.0 - beta2),
-            bias_correction2_sqrt: F::from_f64(bias_correction2.sqrt()),
-            eps: F::from_f64(self.eps),
-            neg_step_size: F::from_f64(-(self.lr / bias_correction1)),
-        };
-        let coupled = !DECOUPLED && self.weight_decay != 0.0;
-        let low = one_minus_beta1.abs() < F::from_f64(0.5);
-        apply_flagged(&kernel, [self.amsgrad, coupled, low], theta, grad, state);
     }
 }

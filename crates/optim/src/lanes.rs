@@ -53,59 +53,6 @@ pub(crate) fn apply<F: Float, U: Update<F>>(update: &U, theta: &mut [F], grad: &
     });
 }
 
-/// An update compiled once per combination of up to three options, so that each combination
-/// is a branch-free loop (an unused option is passed `false`).
-pub(crate) trait FlaggedUpdate<F: Float>: Sync {
-    /// Updates one chunk with options `A`, `B`, `C` (their meaning is the implementation's).
-    /// `#[inline(always)]`, as [`Update::run`].
-    fn run<const A: bool, const B: bool, const C: bool>(
-        &self,
-        theta: &mut [F],
-        grad: &[F],
-        state: [&mut [F]; 3],
-    );
-}
-
-/// `update` with its options fixed at compile time: an [`Update`].
-struct Flagged<'a, U, const A: bool, const B: bool, const C: bool>(&'a U);
-
-impl<F: Float, U: FlaggedUpdate<F>, const A: bool, const B: bool, const C: bool> Update<F>
-    for Flagged<'_, U, A, B, C>
-{
-    #[inline(always)]
-    fn run(&self, theta: &mut [F], grad: &[F], state: [&mut [F]; 3]) {
-        self.0.run::<A, B, C>(theta, grad, state);
-    }
-}
-
-/// Applies `update` with the options `flags` (as [`apply`]): the one place where run-time
-/// options select a compiled loop.
-pub(crate) fn apply_flagged<F: Float, U: FlaggedUpdate<F>>(
-    update: &U,
-    flags: [bool; 3],
-    theta: &mut [F],
-    grad: &[F],
-    state: [&mut [F]; 3],
-) {
-    macro_rules! select {
-        ($(($a:literal, $b:literal, $c:literal)),*) => {
-            match flags {
-                $([$a, $b, $c] => apply(&Flagged::<U, $a, $b, $c>(update), theta, grad, state),)*
-            }
-        };
-    }
-    select!(
-        (false, false, false),
-        (false, false, true),
-        (false, true, false),
-        (false, true, true),
-        (true, false, false),
-        (true, false, true),
-        (true, true, false),
-        (true, true, true)
-    );
-}
-
 /// A pointer shared by the parallel tasks, each of which touches its own range.
 #[derive(Clone, Copy)]
 struct Shared<F>(*mut F);

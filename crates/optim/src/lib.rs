@@ -69,7 +69,7 @@ pub use config::{
 pub use error::{OptimError, Result};
 pub use optimizer::{Optimizer, OptimizerState, ParamState, RuleOptimizer};
 pub use rmsprop::RmsProp;
-pub use rule::{MAX_BUFFERS, UpdateRule};
+pub use rule::{Chunk, MAX_BUFFERS, UpdateRule};
 pub use schedule::{
     CosineAnnealing, CosineAnnealingLr, ExponentialDecay, ExponentialLr, LinearWarmup, LrCurve, LrScheduler,
     ScheduleConfig, ScheduleKind, Scheduled, StepDecay, StepLr, Warmup,

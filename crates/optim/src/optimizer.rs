@@ -7,7 +7,8 @@ use backprop_tensor::{Float, Tensor};
 
 use crate::config::OptimizerConfig;
 use crate::error::{OptimError, Result};
-use crate::rule::{MAX_BUFFERS, UpdateRule};
+use crate::lanes::{Update, apply};
+use crate::rule::{Chunk, MAX_BUFFERS, UpdateRule};
 
 /// An optimizer over named parameters of a [`Graph`], as `torch.optim.Optimizer`.
 ///
@@ -197,6 +198,52 @@ impl<F: Float, R: UpdateRule<F>> RuleOptimizer<F, R> {
     }
 }
 
+/// A rule at one parameter's update count.
+struct AtStep<'a, R> {
+    rule: &'a R,
+    step: u64,
+}
+
+/// [`AtStep`] with the rule's options fixed at compile time: an [`Update`], which
+/// [`lanes::apply`](apply) runs on the vector units and in parallel chunks.
+struct Compiled<'a, R, const A: bool, const B: bool, const C: bool>(&'a AtStep<'a, R>);
+
+impl<F: Float, R: UpdateRule<F>, const A: bool, const B: bool, const C: bool> Update<F>
+    for Compiled<'_, R, A, B, C>
+{
+    #[inline(always)]
+    fn run(&self, theta: &mut [F], grad: &[F], state: [&mut [F]; MAX_BUFFERS]) {
+        self.0.rule.update::<A, B, C>(Chunk { step: self.0.step, theta, grad, state });
+    }
+}
+
+impl<R> AtStep<'_, R> {
+    /// Applies the rule with `options`: the one place where run-time options select a compiled
+    /// loop.
+    fn apply<F: Float>(&self, options: [bool; 3], theta: &mut [F], grad: &[F], state: [&mut [F]; MAX_BUFFERS])
+    where
+        R: UpdateRule<F>,
+    {
+        macro_rules! select {
+            ($(($a:literal, $b:literal, $c:literal)),*) => {
+                match options {
+                    $([$a, $b, $c] => apply(&Compiled::<R, $a, $b, $c>(self), theta, grad, state),)*
+                }
+            };
+        }
+        select!(
+            (false, false, false),
+            (false, false, true),
+            (false, true, false),
+            (false, true, true),
+            (true, false, false),
+            (true, false, true),
+            (true, true, false),
+            (true, true, true)
+        );
+    }
+}
+
 impl<F: Float, R: UpdateRule<F>> Optimizer<F> for RuleOptimizer<F, R> {
     fn name(&self) -> &'static str {
         self.config().name()
@@ -209,8 +256,9 @@ impl<F: Float, R: UpdateRule<F>> Optimizer<F> for RuleOptimizer<F, R> {
             let Some(grad) = grad else { continue };
             slot.step += 1;
             let fresh = slot.ensure(&starts, param.shape());
-            let step = slot.step;
-            self.rule.update(step, fresh, param.as_mut_slice(), grad.as_slice(), slot.state(&starts));
+            let rule = AtStep { rule: &self.rule, step: slot.step };
+            let (theta, grad) = (param.as_mut_slice(), grad.as_slice());
+            rule.apply(self.rule.options(fresh), theta, grad, slot.state(&starts));
         }
         self.steps += 1;
         Ok(())

@@ -4,9 +4,8 @@ use backprop_tensor::Float;
 
 use crate::config::RmsPropConfig;
 use crate::error::Result;
-use crate::lanes::{FlaggedUpdate, apply_flagged};
 use crate::optimizer::RuleOptimizer;
-use crate::rule::{MAX_BUFFERS, UpdateRule, check_at_least, lerp};
+use crate::rule::{Chunk, MAX_BUFFERS, UpdateRule, check_at_least, lerp};
 
 /// `torch.optim.RMSprop`. For each parameter θ with gradient g:
 ///
@@ -23,8 +22,36 @@ use crate::rule::{MAX_BUFFERS, UpdateRule, check_at_least, lerp};
 /// `RmsProp::new(params, RmsPropConfig { .. })`.
 pub type RmsProp<F> = RuleOptimizer<F, RmsPropConfig>;
 
-/// The constants of an update, in the parameter's element type.
-struct Kernel<F> {
+/// The update of one element: `avg` is ḡ (centered), `b` the momentum buffer.
+#[inline(always)]
+fn element<F: Float, const DECAY: bool>(
+    c: &Constants<F>,
+    w: &mut F,
+    d: F,
+    v: &mut F,
+    avg: Option<&mut F>,
+    b: Option<&mut F>,
+) {
+    let d = if DECAY { d + c.weight_decay * *w } else { d };
+    *v = *v * c.alpha + c.one_minus_alpha * d * d;
+    let s = match avg {
+        Some(a) => {
+            *a = lerp(*a, d, c.one_minus_alpha);
+            (*v - *a * *a).sqrt()
+        }
+        None => v.sqrt(),
+    } + c.eps;
+    match b {
+        Some(b) => {
+            *b = *b * c.momentum + d / s;
+            *w -= c.lr * *b;
+        }
+        None => *w += (-c.lr) * d / s,
+    }
+}
+
+/// The hyperparameters in the parameter's element type.
+struct Constants<F> {
     lr: F,
     alpha: F,
     one_minus_alpha: F,
@@ -33,75 +60,15 @@ struct Kernel<F> {
     weight_decay: F,
 }
 
-impl<F: Float> Kernel<F> {
-    /// The update of one element: `avg` is ḡ (centered), `b` the momentum buffer.
-    #[inline(always)]
-    fn element<const DECAY: bool>(&self, w: &mut F, d: F, v: &mut F, avg: Option<&mut F>, b: Option<&mut F>) {
-        let k = self;
-        let d = if DECAY { d + k.weight_decay * *w } else { d };
-        *v = *v * k.alpha + k.one_minus_alpha * d * d;
-        let s = match avg {
-            Some(a) => {
-                *a = lerp(*a, d, k.one_minus_alpha);
-                (*v - *a * *a).sqrt()
-            }
-            None => v.sqrt(),
-        } + k.eps;
-        match b {
-            Some(b) => {
-                *b = *b * k.momentum + d / s;
-                *w -= k.lr * *b;
-            }
-            None => *w += (-k.lr) * d / s,
-        }
-    }
-}
-
-/// The fused update of one parameter: one pass over θ, g, v and, with the options, ḡ
-/// (`CENTERED`) and b (`MOMENTUM`).
-impl<F: Float> FlaggedUpdate<F> for Kernel<F> {
-    #[inline(always)]
-    fn run<const DECAY: bool, const CENTERED: bool, const MOMENTUM: bool>(
-        &self,
-        theta: &mut [F],
-        grad: &[F],
-        [square_avg, grad_avg, buffer]: [&mut [F]; 3],
-    ) {
-        let base = theta.iter_mut().zip(grad).zip(square_avg.iter_mut());
-        match (CENTERED, MOMENTUM) {
-            (false, false) => base.for_each(|((w, &d), v)| self.element::<DECAY>(w, d, v, None, None)),
-            (true, false) => {
-                base.zip(grad_avg).for_each(|(((w, &d), v), a)| self.element::<DECAY>(w, d, v, Some(a), None))
-            }
-            (false, true) => {
-                base.zip(buffer).for_each(|(((w, &d), v), b)| self.element::<DECAY>(w, d, v, None, Some(b)))
-            }
-            (true, true) => base
-                .zip(grad_avg)
-                .zip(buffer)
-                .for_each(|((((w, &d), v), a), b)| self.element::<DECAY>(w, d, v, Some(a), Some(b))),
-        }
-    }
-}
-
 impl<F: Float> UpdateRule<F> for RmsPropConfig {
     const LABEL: &'static str = "RMSprop";
     const BUFFERS: &'static [&'static str] = &["square_avg", "grad_avg", "momentum_buffer"];
 
-    fn validate(&self) -> Result<()> {
-        check_at_least("RMSprop", "lr", self.lr, 0.0)?;
-        check_at_least("RMSprop", "alpha", self.alpha, 0.0)?;
-        check_at_least("RMSprop", "eps", self.eps, 0.0)?;
-        check_at_least("RMSprop", "weight_decay", self.weight_decay, 0.0)?;
-        check_at_least("RMSprop", "momentum", self.momentum, 0.0)
-    }
-
-    fn buffer_starts(&self) -> [Option<f64>; MAX_BUFFERS] {
-        [Some(0.0), self.centered.then_some(0.0), (self.momentum > 0.0).then_some(0.0)]
-    }
-
-    fn update(&self, _step: u64, _fresh: bool, theta: &mut [F], grad: &[F], state: [&mut [F]; MAX_BUFFERS]) {
-        let kernel = Kernel {
+    /// One pass over θ, g, v and, with the options, ḡ (`CENTERED`) and b (`MOMENTUM`).
+    #[inline(always)]
+    fn update<const DECAY: bool, const CENTERED: bool, const MOMENTUM: bool>(&self, chunk: Chunk<'_, F>) {
+        let Chunk { theta, grad, state: [square_avg, grad_avg, buffer], .. } = chunk;
+        let c = &Constants {
             lr: F::from_f64(self.lr),
             alpha: F::from_f64(self.alpha),
             one_minus_alpha: F::from_f64(1.0 - self.alpha),
@@ -109,7 +76,35 @@ impl<F: Float> UpdateRule<F> for RmsPropConfig {
             momentum: F::from_f64(self.momentum),
             weight_decay: F::from_f64(self.weight_decay),
         };
-        let flags = [self.weight_decay != 0.0, self.centered, self.momentum > 0.0];
-        apply_flagged(&kernel, flags, theta, grad, state);
+        let base = theta.iter_mut().zip(grad).zip(square_avg.iter_mut());
+        match (CENTERED, MOMENTUM) {
+            (false, false) => base.for_each(|((w, &d), v)| element::<F, DECAY>(c, w, d, v, None, None)),
+            (true, false) => base
+                .zip(grad_avg)
+                .for_each(|(((w, &d), v), a)| element::<F, DECAY>(c, w, d, v, Some(a), None)),
+            (false, true) => {
+                base.zip(buffer).for_each(|(((w, &d), v), b)| element::<F, DECAY>(c, w, d, v, None, Some(b)))
+            }
+            (true, true) => base
+                .zip(grad_avg)
+                .zip(buffer)
+                .for_each(|((((w, &d), v), a), b)| element::<F, DECAY>(c, w, d, v, Some(a), Some(b))),
+        }
+    }
+
+    fn options(&self, _fresh: bool) -> [bool; 3] {
+        [self.weight_decay != 0.0, self.centered, self.momentum > 0.0]
+    }
+
+    fn buffer_starts(&self) -> [Option<f64>; MAX_BUFFERS] {
+        [Some(0.0), self.centered.then_some(0.0), (self.momentum > 0.0).then_some(0.0)]
+    }
+
+    fn validate(&self) -> Result<()> {
+        check_at_least("RMSprop", "lr", self.lr, 0.0)?;
+        check_at_least("RMSprop", "alpha", self.alpha, 0.0)?;
+        check_at_least("RMSprop", "eps", self.eps, 0.0)?;
+        check_at_least("RMSprop", "weight_decay", self.weight_decay, 0.0)?;
+        check_at_least("RMSprop", "momentum", self.momentum, 0.0)
     }
 }

@@ -38,10 +38,28 @@ pub trait UpdateRule<F: Float>:
     /// hyperparameters use it, `None` when they do not (its slice is then empty).
     fn buffer_starts(&self) -> [Option<f64>; MAX_BUFFERS];
 
-    /// Updates one parameter at its `step`-th update (from 1). `state` holds the buffers in
-    /// [`UpdateRule::BUFFERS`] order, each the length of `theta` when used, empty when not;
-    /// `fresh` says that they were created for this update.
-    fn update(&self, step: u64, fresh: bool, theta: &mut [F], grad: &[F], state: [&mut [F]; MAX_BUFFERS]);
+    /// The three options of [`UpdateRule::update`] for the next update of a parameter (`fresh`:
+    /// its buffers were created for it).
+    fn options(&self, fresh: bool) -> [bool; 3];
+
+    /// Updates one chunk of a parameter, with the options `A`, `B`, `C` that
+    /// [`UpdateRule::options`] chose, as constants: each combination is compiled to its own
+    /// branch-free loop. Implementations are `#[inline(always)]`, so that the loop is compiled
+    /// for the processor's widest vector unit; large parameters are updated in parallel chunks.
+    fn update<const A: bool, const B: bool, const C: bool>(&self, chunk: Chunk<'_, F>);
+}
+
+/// A contiguous part of one parameter, for [`UpdateRule::update`].
+#[derive(Debug)]
+pub struct Chunk<'a, F> {
+    /// The parameter's update count, from 1 (this update included).
+    pub step: u64,
+    /// Part of the parameter's value θ.
+    pub theta: &'a mut [F],
+    /// The same part of its gradient.
+    pub grad: &'a [F],
+    /// The same part of each buffer in [`UpdateRule::BUFFERS`] order, empty when unused.
+    pub state: [&'a mut [F]; MAX_BUFFERS],
 }
 
 /// `start + weight·(end − start)`, evaluated as PyTorch's `lerp` does from the nearer end

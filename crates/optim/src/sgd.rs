@@ -4,9 +4,8 @@ use backprop_tensor::Float;
 
 use crate::config::SgdConfig;
 use crate::error::{OptimError, Result};
-use crate::lanes::{FlaggedUpdate, apply_flagged};
 use crate::optimizer::RuleOptimizer;
-use crate::rule::{MAX_BUFFERS, UpdateRule, check_at_least};
+use crate::rule::{Chunk, MAX_BUFFERS, UpdateRule, check_at_least};
 
 /// `torch.optim.SGD`. For each parameter θ with gradient g, at its step t:
 ///
@@ -22,45 +21,39 @@ use crate::rule::{MAX_BUFFERS, UpdateRule, check_at_least};
 /// `Sgd::new(params, SgdConfig { .. })`.
 pub type Sgd<F> = RuleOptimizer<F, SgdConfig>;
 
-/// The constants of an update, in the parameter's element type.
-#[derive(Clone, Copy)]
-struct Kernel<F> {
-    lr: F,
-    weight_decay: F,
-    momentum: F,
-    keep: F,
-}
-
-/// Options: `NESTEROV`, `DECAY` (λ ≠ 0) and `FIRST` (the momentum buffer starts as the
-/// gradient); without a momentum buffer (μ = 0) the loop is `θ ← θ − γ·(g + λθ)`.
-impl<F: Float> FlaggedUpdate<F> for Kernel<F> {
-    #[inline(always)]
-    fn run<const NESTEROV: bool, const DECAY: bool, const FIRST: bool>(
-        &self,
-        theta: &mut [F],
-        grad: &[F],
-        [buffer, _, _]: [&mut [F]; 3],
-    ) {
-        let k = self;
-        if buffer.is_empty() {
-            for (w, &d) in theta.iter_mut().zip(grad) {
-                let d = if DECAY { d + k.weight_decay * *w } else { d };
-                *w -= k.lr * d;
-            }
-            return;
-        }
-        for ((w, &d), b) in theta.iter_mut().zip(grad).zip(buffer) {
-            let d = if DECAY { d + k.weight_decay * *w } else { d };
-            *b = if FIRST { d } else { *b * k.momentum + k.keep * d };
-            let step = if NESTEROV { d + k.momentum * *b } else { *b };
-            *w -= k.lr * step;
-        }
-    }
-}
-
 impl<F: Float> UpdateRule<F> for SgdConfig {
     const LABEL: &'static str = "SGD";
     const BUFFERS: &'static [&'static str] = &["momentum_buffer"];
+
+    /// Options: `NESTEROV`, `DECAY` (λ ≠ 0) and `FIRST` (the momentum buffer starts as the
+    /// gradient); without a momentum buffer (μ = 0) the loop is `θ ← θ − γ·(g + λθ)`.
+    #[inline(always)]
+    fn update<const NESTEROV: bool, const DECAY: bool, const FIRST: bool>(&self, chunk: Chunk<'_, F>) {
+        let Chunk { theta, grad, state: [buffer, _, _], .. } = chunk;
+        let (lr, weight_decay) = (F::from_f64(self.lr), F::from_f64(self.weight_decay));
+        if buffer.is_empty() {
+            for (w, &d) in theta.iter_mut().zip(grad) {
+                let d = if DECAY { d + weight_decay * *w } else { d };
+                *w -= lr * d;
+            }
+            return;
+        }
+        let (momentum, keep) = (F::from_f64(self.momentum), F::from_f64(1.0 - self.dampening));
+        for ((w, &d), b) in theta.iter_mut().zip(grad).zip(buffer) {
+            let d = if DECAY { d + weight_decay * *w } else { d };
+            *b = if FIRST { d } else { *b * momentum + keep * d };
+            let step = if NESTEROV { d + momentum * *b } else { *b };
+            *w -= lr * step;
+        }
+    }
+
+    fn options(&self, fresh: bool) -> [bool; 3] {
+        [self.nesterov, self.weight_decay != 0.0, fresh]
+    }
+
+    fn buffer_starts(&self) -> [Option<f64>; MAX_BUFFERS] {
+        [(self.momentum != 0.0).then_some(0.0), None, None]
+    }
 
     fn validate(&self) -> Result<()> {
         check_at_least("SGD", "lr", self.lr, 0.0)?;
@@ -74,20 +67,5 @@ impl<F: Float> UpdateRule<F> for SgdConfig {
             ));
         }
         Ok(())
-    }
-
-    fn buffer_starts(&self) -> [Option<f64>; MAX_BUFFERS] {
-        [(self.momentum != 0.0).then_some(0.0), None, None]
-    }
-
-    fn update(&self, _step: u64, fresh: bool, theta: &mut [F], grad: &[F], state: [&mut [F]; MAX_BUFFERS]) {
-        let kernel = Kernel {
-            lr: F::from_f64(self.lr),
-            weight_decay: F::from_f64(self.weight_decay),
-            momentum: F::from_f64(self.momentum),
-            keep: F::from_f64(1.0 - self.dampening),
-        };
-        let flags = [self.nesterov, self.weight_decay != 0.0, fresh];
-        apply_flagged(&kernel, flags, theta, grad, state);
     }
 }
