@@ -21,9 +21,6 @@ use crate::rule::{Chunk, MAX_BUFFERS, UpdateRule, check_at_least};
 pub type Adagrad<F> = RuleOptimizer<F, AdagradConfig>;
 
 impl<F: Float> UpdateRule<F> for AdagradConfig {
-    const LABEL: &'static str = "Adagrad";
-    const BUFFERS: &'static [&'static str] = &["sum"];
-
     /// One pass over θ, g and s; `DECAY`: λ ≠ 0 (the other options are unused).
     #[inline(always)]
     fn update<const DECAY: bool, const UNUSED: bool, const UNUSED_TOO: bool>(&self, chunk: Chunk<'_, F>) {
@@ -42,9 +39,13 @@ impl<F: Float> UpdateRule<F> for AdagradConfig {
         [self.weight_decay != 0.0, false, false]
     }
 
+    const BUFFERS: &'static [&'static str] = &["sum"];
+
     fn buffer_starts(&self) -> [Option<f64>; MAX_BUFFERS] {
         [Some(self.initial_accumulator_value), None, None]
     }
+
+    const LABEL: &'static str = "Adagrad";
 
     fn validate(&self) -> Result<()> {
         for (what, value) in [

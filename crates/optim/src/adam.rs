@@ -30,9 +30,6 @@ pub type AdamW<F> = RuleOptimizer<F, AdamFamilyConfig<true>>;
 
 /// PyTorch's `_single_tensor_adam`.
 impl<F: Float, const DECOUPLED: bool> UpdateRule<F> for AdamFamilyConfig<DECOUPLED> {
-    const LABEL: &'static str = if DECOUPLED { "AdamW" } else { "Adam" };
-    const BUFFERS: &'static [&'static str] = &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
-
     /// One pass over θ, g, m, v (and v̂ with `AMSGRAD`). `COUPLED`: λθ is added to the gradient
     /// (Adam with λ ≠ 0); `LOW`: the form of PyTorch's `lerp` for `1 − β₁ < 0.5`, the usual case.
     #[inline(always)]
@@ -82,9 +79,13 @@ impl<F: Float, const DECOUPLED: bool> UpdateRule<F> for AdamFamilyConfig<DECOUPL
         [self.amsgrad, coupled, low]
     }
 
+    const BUFFERS: &'static [&'static str] = &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
+
     fn buffer_starts(&self) -> [Option<f64>; MAX_BUFFERS] {
         [Some(0.0), Some(0.0), self.amsgrad.then_some(0.0)]
     }
+
+    const LABEL: &'static str = if DECOUPLED { "AdamW" } else { "Adam" };
 
     fn validate(&self) -> Result<()> {
         let op = <Self as UpdateRule<F>>::LABEL;

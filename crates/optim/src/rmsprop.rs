@@ -61,9 +61,6 @@ struct Constants<F> {
 }
 
 impl<F: Float> UpdateRule<F> for RmsPropConfig {
-    const LABEL: &'static str = "RMSprop";
-    const BUFFERS: &'static [&'static str] = &["square_avg", "grad_avg", "momentum_buffer"];
-
     /// One pass over θ, g, v and, with the options, ḡ (`CENTERED`) and b (`MOMENTUM`).
     #[inline(always)]
     fn update<const DECAY: bool, const CENTERED: bool, const MOMENTUM: bool>(&self, chunk: Chunk<'_, F>) {
@@ -96,9 +93,13 @@ impl<F: Float> UpdateRule<F> for RmsPropConfig {
         [self.weight_decay != 0.0, self.centered, self.momentum > 0.0]
     }
 
+    const BUFFERS: &'static [&'static str] = &["square_avg", "grad_avg", "momentum_buffer"];
+
     fn buffer_starts(&self) -> [Option<f64>; MAX_BUFFERS] {
         [Some(0.0), self.centered.then_some(0.0), (self.momentum > 0.0).then_some(0.0)]
     }
+
+    const LABEL: &'static str = "RMSprop";
 
     fn validate(&self) -> Result<()> {
         check_at_least("RMSprop", "lr", self.lr, 0.0)?;

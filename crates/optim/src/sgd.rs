@@ -22,9 +22,6 @@ use crate::rule::{Chunk, MAX_BUFFERS, UpdateRule, check_at_least};
 pub type Sgd<F> = RuleOptimizer<F, SgdConfig>;
 
 impl<F: Float> UpdateRule<F> for SgdConfig {
-    const LABEL: &'static str = "SGD";
-    const BUFFERS: &'static [&'static str] = &["momentum_buffer"];
-
     /// Options: `NESTEROV`, `DECAY` (λ ≠ 0) and `FIRST` (the momentum buffer starts as the
     /// gradient); without a momentum buffer (μ = 0) the loop is `θ ← θ − γ·(g + λθ)`.
     #[inline(always)]
@@ -51,9 +48,13 @@ impl<F: Float> UpdateRule<F> for SgdConfig {
         [self.nesterov, self.weight_decay != 0.0, fresh]
     }
 
+    const BUFFERS: &'static [&'static str] = &["momentum_buffer"];
+
     fn buffer_starts(&self) -> [Option<f64>; MAX_BUFFERS] {
         [(self.momentum != 0.0).then_some(0.0), None, None]
     }
+
+    const LABEL: &'static str = "SGD";
 
     fn validate(&self) -> Result<()> {
         check_at_least("SGD", "lr", self.lr, 0.0)?;
