@@ -111,11 +111,11 @@ impl<F: Float> Slot<F> {
 
     /// The slices of the buffers that `starts` asks for (empty for the others).
     fn state(&mut self, starts: &[Option<f64>; MAX_BUFFERS]) -> [&mut [F]; MAX_BUFFERS] {
-        let mut used = self.buffers.iter_mut().zip(starts).map(|(buffer, start)| match (buffer, start) {
-            (Some(t), Some(_)) => t.as_mut_slice(),
+        let mut starts = starts.iter();
+        self.buffers.each_mut().map(|buffer| match (buffer, starts.next()) {
+            (Some(t), Some(Some(_))) => t.as_mut_slice(),
             _ => &mut [][..],
-        });
-        std::array::from_fn(|_| used.next().expect("one per buffer"))
+        })
     }
 }
 
