@@ -1,18 +1,12 @@
 //! Hyperparameters of each optimizer, with `torch.optim`'s defaults, and the optimizer kind by
-//! name (for command lines and checkpoints).
+//! name (for command lines and checkpoints). This module knows no optimizer: the update rules
+//! build on it ([`OptimizerConfig::build`] is defined with the generic optimizer).
 
 use std::fmt;
 
-use backprop_autograd::Var;
-use backprop_tensor::Float;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::adagrad::Adagrad;
-use crate::adam::{Adam, AdamW};
 use crate::error::{OptimError, Result};
-use crate::optimizer::Optimizer;
-use crate::rmsprop::RmsProp;
-use crate::sgd::Sgd;
 
 /// `torch.optim.SGD` hyperparameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -36,47 +30,66 @@ impl Default for SgdConfig {
     }
 }
 
-/// `torch.optim.Adam` hyperparameters.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AdamConfig {
+/// The hyperparameters of Adam and AdamW, which differ only in how they apply weight decay:
+/// `DECOUPLED` is AdamW's. Named [`AdamConfig`] and [`AdamWConfig`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AdamFamilyConfig<const DECOUPLED: bool> {
     /// Learning rate γ (1e-3).
     pub lr: f64,
     /// Decay rates (β₁, β₂) of the moment estimates ((0.9, 0.999)).
     pub betas: (f64, f64),
     /// ε added to the denominator (1e-8).
     pub eps: f64,
-    /// L2 weight decay λ, added to the gradient (0).
+    /// Weight decay λ: Adam adds `λθ` to the gradient (default 0); AdamW decouples it,
+    /// `θ ← θ·(1 − γλ)` before the Adam step (default 1e-2).
     pub weight_decay: f64,
     /// AMSGrad: divide by the running maximum of the second moment (false).
     pub amsgrad: bool,
 }
 
-impl Default for AdamConfig {
+/// `torch.optim.Adam` hyperparameters.
+pub type AdamConfig = AdamFamilyConfig<false>;
+
+/// `torch.optim.AdamW` hyperparameters: Adam's, with decoupled weight decay 1e-2 by default.
+pub type AdamWConfig = AdamFamilyConfig<true>;
+
+impl<const DECOUPLED: bool> Default for AdamFamilyConfig<DECOUPLED> {
     fn default() -> Self {
-        AdamConfig { lr: 1e-3, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0, amsgrad: false }
+        let weight_decay = if DECOUPLED { 1e-2 } else { 0.0 };
+        AdamFamilyConfig { lr: 1e-3, betas: (0.9, 0.999), eps: 1e-8, weight_decay, amsgrad: false }
     }
 }
 
-/// `torch.optim.AdamW` hyperparameters: Adam's, with decoupled weight decay 1e-2 by default.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AdamWConfig {
-    /// Learning rate γ (1e-3).
-    pub lr: f64,
-    /// Decay rates (β₁, β₂) ((0.9, 0.999)).
-    pub betas: (f64, f64),
-    /// ε (1e-8).
-    pub eps: f64,
-    /// Decoupled weight decay λ: `θ ← θ·(1 − γλ)` before the Adam step (1e-2).
-    pub weight_decay: f64,
-    /// AMSGrad (false).
-    pub amsgrad: bool,
+// By hand: serde derives no `Deserialize` for const generics. Missing fields take this
+// member's defaults, as `#[serde(default)]` does for the other configurations.
+impl<'de, const DECOUPLED: bool> Deserialize<'de> for AdamFamilyConfig<DECOUPLED> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Given {
+            lr: Option<f64>,
+            betas: Option<(f64, f64)>,
+            eps: Option<f64>,
+            weight_decay: Option<f64>,
+            amsgrad: Option<bool>,
+        }
+        let given = Given::deserialize(deserializer)?;
+        let default = Self::default();
+        Ok(AdamFamilyConfig {
+            lr: given.lr.unwrap_or(default.lr),
+            betas: given.betas.unwrap_or(default.betas),
+            eps: given.eps.unwrap_or(default.eps),
+            weight_decay: given.weight_decay.unwrap_or(default.weight_decay),
+            amsgrad: given.amsgrad.unwrap_or(default.amsgrad),
+        })
+    }
 }
 
-impl Default for AdamWConfig {
-    fn default() -> Self {
-        AdamWConfig { lr: 1e-3, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 1e-2, amsgrad: false }
+impl<const DECOUPLED: bool> AdamFamilyConfig<DECOUPLED> {
+    /// The same numbers as hyperparameters of `AdamFamilyConfig<OTHER>` (to wrap them in the
+    /// [`OptimizerConfig`] variant of this member).
+    fn with_decoupling<const OTHER: bool>(self) -> AdamFamilyConfig<OTHER> {
+        let AdamFamilyConfig { lr, betas, eps, weight_decay, amsgrad } = self;
+        AdamFamilyConfig { lr, betas, eps, weight_decay, amsgrad }
     }
 }
 
@@ -212,20 +225,53 @@ impl OptimizerConfig {
         }
         self
     }
+}
 
-    /// Creates the optimizer over `params`.
-    ///
-    /// # Errors
-    /// Invalid hyperparameters (each optimizer's `new` says which), an empty or duplicated
-    /// parameter list.
-    pub fn build<F: Float>(&self, params: Vec<(String, Var)>) -> Result<Box<dyn Optimizer<F>>> {
-        Ok(match *self {
-            OptimizerConfig::Sgd(c) => Box::new(Sgd::new(params, c)?),
-            OptimizerConfig::Adam(c) => Box::new(Adam::new(params, c)?),
-            OptimizerConfig::AdamW(c) => Box::new(AdamW::new(params, c)?),
-            OptimizerConfig::RmsProp(c) => Box::new(RmsProp::new(params, c)?),
-            OptimizerConfig::Adagrad(c) => Box::new(Adagrad::new(params, c)?),
-        })
+/// `From` and `TryFrom` (which gives back another kind) between a kind's hyperparameters and
+/// [`OptimizerConfig`].
+macro_rules! kind_conversions {
+    ($($variant:ident($config:ty)),*) => {$(
+        impl From<$config> for OptimizerConfig {
+            fn from(config: $config) -> Self {
+                OptimizerConfig::$variant(config)
+            }
+        }
+
+        impl TryFrom<OptimizerConfig> for $config {
+            type Error = OptimizerConfig;
+
+            fn try_from(config: OptimizerConfig) -> std::result::Result<Self, OptimizerConfig> {
+                match config {
+                    OptimizerConfig::$variant(c) => Ok(c),
+                    other => Err(other),
+                }
+            }
+        }
+    )*};
+}
+
+kind_conversions!(Sgd(SgdConfig), RmsProp(RmsPropConfig), Adagrad(AdagradConfig));
+
+// Adam's and AdamW's for any `DECOUPLED`, so that one rule serves both.
+impl<const DECOUPLED: bool> From<AdamFamilyConfig<DECOUPLED>> for OptimizerConfig {
+    fn from(config: AdamFamilyConfig<DECOUPLED>) -> Self {
+        if DECOUPLED {
+            OptimizerConfig::AdamW(config.with_decoupling())
+        } else {
+            OptimizerConfig::Adam(config.with_decoupling())
+        }
+    }
+}
+
+impl<const DECOUPLED: bool> TryFrom<OptimizerConfig> for AdamFamilyConfig<DECOUPLED> {
+    type Error = OptimizerConfig;
+
+    fn try_from(config: OptimizerConfig) -> std::result::Result<Self, OptimizerConfig> {
+        match config {
+            OptimizerConfig::Adam(c) if !DECOUPLED => Ok(c.with_decoupling()),
+            OptimizerConfig::AdamW(c) if DECOUPLED => Ok(c.with_decoupling()),
+            other => Err(other),
+        }
     }
 }
 

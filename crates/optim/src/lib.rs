@@ -9,9 +9,10 @@
 //!   parameter's value, gradient and state buffers.
 //! - [`Sgd`] (momentum, dampening, Nesterov, weight decay), [`Adam`] (AMSGrad), [`AdamW`]
 //!   (decoupled weight decay), [`RmsProp`] (momentum, centered), [`Adagrad`]; their configs
-//!   default to PyTorch's values, and [`OptimizerConfig`] names them.
+//!   default to PyTorch's values, and [`OptimizerConfig`] names them. Each is a
+//!   [`RuleOptimizer`] running its config's [`UpdateRule`].
 //! - Schedules ([`LrScheduler`]): [`StepLr`], [`ExponentialLr`], [`CosineAnnealingLr`],
-//!   [`LinearWarmup`]; [`ScheduleConfig`] by name.
+//!   [`LinearWarmup`], each a [`Scheduled`] [`LrCurve`]; [`ScheduleConfig`] by name.
 //! - Clipping: [`clip_grad_norm`], [`clip_grad_value`].
 //!
 //! Fitting `y = 2x + 1` with SGD and momentum:
@@ -50,17 +51,22 @@ mod error;
 mod lanes;
 mod optimizer;
 mod rmsprop;
+mod rule;
 mod schedule;
 mod sgd;
 
 pub use adagrad::Adagrad;
 pub use adam::{Adam, AdamW};
 pub use clip::{clip_grad_norm, clip_grad_value};
-pub use config::{AdagradConfig, AdamConfig, AdamWConfig, OptimizerConfig, RmsPropConfig, SgdConfig};
+pub use config::{
+    AdagradConfig, AdamConfig, AdamFamilyConfig, AdamWConfig, OptimizerConfig, RmsPropConfig, SgdConfig,
+};
 pub use error::{OptimError, Result};
-pub use optimizer::{Optimizer, OptimizerState, ParamState};
+pub use optimizer::{Optimizer, OptimizerState, ParamState, RuleOptimizer};
 pub use rmsprop::RmsProp;
+pub use rule::{Chunk, MAX_BUFFERS, UpdateRule};
 pub use schedule::{
-    CosineAnnealingLr, ExponentialLr, LinearWarmup, LrScheduler, ScheduleConfig, ScheduleKind, StepLr,
+    CosineAnnealing, CosineAnnealingLr, ExponentialDecay, ExponentialLr, LinearWarmup, LrCurve, LrScheduler,
+    ScheduleConfig, ScheduleKind, Scheduled, StepDecay, StepLr, Warmup,
 };
 pub use sgd::Sgd;

@@ -1,11 +1,14 @@
-//! The `Optimizer` trait, its exportable state, and the per-parameter bookkeeping the
-//! optimizers share.
+//! The `Optimizer` trait, its exportable state, and [`RuleOptimizer`], the one implementation:
+//! the per-parameter bookkeeping (slots, step counts, learning rate, state export and import)
+//! around an [`UpdateRule`].
 
 use backprop_autograd::{Graph, Var};
 use backprop_tensor::{Float, Tensor};
 
 use crate::config::OptimizerConfig;
 use crate::error::{OptimError, Result};
+use crate::lanes::{Update, apply};
+use crate::rule::{Chunk, MAX_BUFFERS, UpdateRule};
 
 /// An optimizer over named parameters of a [`Graph`], as `torch.optim.Optimizer`.
 ///
@@ -85,98 +88,101 @@ pub struct OptimizerState<F: Float> {
 
 /// One parameter with its step count and buffers (`None` until first needed).
 #[derive(Debug, Clone)]
-pub(crate) struct Slot<F: Float> {
-    pub(crate) name: String,
-    pub(crate) var: Var,
-    pub(crate) step: u64,
-    pub(crate) buffers: Vec<Option<Tensor<F>>>,
+struct Slot<F: Float> {
+    name: String,
+    var: Var,
+    step: u64,
+    buffers: [Option<Tensor<F>>; MAX_BUFFERS],
 }
 
-/// The parameters of one optimizer and their state.
+impl<F: Float> Slot<F> {
+    /// Creates the buffers that `starts` asks for and are missing, of `shape`; says whether it
+    /// created any.
+    fn ensure(&mut self, starts: &[Option<f64>; MAX_BUFFERS], shape: &[usize]) -> bool {
+        let mut created = false;
+        for (buffer, start) in self.buffers.iter_mut().zip(starts) {
+            if let (None, Some(start)) = (&buffer, start) {
+                *buffer = Some(Tensor::full(shape, F::from_f64(*start)));
+                created = true;
+            }
+        }
+        created
+    }
+
+    /// The slices of the buffers that `starts` asks for (empty for the others).
+    fn state(&mut self, starts: &[Option<f64>; MAX_BUFFERS]) -> [&mut [F]; MAX_BUFFERS] {
+        let mut starts = starts.iter();
+        self.buffers.each_mut().map(|buffer| match (buffer, starts.next()) {
+            (Some(t), Some(Some(_))) => t.as_mut_slice(),
+            _ => &mut [][..],
+        })
+    }
+}
+
+/// An optimizer running the update rule `R` over named parameters: the one implementation of
+/// [`Optimizer`], as `torch.optim.Optimizer` is the base of every algorithm. Named per rule:
+/// [`crate::Sgd`], [`crate::Adam`], [`crate::AdamW`], [`crate::RmsProp`], [`crate::Adagrad`].
 #[derive(Debug, Clone)]
-pub(crate) struct Slots<F: Float> {
-    pub(crate) op: &'static str,
-    /// The names of the buffers a slot can hold, by position.
-    pub(crate) buffer_names: &'static [&'static str],
-    pub(crate) slots: Vec<Slot<F>>,
-    pub(crate) steps: u64,
+pub struct RuleOptimizer<F: Float, R> {
+    rule: R,
+    slots: Vec<Slot<F>>,
+    steps: u64,
 }
 
-impl<F: Float> Slots<F> {
-    /// Slots for `params`, after checking that there are some and that names are unique.
-    pub(crate) fn new(
-        op: &'static str,
-        buffer_names: &'static [&'static str],
-        params: impl IntoIterator<Item = (String, Var)>,
-    ) -> Result<Self> {
+impl<F: Float, R: UpdateRule<F>> RuleOptimizer<F, R> {
+    /// The optimizer over `params` (names and handles) with hyperparameters `rule`.
+    ///
+    /// # Errors
+    /// Invalid hyperparameters (see the rule's fields), an empty or duplicated parameter list.
+    pub fn new(params: impl IntoIterator<Item = (String, Var)>, rule: R) -> Result<Self> {
+        rule.validate()?;
         let slots: Vec<Slot<F>> = params
             .into_iter()
-            .map(|(name, var)| Slot { name, var, step: 0, buffers: vec![None; buffer_names.len()] })
+            .map(|(name, var)| Slot { name, var, step: 0, buffers: Default::default() })
             .collect();
         if slots.is_empty() {
-            return Err(OptimError::invalid(op, "the parameter list is empty"));
+            return Err(OptimError::invalid(R::LABEL, "the parameter list is empty"));
         }
         for (i, s) in slots.iter().enumerate() {
             if slots[..i].iter().any(|o| o.name == s.name) {
-                return Err(OptimError::invalid(op, format!("parameter name '{}' appears twice", s.name)));
+                return Err(OptimError::invalid(
+                    R::LABEL,
+                    format!("parameter name '{}' appears twice", s.name),
+                ));
             }
         }
-        Ok(Slots { op, buffer_names, slots, steps: 0 })
+        Ok(RuleOptimizer { rule, slots, steps: 0 })
     }
 
-    pub(crate) fn params(&self) -> Vec<(String, Var)> {
-        self.slots.iter().map(|s| (s.name.clone(), s.var)).collect()
-    }
-
-    pub(crate) fn export(&self, config: OptimizerConfig) -> OptimizerState<F> {
-        OptimizerState {
-            config,
-            steps: self.steps,
-            params: self
-                .slots
-                .iter()
-                .map(|s| ParamState {
-                    name: s.name.clone(),
-                    step: s.step,
-                    buffers: s
-                        .buffers
-                        .iter()
-                        .zip(self.buffer_names)
-                        .filter_map(|(b, n)| b.as_ref().map(|t| (n.to_string(), t.clone())))
-                        .collect(),
-                })
-                .collect(),
-        }
-    }
-
-    /// Checks `state` against these slots (same names in the same order, known buffers whose
-    /// shapes match the current parameter values in `shapes`) and installs it.
-    pub(crate) fn import(&mut self, state: &OptimizerState<F>, shapes: &[Vec<usize>]) -> Result<()> {
-        let op = self.op;
+    /// Checks `state` against these parameters (same names in the same order, known buffers of
+    /// the shapes of the current values in `g`) and returns the slots it describes.
+    fn imported_slots(&self, g: &Graph<F>, state: &OptimizerState<F>) -> Result<Vec<Slot<F>>> {
         let names: Vec<&str> = self.slots.iter().map(|s| s.name.as_str()).collect();
         let theirs: Vec<&str> = state.params.iter().map(|p| p.name.as_str()).collect();
         if names != theirs {
             return Err(OptimError::invalid(
-                op,
+                R::LABEL,
                 format!("the state is for parameters {theirs:?}, this optimizer has {names:?}"),
             ));
         }
         let mut installed = Vec::with_capacity(self.slots.len());
-        for ((p, slot), shape) in state.params.iter().zip(&self.slots).zip(shapes) {
-            let mut buffers = vec![None; self.buffer_names.len()];
+        for (p, slot) in state.params.iter().zip(&self.slots) {
+            let shape = g.value(slot.var)?.shape();
+            let mut buffers: [Option<Tensor<F>>; MAX_BUFFERS] = Default::default();
             for (name, t) in &p.buffers {
-                let Some(k) = self.buffer_names.iter().position(|b| b == name) else {
+                let Some(k) = R::BUFFERS.iter().position(|b| b == name) else {
                     return Err(OptimError::invalid(
-                        op,
+                        R::LABEL,
                         format!(
                             "parameter '{}': unknown buffer '{name}' (this optimizer keeps {:?})",
-                            p.name, self.buffer_names
+                            p.name,
+                            R::BUFFERS
                         ),
                     ));
                 };
-                if t.shape() != shape.as_slice() {
+                if t.shape() != shape {
                     return Err(OptimError::invalid(
-                        op,
+                        R::LABEL,
                         format!(
                             "parameter '{}': buffer '{name}' has shape {:?}, the parameter {shape:?}",
                             p.name,
@@ -188,57 +194,153 @@ impl<F: Float> Slots<F> {
             }
             installed.push(Slot { name: slot.name.clone(), var: slot.var, step: p.step, buffers });
         }
-        self.slots = installed;
-        self.steps = state.steps;
-        Ok(())
-    }
-
-    /// The shapes of the parameters' current values in `g`.
-    pub(crate) fn shapes(&self, g: &Graph<F>) -> Result<Vec<Vec<usize>>> {
-        self.slots.iter().map(|s| Ok(g.value(s.var)?.shape().to_vec())).collect()
+        Ok(installed)
     }
 }
 
-impl<F: Float> Slot<F> {
-    /// Buffer `k`, created with every element `init` if it does not exist yet.
-    pub(crate) fn ensure(&mut self, k: usize, shape: &[usize], init: F) {
-        if self.buffers[k].is_none() {
-            self.buffers[k] = Some(Tensor::full(shape, init));
+/// A rule at one parameter's update count.
+struct AtStep<'a, R> {
+    rule: &'a R,
+    step: u64,
+}
+
+/// [`AtStep`] with the rule's options fixed at compile time: an [`Update`], which
+/// [`lanes::apply`](apply) runs on the vector units and in parallel chunks.
+struct Compiled<'a, R, const A: bool, const B: bool, const C: bool>(&'a AtStep<'a, R>);
+
+impl<F: Float, R: UpdateRule<F>, const A: bool, const B: bool, const C: bool> Update<F>
+    for Compiled<'_, R, A, B, C>
+{
+    #[inline(always)]
+    fn run(&self, theta: &mut [F], grad: &[F], state: [&mut [F]; MAX_BUFFERS]) {
+        self.0.rule.update::<A, B, C>(Chunk { step: self.0.step, theta, grad, state });
+    }
+}
+
+impl<R> AtStep<'_, R> {
+    /// Applies the rule with `options`: the one place where run-time options select a compiled
+    /// loop.
+    fn apply<F: Float>(&self, options: [bool; 3], theta: &mut [F], grad: &[F], state: [&mut [F]; MAX_BUFFERS])
+    where
+        R: UpdateRule<F>,
+    {
+        macro_rules! select {
+            ($(($a:literal, $b:literal, $c:literal)),*) => {
+                match options {
+                    $([$a, $b, $c] => apply(&Compiled::<R, $a, $b, $c>(self), theta, grad, state),)*
+                }
+            };
+        }
+        select!(
+            (false, false, false),
+            (false, false, true),
+            (false, true, false),
+            (false, true, true),
+            (true, false, false),
+            (true, false, true),
+            (true, true, false),
+            (true, true, true)
+        );
+    }
+}
+
+impl<F: Float, R: UpdateRule<F>> Optimizer<F> for RuleOptimizer<F, R> {
+    fn name(&self) -> &'static str {
+        self.config().name()
+    }
+
+    fn step(&mut self, g: &mut Graph<F>) -> Result<()> {
+        let starts = self.rule.buffer_starts();
+        for slot in &mut self.slots {
+            let (param, grad) = g.param_mut_with_grad(slot.var)?;
+            let Some(grad) = grad else { continue };
+            slot.step += 1;
+            let fresh = slot.ensure(&starts, param.shape());
+            let rule = AtStep { rule: &self.rule, step: slot.step };
+            let (theta, grad) = (param.as_mut_slice(), grad.as_slice());
+            rule.apply(self.rule.options(fresh), theta, grad, slot.state(&starts));
+        }
+        self.steps += 1;
+        Ok(())
+    }
+
+    fn lr(&self) -> f64 {
+        self.config().lr()
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        let Ok(rule) = R::try_from(self.config().with_lr(lr)) else { unreachable!("with_lr keeps the kind") };
+        self.rule = rule;
+    }
+
+    fn config(&self) -> OptimizerConfig {
+        self.rule.into()
+    }
+
+    fn params(&self) -> Vec<(String, Var)> {
+        self.slots.iter().map(|s| (s.name.clone(), s.var)).collect()
+    }
+
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    fn state(&self) -> OptimizerState<F> {
+        OptimizerState {
+            config: self.config(),
+            steps: self.steps,
+            params: self
+                .slots
+                .iter()
+                .map(|s| ParamState {
+                    name: s.name.clone(),
+                    step: s.step,
+                    buffers: s
+                        .buffers
+                        .iter()
+                        .zip(R::BUFFERS)
+                        .filter_map(|(b, n)| b.as_ref().map(|t| (n.to_string(), t.clone())))
+                        .collect(),
+                })
+                .collect(),
         }
     }
-}
 
-/// `self + weight·(end − self)`, evaluated as PyTorch's `lerp` does (from the nearer end), so
-/// that moment estimates round as PyTorch's do.
-#[inline]
-pub(crate) fn lerp<F: Float>(start: F, end: F, weight: F) -> F {
-    let half = F::from_f64(0.5);
-    if weight.abs() < half {
-        start + weight * (end - start)
-    } else {
-        end - (end - start) * (F::one() - weight)
+    fn load_state(&mut self, g: &Graph<F>, state: &OptimizerState<F>) -> Result<()> {
+        let Ok(rule) = R::try_from(state.config) else {
+            return Err(OptimError::invalid(
+                R::LABEL,
+                format!("cannot load the state of a {} optimizer", state.config.name()),
+            ));
+        };
+        rule.validate()?;
+        self.slots = self.imported_slots(g, state)?;
+        self.steps = state.steps;
+        self.rule = rule;
+        Ok(())
     }
 }
 
-/// The error of loading another optimizer's state.
-pub(crate) fn wrong_kind(op: &str, config: &OptimizerConfig) -> OptimError {
-    OptimError::invalid(op, format!("cannot load the state of a {} optimizer", config.name()))
-}
-
-/// Checks that a hyperparameter is finite and at least `min`.
-pub(crate) fn check_at_least(op: &str, what: &str, value: f64, min: f64) -> Result<()> {
-    if value.is_finite() && value >= min {
-        Ok(())
-    } else {
-        Err(OptimError::invalid(op, format!("{what} must be a finite number >= {min}, got {value}")))
-    }
-}
-
-/// Checks that a hyperparameter lies in `[0, 1)`.
-pub(crate) fn check_unit(op: &str, what: &str, value: f64) -> Result<()> {
-    if (0.0..1.0).contains(&value) {
-        Ok(())
-    } else {
-        Err(OptimError::invalid(op, format!("{what} must be in [0, 1), got {value}")))
+// Here rather than in `config`, so that the configurations know no optimizer.
+impl OptimizerConfig {
+    /// Creates the optimizer over `params`.
+    ///
+    /// # Errors
+    /// Invalid hyperparameters (each optimizer's `new` says which), an empty or duplicated
+    /// parameter list.
+    pub fn build<F: Float>(&self, params: Vec<(String, Var)>) -> Result<Box<dyn Optimizer<F>>> {
+        fn boxed<F: Float, R: UpdateRule<F>>(
+            params: Vec<(String, Var)>,
+            rule: R,
+        ) -> Result<Box<dyn Optimizer<F>>> {
+            Ok(Box::new(RuleOptimizer::new(params, rule)?))
+        }
+        match *self {
+            OptimizerConfig::Sgd(c) => boxed(params, c),
+            OptimizerConfig::Adam(c) => boxed(params, c),
+            OptimizerConfig::AdamW(c) => boxed(params, c),
+            OptimizerConfig::RmsProp(c) => boxed(params, c),
+            OptimizerConfig::Adagrad(c) => boxed(params, c),
+        }
     }
 }

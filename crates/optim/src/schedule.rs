@@ -49,13 +49,83 @@ fn check_non_negative(op: &str, what: &str, v: f64) -> Result<()> {
     }
 }
 
-/// `StepLR`: `γ₀ · gammaᵏ` with `k = ⌊t / step_size⌋` (decay every `step_size` steps).
+fn check_steps(op: &str, what: &str, steps: u64) -> Result<()> {
+    if steps == 0 { Err(OptimError::invalid(op, format!("{what} must be at least 1"))) } else { Ok(()) }
+}
+
+/// What distinguishes one schedule from another: its learning rate after `t` steps from a base
+/// rate. [`Scheduled`] adds the base rate and the step counter.
+pub trait LrCurve {
+    /// The name in messages, as PyTorch spells the class (`"StepLR"`).
+    const LABEL: &'static str;
+
+    /// Checks the parameters.
+    ///
+    /// # Errors
+    /// A parameter out of its range, named in the message.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The learning rate after `t` scheduler steps from `base_lr`.
+    fn lr_at(&self, base_lr: f64, t: u64) -> f64;
+}
+
+/// A curve with its base learning rate and step counter: the one implementation of
+/// [`LrScheduler`] (named per curve: [`StepLr`], [`ExponentialLr`], [`CosineAnnealingLr`],
+/// [`LinearWarmup`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct StepLr {
+pub struct Scheduled<C> {
     base_lr: f64,
+    curve: C,
+    t: u64,
+}
+
+impl<C: LrCurve> Scheduled<C> {
+    /// `curve` from `base_lr`, at step 0.
+    ///
+    /// # Errors
+    /// A negative or non-finite `base_lr`, invalid curve parameters.
+    pub fn start(base_lr: f64, curve: C) -> Result<Self> {
+        check_non_negative(C::LABEL, "base_lr", base_lr)?;
+        curve.validate()?;
+        Ok(Scheduled { base_lr, curve, t: 0 })
+    }
+}
+
+impl<C: LrCurve> LrScheduler for Scheduled<C> {
+    fn lr_at(&self, t: u64) -> f64 {
+        self.curve.lr_at(self.base_lr, t)
+    }
+    fn last_step(&self) -> u64 {
+        self.t
+    }
+    fn set_last_step(&mut self, t: u64) {
+        self.t = t;
+    }
+}
+
+/// `StepLR`: `γ₀ · gammaᵏ` with `k = ⌊t / step_size⌋` (decay every `step_size` steps).
+pub type StepLr = Scheduled<StepDecay>;
+
+/// [`StepLr`]'s curve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepDecay {
     step_size: u64,
     gamma: f64,
-    t: u64,
+}
+
+impl LrCurve for StepDecay {
+    const LABEL: &'static str = "StepLR";
+
+    fn validate(&self) -> Result<()> {
+        check_non_negative(Self::LABEL, "gamma", self.gamma)?;
+        check_steps(Self::LABEL, "step_size", self.step_size)
+    }
+
+    fn lr_at(&self, base_lr: f64, t: u64) -> f64 {
+        base_lr * self.gamma.powf((t / self.step_size) as f64)
+    }
 }
 
 impl StepLr {
@@ -64,33 +134,27 @@ impl StepLr {
     /// # Errors
     /// `step_size` 0, a negative learning rate or gamma.
     pub fn new(base_lr: f64, step_size: u64, gamma: f64) -> Result<Self> {
-        check_non_negative("StepLR", "base_lr", base_lr)?;
-        check_non_negative("StepLR", "gamma", gamma)?;
-        if step_size == 0 {
-            return Err(OptimError::invalid("StepLR", "step_size must be at least 1"));
-        }
-        Ok(StepLr { base_lr, step_size, gamma, t: 0 })
-    }
-}
-
-impl LrScheduler for StepLr {
-    fn lr_at(&self, t: u64) -> f64 {
-        self.base_lr * self.gamma.powf((t / self.step_size) as f64)
-    }
-    fn last_step(&self) -> u64 {
-        self.t
-    }
-    fn set_last_step(&mut self, t: u64) {
-        self.t = t;
+        Scheduled::start(base_lr, StepDecay { step_size, gamma })
     }
 }
 
 /// `ExponentialLR`: `γ₀ · gammaᵗ`.
+pub type ExponentialLr = Scheduled<ExponentialDecay>;
+
+/// [`ExponentialLr`]'s curve: the factor per step.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ExponentialLr {
-    base_lr: f64,
-    gamma: f64,
-    t: u64,
+pub struct ExponentialDecay(f64);
+
+impl LrCurve for ExponentialDecay {
+    const LABEL: &'static str = "ExponentialLR";
+
+    fn validate(&self) -> Result<()> {
+        check_non_negative(Self::LABEL, "gamma", self.0)
+    }
+
+    fn lr_at(&self, base_lr: f64, t: u64) -> f64 {
+        base_lr * self.0.powf(t as f64)
+    }
 }
 
 impl ExponentialLr {
@@ -99,32 +163,33 @@ impl ExponentialLr {
     /// # Errors
     /// A negative learning rate or gamma.
     pub fn new(base_lr: f64, gamma: f64) -> Result<Self> {
-        check_non_negative("ExponentialLR", "base_lr", base_lr)?;
-        check_non_negative("ExponentialLR", "gamma", gamma)?;
-        Ok(ExponentialLr { base_lr, gamma, t: 0 })
-    }
-}
-
-impl LrScheduler for ExponentialLr {
-    fn lr_at(&self, t: u64) -> f64 {
-        self.base_lr * self.gamma.powf(t as f64)
-    }
-    fn last_step(&self) -> u64 {
-        self.t
-    }
-    fn set_last_step(&mut self, t: u64) {
-        self.t = t;
+        Scheduled::start(base_lr, ExponentialDecay(gamma))
     }
 }
 
 /// `CosineAnnealingLR`: `η_min + (γ₀ − η_min)·(1 + cos(π·t / T_max)) / 2`, from `γ₀` at
 /// `t = 0` down to `η_min` at `t = T_max` (and, as PyTorch's closed form, back up after).
+pub type CosineAnnealingLr = Scheduled<CosineAnnealing>;
+
+/// [`CosineAnnealingLr`]'s curve.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CosineAnnealingLr {
-    base_lr: f64,
+pub struct CosineAnnealing {
     t_max: u64,
     eta_min: f64,
-    t: u64,
+}
+
+impl LrCurve for CosineAnnealing {
+    const LABEL: &'static str = "CosineAnnealingLR";
+
+    fn validate(&self) -> Result<()> {
+        check_non_negative(Self::LABEL, "eta_min", self.eta_min)?;
+        check_steps(Self::LABEL, "t_max", self.t_max)
+    }
+
+    fn lr_at(&self, base_lr: f64, t: u64) -> f64 {
+        let phase = std::f64::consts::PI * t as f64 / self.t_max as f64;
+        self.eta_min + (base_lr - self.eta_min) * (1.0 + phase.cos()) / 2.0
+    }
 }
 
 impl CosineAnnealingLr {
@@ -133,48 +198,56 @@ impl CosineAnnealingLr {
     /// # Errors
     /// `t_max` 0, a negative learning rate or minimum.
     pub fn new(base_lr: f64, t_max: u64, eta_min: f64) -> Result<Self> {
-        check_non_negative("CosineAnnealingLR", "base_lr", base_lr)?;
-        check_non_negative("CosineAnnealingLR", "eta_min", eta_min)?;
-        if t_max == 0 {
-            return Err(OptimError::invalid("CosineAnnealingLR", "t_max must be at least 1"));
-        }
-        Ok(CosineAnnealingLr { base_lr, t_max, eta_min, t: 0 })
-    }
-}
-
-impl LrScheduler for CosineAnnealingLr {
-    fn lr_at(&self, t: u64) -> f64 {
-        let phase = std::f64::consts::PI * t as f64 / self.t_max as f64;
-        self.eta_min + (self.base_lr - self.eta_min) * (1.0 + phase.cos()) / 2.0
-    }
-    fn last_step(&self) -> u64 {
-        self.t
-    }
-    fn set_last_step(&mut self, t: u64) {
-        self.t = t;
+        Scheduled::start(base_lr, CosineAnnealing { t_max, eta_min })
     }
 }
 
 /// Linear warm-up (`LinearLR` with `end_factor = 1`): `γ₀·(f + (1 − f)·t / W)` for `t < W`,
 /// then the `after` schedule shifted by `W` steps (PyTorch's `SequentialLR(LinearLR, after,
 /// milestones=[W])`), or the constant `γ₀` without one.
-pub struct LinearWarmup {
-    base_lr: f64,
+pub type LinearWarmup = Scheduled<Warmup>;
+
+/// [`LinearWarmup`]'s curve.
+pub struct Warmup {
     warmup_steps: u64,
     start_factor: f64,
     after: Option<Box<dyn LrScheduler + Send>>,
-    t: u64,
 }
 
-impl std::fmt::Debug for LinearWarmup {
+impl std::fmt::Debug for Warmup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LinearWarmup")
-            .field("base_lr", &self.base_lr)
+        f.debug_struct("Warmup")
             .field("warmup_steps", &self.warmup_steps)
             .field("start_factor", &self.start_factor)
             .field("then", &self.after.is_some())
-            .field("t", &self.t)
             .finish()
+    }
+}
+
+impl LrCurve for Warmup {
+    const LABEL: &'static str = "LinearWarmup";
+
+    fn validate(&self) -> Result<()> {
+        check_positive(Self::LABEL, "start_factor", self.start_factor)?;
+        if self.start_factor > 1.0 {
+            return Err(OptimError::invalid(
+                Self::LABEL,
+                format!("start_factor must be in (0, 1], got {}", self.start_factor),
+            ));
+        }
+        check_steps(Self::LABEL, "warmup_steps", self.warmup_steps)
+    }
+
+    fn lr_at(&self, base_lr: f64, t: u64) -> f64 {
+        if t < self.warmup_steps {
+            let f = self.start_factor + (1.0 - self.start_factor) * t as f64 / self.warmup_steps as f64;
+            base_lr * f
+        } else {
+            match &self.after {
+                Some(s) => s.lr_at(t - self.warmup_steps),
+                None => base_lr,
+            }
+        }
     }
 }
 
@@ -190,38 +263,7 @@ impl LinearWarmup {
         start_factor: f64,
         after: Option<Box<dyn LrScheduler + Send>>,
     ) -> Result<Self> {
-        check_non_negative("LinearWarmup", "base_lr", base_lr)?;
-        check_positive("LinearWarmup", "start_factor", start_factor)?;
-        if start_factor > 1.0 {
-            return Err(OptimError::invalid(
-                "LinearWarmup",
-                format!("start_factor must be in (0, 1], got {start_factor}"),
-            ));
-        }
-        if warmup_steps == 0 {
-            return Err(OptimError::invalid("LinearWarmup", "warmup_steps must be at least 1"));
-        }
-        Ok(LinearWarmup { base_lr, warmup_steps, start_factor, after, t: 0 })
-    }
-}
-
-impl LrScheduler for LinearWarmup {
-    fn lr_at(&self, t: u64) -> f64 {
-        if t < self.warmup_steps {
-            let f = self.start_factor + (1.0 - self.start_factor) * t as f64 / self.warmup_steps as f64;
-            self.base_lr * f
-        } else {
-            match &self.after {
-                Some(s) => s.lr_at(t - self.warmup_steps),
-                None => self.base_lr,
-            }
-        }
-    }
-    fn last_step(&self) -> u64 {
-        self.t
-    }
-    fn set_last_step(&mut self, t: u64) {
-        self.t = t;
+        Scheduled::start(base_lr, Warmup { warmup_steps, start_factor, after })
     }
 }
 
@@ -265,22 +307,15 @@ pub enum ScheduleKind {
     },
 }
 
-/// The constant schedule.
+/// The constant schedule's curve.
 #[derive(Debug, Clone, PartialEq)]
-struct ConstantLr {
-    base_lr: f64,
-    t: u64,
-}
+struct Constant;
 
-impl LrScheduler for ConstantLr {
-    fn lr_at(&self, _t: u64) -> f64 {
-        self.base_lr
-    }
-    fn last_step(&self) -> u64 {
-        self.t
-    }
-    fn set_last_step(&mut self, t: u64) {
-        self.t = t;
+impl LrCurve for Constant {
+    const LABEL: &'static str = "constant schedule";
+
+    fn lr_at(&self, base_lr: f64, _t: u64) -> f64 {
+        base_lr
     }
 }
 
@@ -294,10 +329,7 @@ impl ScheduleConfig {
     /// Invalid parameters, as the schedule's `new` says.
     pub fn build(&self, base_lr: f64) -> Result<Box<dyn LrScheduler + Send>> {
         let decay: Box<dyn LrScheduler + Send> = match self.kind {
-            ScheduleKind::Constant => {
-                check_non_negative("constant schedule", "base_lr", base_lr)?;
-                Box::new(ConstantLr { base_lr, t: 0 })
-            }
+            ScheduleKind::Constant => Box::new(Scheduled::start(base_lr, Constant)?),
             ScheduleKind::Step { step_size, gamma } => Box::new(StepLr::new(base_lr, step_size, gamma)?),
             ScheduleKind::Exponential { gamma } => Box::new(ExponentialLr::new(base_lr, gamma)?),
             ScheduleKind::Cosine { t_max, eta_min } => {
