@@ -60,6 +60,17 @@ pub enum AutogradError {
         /// Why there is none.
         reason: &'static str,
     },
+    /// A backward pass from a value recorded after the previous backward pass, none of whose
+    /// newer nodes uses the nodes recorded before it, on a tape that was not cleared in between:
+    /// a training loop that forgets `clear`, whose tape would keep every earlier step's nodes
+    /// and slow down each step (see `Graph::set_retain_tape`).
+    #[error(
+        "backward: the tape still holds the {earlier} nodes recorded up to the previous backward pass (an earlier step's); call g.clear() after each step, or run each step in g.step(|g| ...), which clears it (g.set_retain_tape(true) keeps them on purpose)"
+    )]
+    TapeNotCleared {
+        /// How many nodes the tape held at the previous backward pass.
+        earlier: usize,
+    },
     /// An op's backward returned something other than one gradient per input of the right shape.
     #[error("{op}: backward returned {reason}")]
     BadGradient {

@@ -77,20 +77,6 @@ impl<F: Float> Op<F> for Affine {
         Ok(out)
     }
 
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        let (x, w, g) = (ctx.inputs[0], ctx.inputs[1], ctx.grad_output);
-        let n = w.shape()[1];
-        Ok(vec![
-            ctx.needs_input_grad[0].then(|| g.try_matmul_t(Transpose::No, w, Transpose::Yes)).transpose()?,
-            ctx.needs_input_grad[1].then(|| x.try_matmul_t(Transpose::Yes, g, Transpose::No)).transpose()?,
-            ctx.needs_input_grad[2].then(|| {
-                let mut db = Tensor::zeros(&[n]);
-                write_bias_gradient(g, n, &mut db, true);
-                db
-            }),
-        ])
-    }
-
     fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
         let (x, w, g) = (ctx.inputs[0], ctx.inputs[1], ctx.grad_output);
         let n = w.shape()[1];

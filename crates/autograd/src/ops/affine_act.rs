@@ -109,24 +109,6 @@ impl<F: Float> Op<F> for AffineAct {
         Ok(out)
     }
 
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        let (x, w) = (ctx.inputs[0], ctx.inputs[1]);
-        let n = w.shape()[1];
-        let mut dz = Tensor::zeros(ctx.output.shape());
-        self.0.write_gradient(ctx.grad_output.as_slice(), ctx.output.as_slice(), dz.as_mut_slice(), false);
-        Ok(vec![
-            ctx.needs_input_grad[0].then(|| dz.try_matmul_t(Transpose::No, w, Transpose::Yes)).transpose()?,
-            ctx.needs_input_grad[1]
-                .then(|| x.try_matmul_t(Transpose::Yes, &dz, Transpose::No))
-                .transpose()?,
-            ctx.needs_input_grad[2].then(|| {
-                let mut db = Tensor::zeros(&[n]);
-                write_bias_gradient(&dz, n, &mut db, true);
-                db
-            }),
-        ])
-    }
-
     fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
         let (x, w) = (ctx.inputs[0], ctx.inputs[1]);
         let n = w.shape()[1];

@@ -113,19 +113,6 @@ fn spread<F: Float>(buffer: &mut Tensor<F>, accumulate: bool, g: &[F], scale: F,
     }
 }
 
-/// The backward of a reduction: one gradient for the single input, through `write`.
-fn single_gradient<F: Float>(
-    ctx: &BackwardCtx<'_, F>,
-    write: impl Fn(&mut Tensor<F>, bool) -> Result<()>,
-) -> Result<Vec<Option<Tensor<F>>>> {
-    if !ctx.needs_input_grad[0] {
-        return Ok(vec![None]);
-    }
-    let mut gradient = Tensor::zeros(ctx.inputs[0].shape());
-    write(&mut gradient, false)?;
-    Ok(vec![Some(gradient)])
-}
-
 fn write_all<F: Float>(ctx: &BackwardCtx<'_, F>, buffer: &mut Tensor<F>, live: bool, scale: F) {
     let layout = AxisLayout { outer: 1, len: buffer.len(), inner: 1 };
     spread(buffer, live, ctx.grad_output.as_slice(), scale, layout);
@@ -152,12 +139,6 @@ impl<F: Float> Op<F> for Sum {
     fn forward(&mut self, ctx: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
         Ok(reduce_all(ctx, inputs[0], F::one()))
     }
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        single_gradient(ctx, |buffer, live| {
-            write_all(ctx, buffer, live, F::one());
-            Ok(())
-        })
-    }
     fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
         grads[0].with_buffer(|buffer, live| {
             write_all(ctx, buffer, live, F::one());
@@ -173,13 +154,6 @@ impl<F: Float> Op<F> for Mean {
     fn forward(&mut self, ctx: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
         let scale = inverse_count("mean", inputs[0].len(), inputs[0].shape())?;
         Ok(reduce_all(ctx, inputs[0], scale))
-    }
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        let scale = inverse_count("mean", ctx.inputs[0].len(), ctx.inputs[0].shape())?;
-        single_gradient(ctx, |buffer, live| {
-            write_all(ctx, buffer, live, scale);
-            Ok(())
-        })
     }
     fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
         let scale = inverse_count("mean", ctx.inputs[0].len(), ctx.inputs[0].shape())?;
@@ -197,9 +171,6 @@ impl<F: Float> Op<F> for SumAxis {
     fn forward(&mut self, ctx: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
         reduce_axis(ctx, inputs[0], "sum_axis", self.axis, false)
     }
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        single_gradient(ctx, |buffer, live| write_axis(ctx, buffer, live, "sum_axis", self.axis, false))
-    }
     fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
         grads[0].with_buffer(|buffer, live| write_axis(ctx, buffer, live, "sum_axis", self.axis, false))
     }
@@ -211,9 +182,6 @@ impl<F: Float> Op<F> for MeanAxis {
     }
     fn forward(&mut self, ctx: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
         reduce_axis(ctx, inputs[0], "mean_axis", self.axis, true)
-    }
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        single_gradient(ctx, |buffer, live| write_axis(ctx, buffer, live, "mean_axis", self.axis, true))
     }
     fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
         grads[0].with_buffer(|buffer, live| write_axis(ctx, buffer, live, "mean_axis", self.axis, true))

@@ -78,15 +78,6 @@ impl<F: Float> Op<F> for Softmax {
         Ok(inputs[0].try_softmax_rows()?)
     }
 
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        if !ctx.needs_input_grad[0] {
-            return Ok(vec![None]);
-        }
-        let mut gradient = Tensor::zeros(ctx.inputs[0].shape());
-        Softmax::write(ctx, &mut gradient, false);
-        Ok(vec![Some(gradient)])
-    }
-
     fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
         grads[0].with_buffer(|buffer, live| {
             Softmax::write(ctx, buffer, live);
@@ -102,15 +93,6 @@ impl<F: Float> Op<F> for LogSoftmax {
 
     fn forward(&mut self, _ctx: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
         Ok(inputs[0].try_log_softmax_rows()?)
-    }
-
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        if !ctx.needs_input_grad[0] {
-            return Ok(vec![None]);
-        }
-        let mut gradient = Tensor::zeros(ctx.inputs[0].shape());
-        LogSoftmax::write(ctx, &mut gradient, false);
-        Ok(vec![Some(gradient)])
     }
 
     fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {

@@ -49,15 +49,6 @@ impl<F: Float, K: UnaryFn<F>> Op<F> for Unary<K> {
         Ok(out)
     }
 
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        if !ctx.needs_input_grad[0] {
-            return Ok(vec![None]);
-        }
-        let mut gradient = Tensor::zeros(ctx.inputs[0].shape());
-        self.write_gradient(ctx, &mut gradient, false);
-        Ok(vec![Some(gradient)])
-    }
-
     fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
         grads[0].with_buffer(|buffer, live| {
             self.write_gradient(ctx, buffer, live);
