@@ -15,9 +15,9 @@ impl<F: Float> Graph<F> {
     ///
     /// # Errors
     /// When `v` has more than one element ([`AutogradError::NotScalar`]), is not a live value
-    /// of this graph, starts a new step on a tape that was not cleared since the last backward
-    /// pass ([`AutogradError::TapeNotCleared`], see [`Graph::set_retain_tape`]), or an op's
-    /// backward fails.
+    /// of this graph, starts a third step on a tape that was not cleared since the first
+    /// ([`AutogradError::TapeNotCleared`], see [`Graph::set_retain_tape`]), or an op's backward
+    /// fails.
     pub fn backward(&mut self, v: Var) -> Result<()> {
         self.check("backward", v)?;
         let output = self.value_unchecked(v);
@@ -35,9 +35,9 @@ impl<F: Float> Graph<F> {
     /// up over passes until [`Graph::zero_grad`] (PyTorch's accumulation).
     ///
     /// # Errors
-    /// When `seed` does not have `v`'s shape, `v` is not a live value, `v` starts a new step on
-    /// a tape that was not cleared since the last backward pass
-    /// ([`AutogradError::TapeNotCleared`]), or an op fails.
+    /// When `seed` does not have `v`'s shape, `v` is not a live value, `v` starts a third step
+    /// on a tape that was not cleared since the first ([`AutogradError::TapeNotCleared`]), or an
+    /// op fails.
     pub fn backward_with_seed(&mut self, v: Var, seed: Tensor<F>) -> Result<()> {
         self.check("backward", v)?;
         let out_shape = self.value_unchecked(v).shape();
@@ -71,11 +71,14 @@ impl<F: Float> Graph<F> {
         Ok(())
     }
 
-    /// A backward pass from a node recorded after the previous pass, on a tape whose earlier
-    /// nodes none of the newer nodes uses, is a new step on a tape that still holds the earlier
-    /// steps' nodes (a forgotten `clear`), unless the tape is retained on purpose. Looks at the
-    /// nodes only in that case: a loop that clears never pays for it.
-    fn check_tape_was_cleared(&self, v: Var) -> Result<()> {
+    /// Counts the backward passes that start a new step on a tape that was not cleared: from a
+    /// node recorded after the previous pass, when none of the nodes recorded since uses an
+    /// earlier node (they build on parameters and new inputs only). One such pass is allowed
+    /// (two separate losses of one step, backpropagated one after the other); the second means
+    /// the tape holds the nodes of two earlier steps, a loop that forgets `clear`, and is an
+    /// error unless the tape is retained on purpose. Looks at the nodes only in that case: a loop
+    /// that clears never pays for it.
+    fn check_tape_was_cleared(&mut self, v: Var) -> Result<()> {
         let earlier = self.nodes_at_backward;
         if self.retain_tape || v.param || earlier == 0 || v.index() < earlier {
             return Ok(());
@@ -85,7 +88,11 @@ impl<F: Float> Graph<F> {
                 .map(|k| node.inputs.get(k))
                 .any(|input| !input.param && input.index() < earlier)
         });
-        if builds_on_earlier { Ok(()) } else { Err(AutogradError::TapeNotCleared { earlier }) }
+        if builds_on_earlier {
+            return Ok(());
+        }
+        self.unrelated_passes += 1;
+        if self.unrelated_passes < 2 { Ok(()) } else { Err(AutogradError::TapeNotCleared { earlier }) }
     }
 
     /// Adds `gradient` to `v`'s gradient (the chain rule's sum over paths).

@@ -25,9 +25,9 @@ static NEXT_GRAPH_ID: AtomicU32 = AtomicU32::new(1);
 /// Parameters ([`Graph::param`]) live across steps. Everything else is cleared by
 /// [`Graph::clear`] at the end of a step, and its memory is recycled for the next one;
 /// [`Graph::step`] runs one step's recording and clears afterwards. A backward pass that starts a
-/// new step on a tape still holding the previous step's nodes is an error
+/// new step on a tape still holding two earlier steps' nodes is an error
 /// ([`AutogradError::TapeNotCleared`]) unless [`Graph::set_retain_tape`] allows it: a loop that
-/// forgets to clear fails at its second step instead of slowing down step after step.
+/// forgets to clear fails after its second step instead of slowing down step after step.
 ///
 /// ```
 /// use backprop_autograd::Graph;
@@ -54,6 +54,8 @@ pub struct Graph<F: Float> {
     ops: OpArena,
     /// How many nodes the tape held at the last backward pass of this step (0: none yet).
     pub(crate) nodes_at_backward: usize,
+    /// How many backward passes of this step started on nodes unrelated to the earlier ones.
+    pub(crate) unrelated_passes: u32,
     /// Whether a backward pass may start from a value recorded after an earlier pass.
     pub(crate) retain_tape: bool,
     /// Per-input scratch lists of the backward pass, kept to reuse their memory.
@@ -100,6 +102,7 @@ impl<F: Float> Graph<F> {
             pool: RefCell::new(BufferPool::default()),
             ops: OpArena::new(),
             nodes_at_backward: 0,
+            unrelated_passes: 0,
             retain_tape: false,
             scratch_needs: Vec::new(),
             scratch_slots: Vec::new(),
@@ -470,17 +473,19 @@ impl<F: Float> Graph<F> {
         f(&mut *guard.0)
     }
 
-    /// Allows (`true`) or forbids (`false`, the default) a backward pass that looks like a new
-    /// step on a tape that was not cleared, and returns the previous setting.
+    /// Allows (`true`) or forbids (`false`, the default) backward passes that look like new
+    /// steps on a tape that was not cleared, and returns the previous setting.
     ///
     /// A backward pass from a value recorded after the previous backward pass, when none of the
-    /// nodes recorded since uses a node recorded before that pass (they use only parameters and
-    /// new nodes), is by default an [`AutogradError::TapeNotCleared`] error: it is what a
-    /// training loop that forgets [`Graph::clear`] does, and its tape would keep every earlier
-    /// step's nodes and make each step slower. A second loss that builds on the first one's
-    /// nodes is always allowed. Allow the rest to keep unrelated nodes on purpose, e.g. to
-    /// backpropagate two losses of separate inputs one after the other without clearing (the
-    /// parameters' gradients add up either way).
+    /// nodes recorded since uses a node recorded before that pass (they build on parameters and
+    /// new inputs only), looks like a new step. The first such pass on a tape is allowed (two
+    /// separate losses of one step); the second is by default an
+    /// [`AutogradError::TapeNotCleared`] error: it is what a training loop that forgets
+    /// [`Graph::clear`] does at its third step, and its tape would keep every earlier step's
+    /// nodes and make each step slower. A loss that builds on earlier nodes is always allowed.
+    /// Allow the rest to keep unrelated nodes on purpose, e.g. to backpropagate the losses of
+    /// several separate batches one after the other without clearing (the parameters'
+    /// gradients add up either way).
     pub fn set_retain_tape(&mut self, retain: bool) -> bool {
         std::mem::replace(&mut self.retain_tape, retain)
     }
@@ -526,6 +531,7 @@ impl<F: Float> Graph<F> {
             }
         }
         self.nodes_at_backward = 0;
+        self.unrelated_passes = 0;
         self.generation = self.generation.wrapping_add(1);
     }
 

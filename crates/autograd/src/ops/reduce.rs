@@ -164,29 +164,25 @@ impl<F: Float> Op<F> for Mean {
     }
 }
 
-impl<F: Float> Op<F> for SumAxis {
-    fn name(&self) -> &str {
-        "sum_axis"
-    }
-    fn forward(&mut self, ctx: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
-        reduce_axis(ctx, inputs[0], "sum_axis", self.axis, false)
-    }
-    fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
-        grads[0].with_buffer(|buffer, live| write_axis(ctx, buffer, live, "sum_axis", self.axis, false))
-    }
+/// The [`Op`] of a reduction along one axis: `$ty { axis }`, named `$name`, a mean if `$mean`.
+macro_rules! axis_reduction_op {
+    ($ty:ident, $name:literal, $mean:literal) => {
+        impl<F: Float> Op<F> for $ty {
+            fn name(&self) -> &str {
+                $name
+            }
+            fn forward(&mut self, ctx: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
+                reduce_axis(ctx, inputs[0], $name, self.axis, $mean)
+            }
+            fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
+                grads[0].with_buffer(|buffer, live| write_axis(ctx, buffer, live, $name, self.axis, $mean))
+            }
+        }
+    };
 }
 
-impl<F: Float> Op<F> for MeanAxis {
-    fn name(&self) -> &str {
-        "mean_axis"
-    }
-    fn forward(&mut self, ctx: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
-        reduce_axis(ctx, inputs[0], "mean_axis", self.axis, true)
-    }
-    fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
-        grads[0].with_buffer(|buffer, live| write_axis(ctx, buffer, live, "mean_axis", self.axis, true))
-    }
-}
+axis_reduction_op!(SumAxis, "sum_axis", false);
+axis_reduction_op!(MeanAxis, "mean_axis", true);
 
 impl<F: Float> Graph<F> {
     /// The sum of all elements of `a`, a scalar of shape `[]` (see [`Sum`]).
