@@ -227,7 +227,7 @@ fn loss_and_kinks(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use backprop_autograd::{BackwardCtx, ForwardCtx, Op};
+    use backprop_autograd::{BackwardCtx, ForwardCtx, GradSink, Op};
     use backprop_tensor::Float;
 
     /// `L = Σ relu(x·w)` with a switch for a wrong gradient of `w` (scaled by 1.5).
@@ -249,8 +249,12 @@ mod tests {
         ) -> backprop_autograd::Result<Tensor<F>> {
             Ok(inputs[0].clone())
         }
-        fn backward(&self, ctx: &BackwardCtx<'_, F>) -> backprop_autograd::Result<Vec<Option<Tensor<F>>>> {
-            Ok(vec![Some(ctx.grad_output.map(|g| g * F::from_f64(self.0)))])
+        fn backward_into(
+            &self,
+            ctx: &BackwardCtx<'_, F>,
+            grads: &mut [GradSink<'_, F>],
+        ) -> backprop_autograd::Result<()> {
+            grads[0].accumulate("scale_gradient", ctx.grad_output.map(|g| g * F::from_f64(self.0)))
         }
     }
 

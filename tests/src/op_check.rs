@@ -36,7 +36,7 @@ pub fn check_gradients(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use backprop_autograd::{BackwardCtx, ForwardCtx, Op};
+    use backprop_autograd::{BackwardCtx, ForwardCtx, GradSink, Op};
     use backprop_tensor::Float;
 
     /// sin(x) with the derivative of −cos: a sign error.
@@ -49,8 +49,11 @@ mod tests {
         fn forward(&mut self, _: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
             Ok(inputs[0].map(|x| x.sin()))
         }
-        fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-            Ok(vec![Some(ctx.inputs[0].try_zip_map("wrong_sin", ctx.grad_output, |x, g| -x.cos() * g)?)])
+        fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
+            grads[0].accumulate(
+                "wrong_sin",
+                ctx.inputs[0].try_zip_map("wrong_sin", ctx.grad_output, |x, g| -x.cos() * g)?,
+            )
         }
     }
 

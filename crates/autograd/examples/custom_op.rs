@@ -7,7 +7,7 @@
 //! ```
 //! (The gradient check and the gradients go to stderr, the DOT text to stdout.)
 
-use backprop_autograd::{BackwardCtx, ForwardCtx, Graph, Op, Result, gradcheck};
+use backprop_autograd::{BackwardCtx, ForwardCtx, GradSink, Graph, Op, Result, gradcheck};
 use backprop_tensor::{Float, Tensor};
 
 /// `y = x³` elementwise; `dL/dx = 3x²·dL/dy`.
@@ -27,10 +27,10 @@ impl<F: Float> Op<F> for Cube {
         Ok(y)
     }
 
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
+    fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
         let three = F::from_f64(3.0);
         let dx = ctx.inputs[0].try_zip_map("cube", ctx.grad_output, |x, g| three * x * x * g)?;
-        Ok(vec![Some(dx)])
+        grads[0].accumulate("cube", dx)
     }
 }
 

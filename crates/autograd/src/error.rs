@@ -60,6 +60,16 @@ pub enum AutogradError {
         /// Why there is none.
         reason: &'static str,
     },
+    /// A backward pass that starts a third step on a tape that was not cleared since the first:
+    /// a training loop that forgets `clear`, whose tape would keep every earlier step's nodes
+    /// and slow down each step (see `Graph::set_retain_tape`).
+    #[error(
+        "backward: the tape still holds the {earlier} nodes of earlier steps; call g.clear() after each step, or run each step in g.step(|g| ...), which clears it (g.set_retain_tape(true) keeps them on purpose)"
+    )]
+    TapeNotCleared {
+        /// How many nodes the tape held at the previous backward pass.
+        earlier: usize,
+    },
     /// An op's backward returned something other than one gradient per input of the right shape.
     #[error("{op}: backward returned {reason}")]
     BadGradient {

@@ -227,7 +227,7 @@ mod tests {
     use backprop_tensor::{Float, Tensor};
 
     use super::*;
-    use crate::op::{BackwardCtx, ForwardCtx, Op};
+    use crate::op::{BackwardCtx, ForwardCtx, GradSink, Op};
 
     /// x³ with a deliberately wrong derivative 2x² (should be 3x²).
     struct WrongCube;
@@ -239,8 +239,11 @@ mod tests {
         fn forward(&mut self, _: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
             Ok(inputs[0].powi(3))
         }
-        fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-            Ok(vec![Some(ctx.inputs[0].square().mul_scalar(F::from_f64(2.0)).mul(ctx.grad_output))])
+        fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
+            grads[0].accumulate(
+                "wrong_cube",
+                ctx.inputs[0].square().mul_scalar(F::from_f64(2.0)).mul(ctx.grad_output),
+            )
         }
     }
 

@@ -6,90 +6,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use backprop_tensor::{Float, Tensor};
 
 use crate::error::{AutogradError, Result};
-use crate::op::{BackwardCtx, ForwardCtx, GradSink, GradSlot, Op};
+use crate::op::{ForwardCtx, GradSlot, Op};
 use crate::op_arena::OpArena;
 use crate::pool::BufferPool;
+use crate::store::{Entry, Inputs};
+pub use crate::var::Var;
 
 static NEXT_GRAPH_ID: AtomicU32 = AtomicU32::new(1);
-
-/// A handle to a value in a [`Graph`]: two integers, cheap to copy.
-///
-/// A `Var` is either a *parameter* (kept by the graph across steps) or a *node* recorded in the
-/// current step. Node handles expire when the graph is [cleared](Graph::clear); using one after
-/// that, or using a handle with another graph, is an error, never a wrong answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Var {
-    graph: u32,
-    generation: u32,
-    index: u32,
-    param: bool,
-}
-
-impl std::fmt::Display for Var {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.param { write!(f, "param#{}", self.index) } else { write!(f, "%{}", self.index) }
-    }
-}
-
-impl Var {
-    /// Whether this is a parameter (persistent across [`Graph::clear`]).
-    pub fn is_param(&self) -> bool {
-        self.param
-    }
-
-    /// Position in the graph's parameter list or node list.
-    pub fn index(&self) -> usize {
-        self.index as usize
-    }
-}
-
-/// Up to three input handles stored inline; more go to the heap (concatenation).
-#[derive(Debug, Clone)]
-pub(crate) enum Inputs {
-    Inline([Option<Var>; 3]),
-    Heap(Vec<Var>),
-}
-
-impl Inputs {
-    fn new(vars: &[Var]) -> Self {
-        if vars.len() <= 3 {
-            let mut inline = [None; 3];
-            for (slot, v) in inline.iter_mut().zip(vars) {
-                *slot = Some(*v);
-            }
-            Inputs::Inline(inline)
-        } else {
-            Inputs::Heap(vars.to_vec())
-        }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Inputs::Inline(inline) => inline.iter().flatten().count(),
-            Inputs::Heap(v) => v.len(),
-        }
-    }
-
-    pub(crate) fn get(&self, i: usize) -> Var {
-        match self {
-            Inputs::Inline(inline) => inline[i].expect("index below len"),
-            Inputs::Heap(v) => v[i],
-        }
-    }
-}
-
-/// How a node came to be.
-pub(crate) struct NodeMeta<F: Float> {
-    pub(crate) op: Option<Box<dyn Op<F>>>,
-    pub(crate) inputs: Inputs,
-    pub(crate) requires_grad: bool,
-    pub(crate) label: Option<String>,
-}
-
-struct ParamMeta {
-    name: String,
-    requires_grad: bool,
-}
 
 /// A define-by-run computation graph with its parameters.
 ///
@@ -100,7 +23,11 @@ struct ParamMeta {
 /// number of edges.
 ///
 /// Parameters ([`Graph::param`]) live across steps. Everything else is cleared by
-/// [`Graph::clear`] at the end of a step, and its memory is recycled for the next one.
+/// [`Graph::clear`] at the end of a step, and its memory is recycled for the next one;
+/// [`Graph::step`] runs one step's recording and clears afterwards. A backward pass that starts a
+/// new step on a tape still holding two earlier steps' nodes is an error
+/// ([`AutogradError::TapeNotCleared`]) unless [`Graph::set_retain_tape`] allows it: a loop that
+/// forgets to clear fails after its second step instead of slowing down step after step.
 ///
 /// ```
 /// use backprop_autograd::Graph;
@@ -118,20 +45,22 @@ struct ParamMeta {
 /// ```
 pub struct Graph<F: Float> {
     id: u32,
-    generation: u32,
+    pub(crate) generation: u32,
     grad_enabled: bool,
-    param_values: Vec<Tensor<F>>,
-    param_grads: Vec<GradSlot<F>>,
-    param_meta: Vec<ParamMeta>,
-    pub(crate) node_values: Vec<Tensor<F>>,
-    node_grads: Vec<GradSlot<F>>,
-    pub(crate) node_meta: Vec<NodeMeta<F>>,
-    pool: RefCell<BufferPool<F>>,
+    pub(crate) params: Vec<Entry<F>>,
+    pub(crate) nodes: Vec<Entry<F>>,
+    pub(crate) pool: RefCell<BufferPool<F>>,
     /// Memory of the ops of finished steps, reused by the next step's ops.
     ops: OpArena,
-    /// Per-input scratch lists of `backward_node`, kept to reuse their memory.
-    scratch_needs: Vec<bool>,
-    scratch_slots: Vec<GradSlot<F>>,
+    /// How many nodes the tape held at the last backward pass of this step (0: none yet).
+    pub(crate) nodes_at_backward: usize,
+    /// How many backward passes of this step started on nodes unrelated to the earlier ones.
+    pub(crate) unrelated_passes: u32,
+    /// Whether a backward pass may start from a value recorded after an earlier pass.
+    pub(crate) retain_tape: bool,
+    /// Per-input scratch lists of the backward pass, kept to reuse their memory.
+    pub(crate) scratch_needs: Vec<bool>,
+    pub(crate) scratch_slots: Vec<GradSlot<F>>,
 }
 
 impl<F: Float> Default for Graph<F> {
@@ -145,21 +74,19 @@ impl<F: Float> std::fmt::Debug for Graph<F> {
         f.debug_struct("Graph")
             .field("id", &self.id)
             .field("generation", &self.generation)
-            .field("params", &self.param_values.len())
-            .field("nodes", &self.node_values.len())
+            .field("params", &self.params.len())
+            .field("nodes", &self.nodes.len())
             .field("grad_enabled", &self.grad_enabled)
             .finish()
     }
 }
 
-pub(crate) fn check_gradient_count(op: &str, got: usize, expected: usize) -> Result<()> {
-    if got == expected {
-        Ok(())
-    } else {
-        Err(AutogradError::BadGradient {
-            op: op.to_string(),
-            reason: format!("{got} gradients for {expected} inputs (return one Option per input)"),
-        })
+/// Clears the graph when dropped: [`Graph::step`] clears after its closure returns or unwinds.
+struct ClearOnDrop<'a, F: Float>(&'a mut Graph<F>);
+
+impl<F: Float> Drop for ClearOnDrop<'_, F> {
+    fn drop(&mut self) {
+        self.0.clear();
     }
 }
 
@@ -170,14 +97,13 @@ impl<F: Float> Graph<F> {
             id: NEXT_GRAPH_ID.fetch_add(1, Ordering::Relaxed),
             generation: 0,
             grad_enabled: true,
-            param_values: Vec::new(),
-            param_grads: Vec::new(),
-            param_meta: Vec::new(),
-            node_values: Vec::new(),
-            node_grads: Vec::new(),
-            node_meta: Vec::new(),
+            params: Vec::new(),
+            nodes: Vec::new(),
             pool: RefCell::new(BufferPool::default()),
             ops: OpArena::new(),
+            nodes_at_backward: 0,
+            unrelated_passes: 0,
+            retain_tape: false,
             scratch_needs: Vec::new(),
             scratch_slots: Vec::new(),
         }
@@ -187,25 +113,21 @@ impl<F: Float> Graph<F> {
 
     /// Adds a parameter: a value that requires a gradient and survives [`Graph::clear`].
     pub fn param(&mut self, name: impl Into<String>, value: Tensor<F>) -> Var {
-        let index = self.param_values.len() as u32;
-        self.param_values.push(value);
-        self.param_grads.push(GradSlot::default());
-        self.param_meta.push(ParamMeta { name: name.into(), requires_grad: true });
+        let index = self.params.len() as u32;
+        self.params.push(Entry::leaf(value, true, Some(name.into())));
         Var { graph: self.id, generation: 0, index, param: true }
     }
 
     /// Records a constant input (no gradient), such as a batch of data.
     pub fn input(&mut self, value: Tensor<F>) -> Var {
-        self.push_node(value, None, &[], false)
+        self.push_node(Entry::leaf(value, false, None))
     }
 
     /// Records a constant input by copying `value` into a recycled buffer: unlike
     /// [`Graph::input`], which takes ownership of a tensor the caller allocated, this allocates
     /// nothing in a training loop's steady state (a data batch copied in at every step).
     pub fn input_copy(&mut self, value: &Tensor<F>) -> Var {
-        let mut copy = self.pool.borrow_mut().take(value.shape());
-        copy.as_mut_slice().copy_from_slice(value.as_slice());
-        self.push_node(copy, None, &[], false)
+        self.input_with(value.shape(), |dst| dst.copy_from_slice(value.as_slice()))
     }
 
     /// Records a constant input of `shape` whose elements `fill` writes into a recycled buffer
@@ -228,27 +150,19 @@ impl<F: Float> Graph<F> {
     pub fn input_with(&mut self, shape: &[usize], fill: impl FnOnce(&mut [F])) -> Var {
         let mut value = self.pool.borrow_mut().take(shape);
         fill(value.as_mut_slice());
-        self.push_node(value, None, &[], false)
+        self.input(value)
     }
 
     /// Records a leaf that requires a gradient but is cleared with the step (PyTorch's
     /// `tensor.requires_grad_()`), e.g. an input whose gradient you want.
     pub fn leaf(&mut self, value: Tensor<F>) -> Var {
         let requires = self.grad_enabled;
-        self.push_node(value, None, &[], requires)
+        self.push_node(Entry::leaf(value, requires, None))
     }
 
-    fn push_node(
-        &mut self,
-        value: Tensor<F>,
-        op: Option<Box<dyn Op<F>>>,
-        inputs: &[Var],
-        requires_grad: bool,
-    ) -> Var {
-        let index = self.node_values.len() as u32;
-        self.node_values.push(value);
-        self.node_grads.push(GradSlot::default());
-        self.node_meta.push(NodeMeta { op, inputs: Inputs::new(inputs), requires_grad, label: None });
+    fn push_node(&mut self, entry: Entry<F>) -> Var {
+        let index = self.nodes.len() as u32;
+        self.nodes.push(entry);
         Var { graph: self.id, generation: self.generation, index, param: false }
     }
 
@@ -263,11 +177,11 @@ impl<F: Float> Graph<F> {
         for &v in inputs {
             self.check(op.name(), v)?;
         }
-        let requires_grad = self.grad_enabled && inputs.iter().any(|&v| self.requires_grad_unchecked(v));
+        let requires_grad = self.grad_enabled && inputs.iter().any(|&v| self.entry(v).requires_grad);
         let output = {
             // Up to three input references live on the stack: recording allocates nothing.
             let n = inputs.len();
-            let value = |k: usize| self.value_unchecked(inputs[k]);
+            let value = |k: usize| &self.entry(inputs[k]).value;
             let mut ctx = ForwardCtx { pool: &self.pool };
             match n {
                 0 => op.forward(&mut ctx, &[])?,
@@ -278,12 +192,12 @@ impl<F: Float> Graph<F> {
                 _ => op.forward(&mut ctx, &(0..n).map(value).collect::<Vec<_>>())?,
             }
         };
+        let mut entry = Entry::leaf(output, requires_grad, None);
         if requires_grad {
-            let op = self.ops.boxed(op);
-            Ok(self.push_node(output, Some(op), inputs, true))
-        } else {
-            Ok(self.push_node(output, None, &[], false))
+            entry.op = Some(self.ops.boxed(op));
+            entry.inputs = Inputs::new(inputs);
         }
+        Ok(self.push_node(entry))
     }
 
     // ---------------------------------------------------------------- checks
@@ -301,8 +215,7 @@ impl<F: Float> Graph<F> {
                 graph: self.id,
             });
         }
-        let in_range =
-            if v.param { v.index() < self.param_values.len() } else { v.index() < self.node_values.len() };
+        let in_range = v.index() < self.store(v.param).len();
         if !v.param && v.generation != self.generation || !in_range {
             return Err(AutogradError::StaleVar {
                 op: op.to_string(),
@@ -314,26 +227,34 @@ impl<F: Float> Graph<F> {
         Ok(())
     }
 
+    /// The parameters or the nodes: the one place that tells them apart.
+    fn store(&self, param: bool) -> &Vec<Entry<F>> {
+        if param { &self.params } else { &self.nodes }
+    }
+
+    /// What the graph keeps of `v`, which must be live.
+    pub(crate) fn entry(&self, v: Var) -> &Entry<F> {
+        &self.store(v.param)[v.index()]
+    }
+
+    /// What the graph keeps of `v`, mutably; `v` must be live.
+    pub(crate) fn entry_mut(&mut self, v: Var) -> &mut Entry<F> {
+        let store = if v.param { &mut self.params } else { &mut self.nodes };
+        &mut store[v.index()]
+    }
+
     pub(crate) fn value_unchecked(&self, v: Var) -> &Tensor<F> {
-        if v.param { &self.param_values[v.index()] } else { &self.node_values[v.index()] }
+        &self.entry(v).value
     }
 
     pub(crate) fn requires_grad_unchecked(&self, v: Var) -> bool {
-        if v.param {
-            self.param_meta[v.index()].requires_grad
-        } else {
-            self.node_meta[v.index()].requires_grad
-        }
+        self.entry(v).requires_grad
     }
 
     /// The op that produced `v` and its inputs, if it was recorded with one (parameters, leaves,
     /// constants and values recorded in no-grad mode have none). `v` must be live.
     pub(crate) fn recorded_op(&self, v: Var) -> Option<(&dyn Op<F>, &Inputs)> {
-        if v.param {
-            return None;
-        }
-        let meta = &self.node_meta[v.index()];
-        meta.op.as_deref().map(|op| (op, &meta.inputs))
+        self.entry(v).recorded_op()
     }
 
     // ---------------------------------------------------------------- values out
@@ -388,54 +309,40 @@ impl<F: Float> Graph<F> {
     /// When `v` is not a live value of this graph.
     pub fn grad_opt(&self, v: Var) -> Result<Option<&Tensor<F>>> {
         self.check("grad", v)?;
-        Ok(if v.param { self.param_grads[v.index()].get() } else { self.node_grads[v.index()].get() })
+        Ok(self.entry(v).grad.get())
     }
 
     /// A readable name of `v` for messages: the parameter name or label, else its handle.
     pub fn describe(&self, v: Var) -> String {
-        if v.graph == self.id {
-            if v.param {
-                if let Some(meta) = self.param_meta.get(v.index()) {
-                    return format!("parameter '{}'", meta.name);
-                }
-            } else if v.generation == self.generation
-                && let Some(NodeMeta { label: Some(label), .. }) = self.node_meta.get(v.index())
-            {
-                return format!("'{label}' ({v})");
-            }
+        let label = self.label(v);
+        match label {
+            Some(name) if v.param => format!("parameter '{name}'"),
+            Some(label) => format!("'{label}' ({v})"),
+            None => v.to_string(),
         }
-        v.to_string()
     }
 
-    /// Gives a node a label for error messages and graph pictures.
+    /// Gives a node a label for error messages and graph pictures (renames a parameter).
     ///
     /// # Errors
-    /// When `v` is not a live node of this graph (parameters are named by [`Graph::param`]).
+    /// When `v` is not a live value of this graph.
     pub fn set_label(&mut self, v: Var, label: impl Into<String>) -> Result<()> {
         self.check("set_label", v)?;
-        if v.param {
-            self.param_meta[v.index()].name = label.into();
-        } else {
-            self.node_meta[v.index()].label = Some(label.into());
-        }
+        self.entry_mut(v).label = Some(label.into());
         Ok(())
     }
 
     /// The label of a node or the name of a parameter, if it has one.
     pub fn label(&self, v: Var) -> Option<&str> {
         self.check("label", v).ok()?;
-        if v.param {
-            Some(&self.param_meta[v.index()].name)
-        } else {
-            self.node_meta[v.index()].label.as_deref()
-        }
+        self.entry(v).label.as_deref()
     }
 
     // ---------------------------------------------------------------- parameters
 
     /// The parameters in the order they were added.
     pub fn params(&self) -> impl ExactSizeIterator<Item = Var> + '_ {
-        (0..self.param_values.len() as u32).map(move |index| Var {
+        (0..self.params.len() as u32).map(move |index| Var {
             graph: self.id,
             generation: 0,
             index,
@@ -448,13 +355,23 @@ impl<F: Float> Graph<F> {
     /// # Errors
     /// When `v` is not a parameter of this graph.
     pub fn param_name(&self, v: Var) -> Result<&str> {
-        self.check_param("param_name", v)?;
-        Ok(&self.param_meta[v.index()].name)
+        Ok(self.param_entry("param_name", v)?.label.as_deref().unwrap_or_default())
     }
 
-    fn check_param(&self, op: &str, v: Var) -> Result<()> {
+    /// The entry of parameter `v`, or an error naming `op` when `v` is not a parameter.
+    fn param_entry(&self, op: &str, v: Var) -> Result<&Entry<F>> {
         self.check(op, v)?;
-        if v.param { Ok(()) } else { Err(AutogradError::invalid(op, format!("{v} is not a parameter"))) }
+        if v.param {
+            Ok(self.entry(v))
+        } else {
+            Err(AutogradError::invalid(op, format!("{v} is not a parameter")))
+        }
+    }
+
+    /// As [`Graph::param_entry`], mutably.
+    fn param_entry_mut(&mut self, op: &str, v: Var) -> Result<&mut Entry<F>> {
+        self.param_entry(op, v)?;
+        Ok(self.entry_mut(v))
     }
 
     /// Mutable access to a parameter's value (to load weights).
@@ -462,8 +379,7 @@ impl<F: Float> Graph<F> {
     /// # Errors
     /// When `v` is not a parameter of this graph.
     pub fn param_value_mut(&mut self, v: Var) -> Result<&mut Tensor<F>> {
-        self.check_param("param_value_mut", v)?;
-        Ok(&mut self.param_values[v.index()])
+        Ok(&mut self.param_entry_mut("param_value_mut", v)?.value)
     }
 
     /// A parameter's value, mutably, with its gradient (if any) alongside: what an optimizer
@@ -472,8 +388,8 @@ impl<F: Float> Graph<F> {
     /// # Errors
     /// When `v` is not a parameter of this graph.
     pub fn param_mut_with_grad(&mut self, v: Var) -> Result<(&mut Tensor<F>, Option<&Tensor<F>>)> {
-        self.check_param("param_mut_with_grad", v)?;
-        Ok((&mut self.param_values[v.index()], self.param_grads[v.index()].get()))
+        let entry = self.param_entry_mut("param_mut_with_grad", v)?;
+        Ok((&mut entry.value, entry.grad.get()))
     }
 
     /// Mutable access to a parameter's gradient, if it has one (gradient clipping).
@@ -481,8 +397,7 @@ impl<F: Float> Graph<F> {
     /// # Errors
     /// When `v` is not a parameter of this graph.
     pub fn param_grad_mut(&mut self, v: Var) -> Result<Option<&mut Tensor<F>>> {
-        self.check_param("param_grad_mut", v)?;
-        let slot = &mut self.param_grads[v.index()];
+        let slot = &mut self.param_entry_mut("param_grad_mut", v)?.grad;
         Ok(if slot.live { slot.buffer.as_mut() } else { None })
     }
 
@@ -491,15 +406,14 @@ impl<F: Float> Graph<F> {
     /// # Errors
     /// When `v` is not a parameter of this graph.
     pub fn set_requires_grad(&mut self, v: Var, requires_grad: bool) -> Result<()> {
-        self.check_param("set_requires_grad", v)?;
-        self.param_meta[v.index()].requires_grad = requires_grad;
+        self.param_entry_mut("set_requires_grad", v)?.requires_grad = requires_grad;
         Ok(())
     }
 
     /// Forgets the gradients of all parameters (their buffers are kept for reuse).
     pub fn zero_grad(&mut self) {
-        for slot in &mut self.param_grads {
-            slot.live = false;
+        for param in &mut self.params {
+            param.grad.live = false;
         }
     }
 
@@ -525,6 +439,57 @@ impl<F: Float> Graph<F> {
         result
     }
 
+    /// Runs one training step's recording in `f` and clears the tape afterwards, also when `f`
+    /// fails (or panics): the nodes `f` recorded are dropped and their memory recycled, the
+    /// parameters and their gradients stay. Handles to nodes recorded inside `f` are invalid
+    /// after it; return plain values (a loss as a number) instead.
+    ///
+    /// ```
+    /// use backprop_autograd::{AutogradError, Graph};
+    /// use backprop_tensor::Tensor;
+    ///
+    /// let mut g = Graph::<f64>::new();
+    /// let w = g.param("w", Tensor::scalar(3.0));
+    /// for _ in 0..3 {
+    ///     let loss = g.step(|g| {
+    ///         let loss = g.mul(w, w)?;
+    ///         g.backward(loss)?;
+    ///         Ok::<_, AutogradError>(g.value(loss)?.item())
+    ///     })?;
+    ///     assert_eq!(loss, 9.0);
+    ///     assert!(g.is_empty());
+    /// }
+    /// assert_eq!(g.grad(w)?.item(), 18.0); // 3 × 6: parameters' gradients add up until zero_grad
+    /// # Ok::<(), AutogradError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Whatever `f` returns.
+    pub fn step<R, E>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> std::result::Result<R, E>,
+    ) -> std::result::Result<R, E> {
+        let guard = ClearOnDrop(self);
+        f(&mut *guard.0)
+    }
+
+    /// Allows (`true`) or forbids (`false`, the default) backward passes that look like new
+    /// steps on a tape that was not cleared, and returns the previous setting.
+    ///
+    /// A backward pass from a value recorded after the previous backward pass, when none of the
+    /// nodes recorded since uses a node recorded before that pass (they build on parameters and
+    /// new inputs only), looks like a new step. The first such pass on a tape is allowed (two
+    /// separate losses of one step); the second is by default an
+    /// [`AutogradError::TapeNotCleared`] error: it is what a training loop that forgets
+    /// [`Graph::clear`] does at its third step, and its tape would keep every earlier step's
+    /// nodes and make each step slower. A loss that builds on earlier nodes is always allowed.
+    /// Allow the rest to keep unrelated nodes on purpose, e.g. to backpropagate the losses of
+    /// several separate batches one after the other without clearing (the parameters'
+    /// gradients add up either way).
+    pub fn set_retain_tape(&mut self, retain: bool) -> bool {
+        std::mem::replace(&mut self.retain_tape, retain)
+    }
+
     /// A new constant node with `v`'s value: gradients do not flow through it.
     ///
     /// # Errors
@@ -533,22 +498,22 @@ impl<F: Float> Graph<F> {
         self.check("detach", v)?;
         let mut copy = self.pool.borrow_mut().take(self.value_unchecked(v).shape());
         copy.try_assign(self.value_unchecked(v))?;
-        Ok(self.push_node(copy, None, &[], false))
+        Ok(self.input(copy))
     }
 
     /// Number of nodes recorded since the last [`Graph::clear`] (parameters not counted).
     pub fn len(&self) -> usize {
-        self.node_values.len()
+        self.nodes.len()
     }
 
     /// Whether no node was recorded since the last [`Graph::clear`].
     pub fn is_empty(&self) -> bool {
-        self.node_values.is_empty()
+        self.nodes.is_empty()
     }
 
     /// Number of parameters.
     pub fn num_params(&self) -> usize {
-        self.param_values.len()
+        self.params.len()
     }
 
     /// Drops every node of this step (values, ops, gradients) and keeps the parameters with
@@ -556,19 +521,17 @@ impl<F: Float> Graph<F> {
     /// nodes become invalid (using one is an error).
     pub fn clear(&mut self) {
         let pool = self.pool.get_mut();
-        for value in self.node_values.drain(..) {
-            pool.give(value);
-        }
-        for slot in self.node_grads.drain(..) {
-            if let Some(buffer) = slot.buffer {
+        for node in self.nodes.drain(..) {
+            pool.give(node.value);
+            if let Some(buffer) = node.grad.buffer {
                 pool.give(buffer);
             }
-        }
-        for meta in self.node_meta.drain(..) {
-            if let Some(op) = meta.op {
+            if let Some(op) = node.op {
                 self.ops.recycle(op);
             }
         }
+        self.nodes_at_backward = 0;
+        self.unrelated_passes = 0;
         self.generation = self.generation.wrapping_add(1);
     }
 
@@ -578,181 +541,12 @@ impl<F: Float> Graph<F> {
         self.pool.get_mut().clear();
         self.ops.release();
     }
-
-    // ---------------------------------------------------------------- backward
-
-    /// Backpropagates from a single-element output `v` (seed gradient 1).
-    ///
-    /// # Errors
-    /// When `v` has more than one element ([`AutogradError::NotScalar`]), is not a live value
-    /// of this graph, or an op's backward fails.
-    pub fn backward(&mut self, v: Var) -> Result<()> {
-        self.check("backward", v)?;
-        let output = self.value_unchecked(v);
-        if output.len() != 1 {
-            return Err(AutogradError::NotScalar { shape: output.shape().to_vec() });
-        }
-        let mut seed = self.pool.borrow_mut().take(output.shape());
-        seed.fill(F::one());
-        self.backward_with_seed(v, seed)
-    }
-
-    /// Backpropagates from `v` with `dL/dv = seed` (a vector-Jacobian product with `seed`).
-    ///
-    /// Non-leaf gradients are recomputed by each pass; gradients of parameters and leaves add
-    /// up over passes until [`Graph::zero_grad`] (PyTorch's accumulation).
-    ///
-    /// # Errors
-    /// When `seed` does not have `v`'s shape, `v` is not a live value, or an op fails.
-    pub fn backward_with_seed(&mut self, v: Var, seed: Tensor<F>) -> Result<()> {
-        self.check("backward", v)?;
-        let out_shape = self.value_unchecked(v).shape();
-        if seed.shape() != out_shape {
-            return Err(AutogradError::SeedShape { seed: seed.shape().to_vec(), output: out_shape.to_vec() });
-        }
-        if !self.requires_grad_unchecked(v) {
-            return Err(AutogradError::invalid(
-                "backward",
-                format!(
-                    "{} does not depend on any parameter or leaf that requires a gradient (was it computed in no-grad mode?)",
-                    self.describe(v)
-                ),
-            ));
-        }
-        // Gradients of interior nodes belong to one pass; leaves accumulate.
-        for (slot, meta) in self.node_grads.iter_mut().zip(&self.node_meta) {
-            if meta.op.is_some() {
-                slot.live = false;
-            }
-        }
-        let (slot, shape) = if v.param {
-            (&mut self.param_grads[v.index()], self.param_values[v.index()].shape())
-        } else {
-            (&mut self.node_grads[v.index()], self.node_values[v.index()].shape())
-        };
-        GradSink { slot: Some(slot), shape, pool: &self.pool }.accumulate("backward", seed)?;
-        if v.param {
-            return Ok(());
-        }
-        for i in (0..=v.index()).rev() {
-            self.backward_node(i)?;
-        }
-        Ok(())
-    }
-
-    /// Runs the backward of node `i` if it has an op and a gradient.
-    ///
-    /// Allocates nothing in the steady state: the per-input scratch lists are kept in the graph,
-    /// and ops with up to three inputs get their sinks in an array.
-    fn backward_node(&mut self, i: usize) -> Result<()> {
-        let Some(op) = self.node_meta[i].op.as_deref() else { return Ok(()) };
-        if !self.node_grads[i].live {
-            return Ok(());
-        }
-        let inputs = &self.node_meta[i].inputs;
-        let n = inputs.len();
-        let mut needs = std::mem::take(&mut self.scratch_needs);
-        needs.clear();
-        needs.extend((0..n).map(|k| {
-            let input = inputs.get(k);
-            if input.param {
-                self.param_meta[input.index()].requires_grad
-            } else {
-                self.node_meta[input.index()].requires_grad
-            }
-        }));
-        if !needs.contains(&true) {
-            self.scratch_needs = needs;
-            return Ok(());
-        }
-        // Take the gradient slots of the inputs out of the graph (one per input position; a
-        // value used twice gets an empty slot for its second use, merged back afterwards).
-        let is_first_use = |k: usize| (0..k).all(|j| inputs.get(j) != inputs.get(k));
-        let mut slots = std::mem::take(&mut self.scratch_slots);
-        slots.clear();
-        for (k, &need) in needs.iter().enumerate() {
-            let input = inputs.get(k);
-            slots.push(if need && is_first_use(k) {
-                if input.param {
-                    std::mem::take(&mut self.param_grads[input.index()])
-                } else {
-                    std::mem::take(&mut self.node_grads[input.index()])
-                }
-            } else {
-                GradSlot::default()
-            });
-        }
-        let result = {
-            let value = |k: usize| {
-                let input = inputs.get(k);
-                if input.param { &self.param_values[input.index()] } else { &self.node_values[input.index()] }
-            };
-            let (inline, heap): ([&Tensor<F>; 3], Vec<&Tensor<F>>) = if n <= 3 {
-                (std::array::from_fn(|k| value(k.min(n - 1))), Vec::new())
-            } else {
-                ([value(0); 3], (0..n).map(value).collect())
-            };
-            let values = if n <= 3 { &inline[..n] } else { &heap[..] };
-            let ctx = BackwardCtx {
-                inputs: values,
-                output: &self.node_values[i],
-                grad_output: self.node_grads[i].buffer.as_ref().expect("live gradient has a buffer"),
-                needs_input_grad: &needs,
-            };
-            run_backward_into(op, &ctx, &mut slots, &self.pool)
-        };
-        // Put the slots back, merging second uses into the first.
-        for (k, slot) in slots.drain(..).enumerate() {
-            if !needs[k] {
-                continue;
-            }
-            let input = inputs.get(k);
-            let target = if input.param {
-                &mut self.param_grads[input.index()]
-            } else {
-                &mut self.node_grads[input.index()]
-            };
-            if is_first_use(k) {
-                *target = slot;
-            } else if slot.live
-                && let Some(gradient) = slot.buffer
-            {
-                let shape = gradient.shape().to_vec();
-                GradSink { slot: Some(target), shape: &shape, pool: &self.pool }
-                    .accumulate("backward", gradient)?;
-            }
-        }
-        self.scratch_slots = slots;
-        self.scratch_needs = needs;
-        result
-    }
-}
-
-/// Calls `op.backward_into` with one sink per slot (an array of sinks for up to three inputs).
-fn run_backward_into<F: Float>(
-    op: &dyn Op<F>,
-    ctx: &BackwardCtx<'_, F>,
-    slots: &mut [GradSlot<F>],
-    pool: &RefCell<BufferPool<F>>,
-) -> Result<()> {
-    let n = slots.len();
-    let mut parts = slots.iter_mut().zip(ctx.needs_input_grad).zip(ctx.inputs);
-    let mut next_sink = || match parts.next() {
-        Some(((slot, &need), value)) => GradSink { slot: need.then_some(slot), shape: value.shape(), pool },
-        None => GradSink { slot: None, shape: &[], pool },
-    };
-    if n <= 3 {
-        let mut sinks: [GradSink<'_, F>; 3] = std::array::from_fn(|_| next_sink());
-        op.backward_into(ctx, &mut sinks[..n])
-    } else {
-        let mut sinks: Vec<GradSink<'_, F>> = (0..n).map(|_| next_sink()).collect();
-        op.backward_into(ctx, &mut sinks)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::op::{BackwardCtx, GradSink};
 
     /// y = a·b elementwise, written as a user would write a custom op.
     struct Mul;
@@ -770,12 +564,10 @@ mod tests {
             Ok(inputs[0].try_mul(inputs[1])?)
         }
 
-        fn backward(&self, ctx: &BackwardCtx<'_, f64>) -> Result<Vec<Option<Tensor<f64>>>> {
+        fn backward_into(&self, ctx: &BackwardCtx<'_, f64>, grads: &mut [GradSink<'_, f64>]) -> Result<()> {
             let g = ctx.grad_output;
-            Ok(vec![
-                ctx.needs_input_grad[0].then(|| g.mul(ctx.inputs[1])),
-                ctx.needs_input_grad[1].then(|| g.mul(ctx.inputs[0])),
-            ])
+            grads[0].accumulate("test_mul", g.mul(ctx.inputs[1]))?;
+            grads[1].accumulate("test_mul", g.mul(ctx.inputs[0]))
         }
     }
 
@@ -838,7 +630,7 @@ mod tests {
         let y = g.no_grad(|g| g.apply(Mul, &[w, w]).unwrap());
         assert_eq!(g.value(y).unwrap().item(), 4.0);
         assert!(!g.requires_grad(y).unwrap());
-        assert!(g.node_meta[y.index()].op.is_none());
+        assert!(g.nodes[y.index()].op.is_none());
         assert!(g.backward(y).is_err());
         let z = g.apply(Mul, &[w, w]).unwrap();
         let d = g.detach(z).unwrap();

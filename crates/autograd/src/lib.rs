@@ -12,8 +12,8 @@
 //!   into its inputs' gradients: linear in the number of edges. A value used by several ops gets
 //!   the sum of their contributions (the chain rule's sum over paths).
 //! - An op is a type implementing [`Op`], PyTorch's `autograd.Function`: `forward` on values,
-//!   `backward` from `dL/d(output)` to one `dL/d(input)` per input. Elementwise functions only
-//!   need [`UnaryFn`] or [`BinaryFn`].
+//!   `backward_into` from `dL/d(output)` to one `dL/d(input)` per input, added into that input's
+//!   [`GradSink`]. Elementwise functions only need [`UnaryFn`] or [`BinaryFn`].
 //! - [`gradcheck`] compares backpropagation with central finite differences; [`Graph::to_dot`]
 //!   draws the graph, with local derivatives on the edges of scalar graphs.
 //!
@@ -56,10 +56,11 @@
 //! ## A custom op
 //!
 //! `Cube`: `y = x³`, `dL/dx = 3x²·dL/dy`. `forward` takes its output buffer from the context (a
-//! recycled one in a training loop); `backward` returns one gradient per input.
+//! recycled one in a training loop); `backward_into`, the one backward method an op implements,
+//! hands each input's gradient to that input's sink, which adds it to what other paths gave.
 //!
 //! ```
-//! use backprop_autograd::{BackwardCtx, ForwardCtx, Graph, Op, Result, gradcheck};
+//! use backprop_autograd::{BackwardCtx, ForwardCtx, GradSink, Graph, Op, Result, gradcheck};
 //! use backprop_tensor::{Float, Tensor};
 //!
 //! /// y = x³ elementwise; dy/dx = 3x².
@@ -79,10 +80,10 @@
 //!         Ok(y)
 //!     }
 //!
-//!     fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
+//!     fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
 //!         let three = F::from_f64(3.0);
 //!         let dx = ctx.inputs[0].try_zip_map("cube", ctx.grad_output, |x, g| three * x * x * g)?;
-//!         Ok(vec![Some(dx)])
+//!         grads[0].accumulate("cube", dx)
 //!     }
 //! }
 //!
@@ -106,6 +107,7 @@
 //! prints the graph of a scalar computation in Graphviz DOT.
 #![warn(missing_docs)]
 
+mod backward;
 mod dot;
 mod error;
 mod gradcheck;
@@ -114,6 +116,8 @@ mod op;
 mod op_arena;
 mod ops;
 mod pool;
+mod store;
+mod var;
 
 pub use error::{AutogradError, Result};
 pub use gradcheck::{GradcheckError, GradcheckReport, gradcheck, gradcheck_error};

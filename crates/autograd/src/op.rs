@@ -16,12 +16,15 @@ use crate::pool::BufferPool;
 ///   beyond the inputs and the output (a mask, an index, a normaliser) it keeps in `self`, which
 ///   is PyTorch's `ctx.save_for_backward`. The graph keeps the inputs and the output alive until it
 ///   is cleared, so they need not be copied.
-/// - [`Op::backward`] receives `dL/d(output)` and returns `dL/d(input)` for each input, in
-///   order: the vector-Jacobian product, never the Jacobian itself. It may return `None` for an
-///   input whose [`BackwardCtx::needs_input_grad`] is false (and should, to save the work).
+/// - [`Op::backward_into`] receives `dL/d(output)` and adds `dL/d(input)` for each input into
+///   that input's [`GradSink`]: the vector-Jacobian product, never the Jacobian itself. It may
+///   skip an input whose sink is not [needed](GradSink::is_needed) (and should, to save the work).
 ///
-/// Record an op with [`crate::Graph::apply`]. A custom op is checked with
-/// [`crate::gradcheck`]; see the crate documentation for a complete example.
+/// `backward_into` is the one backward method an op implements; [`Op::backward`], which returns
+/// the gradients as new tensors, is derived from it.
+///
+/// Record an op with `Graph::apply`. A custom op is checked with `gradcheck`; see the crate
+/// documentation for a complete example.
 pub trait Op<F: Float>: Send {
     /// Short name for error messages and graph pictures, e.g. `"matmul"`.
     fn name(&self) -> &str;
@@ -32,29 +35,37 @@ pub trait Op<F: Float>: Send {
     /// When the inputs do not fit the op (their shapes, their number).
     fn forward(&mut self, ctx: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>>;
 
-    /// Returns `dL/d(input_i)` for each input `i` given `dL/d(output)`, each of its input's shape.
+    /// Adds `dL/d(input_i)` (of input `i`'s shape) into `grads[i]`, given `dL/d(output)`.
+    ///
+    /// A simple op forms each gradient as a tensor and hands it to [`GradSink::accumulate`]; ops
+    /// on the hot path write straight into the buffers ([`GradSink::add_matmul`],
+    /// [`GradSink::with_buffer`]) so that no temporary gradient is allocated.
     ///
     /// # Errors
     /// When the gradient cannot be formed (this should not happen for shapes forward accepted).
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>>;
+    fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()>;
 
-    /// Adds `dL/d(input_i)` into each requested gradient buffer.
-    ///
-    /// The default calls [`Op::backward`] and adds what it returns. Ops on the hot path (matrix
-    /// products) override it to write straight into the buffers, e.g. with a `β = 1` gemm, so that
-    /// no temporary gradient is allocated.
+    /// Returns `dL/d(input_i)` for each input `i` as a new tensor (`None` where no gradient is
+    /// needed or none was written), by running [`Op::backward_into`] on empty sinks.
     ///
     /// # Errors
-    /// As [`Op::backward`].
-    fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
-        let gradients = self.backward(ctx)?;
-        crate::graph::check_gradient_count(self.name(), gradients.len(), grads.len())?;
-        for (sink, gradient) in grads.iter_mut().zip(gradients) {
-            if let Some(gradient) = gradient {
-                sink.accumulate(self.name(), gradient)?;
-            }
-        }
-        Ok(())
+    /// As [`Op::backward_into`].
+    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
+        let pool = RefCell::new(BufferPool::default());
+        let mut slots: Vec<GradSlot<F>> = ctx.inputs.iter().map(|_| GradSlot::default()).collect();
+        let mut sinks: Vec<GradSink<'_, F>> = slots
+            .iter_mut()
+            .zip(ctx.needs_input_grad)
+            .zip(ctx.inputs)
+            .map(|((slot, &need), input)| GradSink {
+                slot: need.then_some(slot),
+                shape: input.shape(),
+                pool: &pool,
+            })
+            .collect();
+        self.backward_into(ctx, &mut sinks)?;
+        drop(sinks);
+        Ok(slots.into_iter().map(|slot| if slot.live { slot.buffer } else { None }).collect())
     }
 }
 

@@ -92,7 +92,7 @@ impl Drop for OpArena {
 mod tests {
     use super::*;
     use crate::Result;
-    use crate::op::{BackwardCtx, ForwardCtx};
+    use crate::op::{BackwardCtx, ForwardCtx, GradSink};
     use backprop_tensor::Tensor;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -113,8 +113,8 @@ mod tests {
         fn forward(&mut self, _: &mut ForwardCtx<'_, f64>, inputs: &[&Tensor<f64>]) -> Result<Tensor<f64>> {
             Ok(inputs[0].clone())
         }
-        fn backward(&self, _: &BackwardCtx<'_, f64>) -> Result<Vec<Option<Tensor<f64>>>> {
-            Ok(vec![None])
+        fn backward_into(&self, _: &BackwardCtx<'_, f64>, _: &mut [GradSink<'_, f64>]) -> Result<()> {
+            Ok(())
         }
     }
 
@@ -145,8 +145,8 @@ mod tests {
         fn forward(&mut self, _: &mut ForwardCtx<'_, f64>, inputs: &[&Tensor<f64>]) -> Result<Tensor<f64>> {
             Ok(inputs[0].clone())
         }
-        fn backward(&self, _: &BackwardCtx<'_, f64>) -> Result<Vec<Option<Tensor<f64>>>> {
-            Ok(vec![None])
+        fn backward_into(&self, _: &BackwardCtx<'_, f64>, _: &mut [GradSink<'_, f64>]) -> Result<()> {
+            Ok(())
         }
     }
 

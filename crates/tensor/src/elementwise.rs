@@ -67,28 +67,10 @@ impl<F: Float> Tensor<F> {
         }
         let shape = broadcast_shape(op, self.shape(), other.shape())?;
         if shape == self.shape() && is_row_broadcast(self.shape(), other.shape()) {
-            let mut out = Tensor::zeros(&shape);
-            let row = other.as_slice();
-            for (dst, src) in
-                out.as_mut_slice().chunks_exact_mut(row.len()).zip(self.as_slice().chunks_exact(row.len()))
-            {
-                for ((d, &x), &y) in dst.iter_mut().zip(src).zip(row) {
-                    *d = f(x, y);
-                }
-            }
-            return Ok(out);
+            return Ok(zip_with_row(self, other.as_slice(), &f));
         }
         if shape == other.shape() && is_row_broadcast(other.shape(), self.shape()) {
-            let mut out = Tensor::zeros(&shape);
-            let row = self.as_slice();
-            for (dst, src) in
-                out.as_mut_slice().chunks_exact_mut(row.len()).zip(other.as_slice().chunks_exact(row.len()))
-            {
-                for ((d, &y), &x) in dst.iter_mut().zip(src).zip(row) {
-                    *d = f(x, y);
-                }
-            }
-            return Ok(out);
+            return Ok(zip_with_row(other, self.as_slice(), |y, x| f(x, y)));
         }
         let a = self.view();
         let b = other.view();
@@ -328,6 +310,19 @@ impl<F: Float> Tensor<F> {
         }
         Ok(Tensor::from_array(data))
     }
+}
+
+/// `out[i, j] = f(matrix[i, j], row[j])` for every row of `matrix` (a row broadcast over it).
+fn zip_with_row<F: Float>(matrix: &Tensor<F>, row: &[F], f: impl Fn(F, F) -> F) -> Tensor<F> {
+    let mut out = Tensor::zeros(matrix.shape());
+    for (dst, src) in
+        out.as_mut_slice().chunks_exact_mut(row.len()).zip(matrix.as_slice().chunks_exact(row.len()))
+    {
+        for ((d, &m), &r) in dst.iter_mut().zip(src).zip(row) {
+            *d = f(m, r);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -86,134 +86,79 @@ pub trait Float: NdFloat + num_traits::Float + Default + Send + Sync + 'static {
     }
 }
 
-impl Float for f32 {
-    const NAME: &'static str = "f32";
+/// The `Float` impl of a primitive float type, forwarding the BLAS routines to that type's
+/// `cblas_?gemm` and `cblas_?gemv`.
+macro_rules! impl_float {
+    ($ty:ident, $gemm:ident, $gemv:ident) => {
+        impl Float for $ty {
+            const NAME: &'static str = stringify!($ty);
 
-    fn from_f64(x: f64) -> Self {
-        x as f32
-    }
+            #[allow(clippy::unnecessary_cast)] // the identity for f64
+            fn from_f64(x: f64) -> Self {
+                x as $ty
+            }
 
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
+            #[allow(clippy::unnecessary_cast)] // the identity for f64
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
 
-    unsafe fn cblas_gemm(
-        layout: CBLAS_LAYOUT,
-        trans_a: CBLAS_TRANSPOSE,
-        trans_b: CBLAS_TRANSPOSE,
-        m: i32,
-        n: i32,
-        k: i32,
-        alpha: Self,
-        a: *const Self,
-        lda: i32,
-        b: *const Self,
-        ldb: i32,
-        beta: Self,
-        c: *mut Self,
-        ldc: i32,
-    ) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe {
-            cblas_sys::cblas_sgemm(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            unsafe fn cblas_gemm(
+                layout: CBLAS_LAYOUT,
+                trans_a: CBLAS_TRANSPOSE,
+                trans_b: CBLAS_TRANSPOSE,
+                m: i32,
+                n: i32,
+                k: i32,
+                alpha: Self,
+                a: *const Self,
+                lda: i32,
+                b: *const Self,
+                ldb: i32,
+                beta: Self,
+                c: *mut Self,
+                ldc: i32,
+            ) {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe {
+                    cblas_sys::$gemm(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+                }
+            }
+
+            unsafe fn cblas_gemv(
+                trans: CBLAS_TRANSPOSE,
+                rows: i32,
+                cols: i32,
+                alpha: Self,
+                a: *const Self,
+                lda: i32,
+                x: *const Self,
+                incx: i32,
+                beta: Self,
+                y: *mut Self,
+                incy: i32,
+            ) {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe {
+                    cblas_sys::$gemv(
+                        CBLAS_LAYOUT::CblasRowMajor,
+                        trans,
+                        rows,
+                        cols,
+                        alpha,
+                        a,
+                        lda,
+                        x,
+                        incx,
+                        beta,
+                        y,
+                        incy,
+                    )
+                }
+            }
         }
-    }
-
-    unsafe fn cblas_gemv(
-        trans: CBLAS_TRANSPOSE,
-        rows: i32,
-        cols: i32,
-        alpha: Self,
-        a: *const Self,
-        lda: i32,
-        x: *const Self,
-        incx: i32,
-        beta: Self,
-        y: *mut Self,
-        incy: i32,
-    ) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe {
-            cblas_sys::cblas_sgemv(
-                CBLAS_LAYOUT::CblasRowMajor,
-                trans,
-                rows,
-                cols,
-                alpha,
-                a,
-                lda,
-                x,
-                incx,
-                beta,
-                y,
-                incy,
-            )
-        }
-    }
+    };
 }
 
-impl Float for f64 {
-    const NAME: &'static str = "f64";
-
-    fn from_f64(x: f64) -> Self {
-        x
-    }
-
-    fn to_f64(self) -> f64 {
-        self
-    }
-
-    unsafe fn cblas_gemm(
-        layout: CBLAS_LAYOUT,
-        trans_a: CBLAS_TRANSPOSE,
-        trans_b: CBLAS_TRANSPOSE,
-        m: i32,
-        n: i32,
-        k: i32,
-        alpha: Self,
-        a: *const Self,
-        lda: i32,
-        b: *const Self,
-        ldb: i32,
-        beta: Self,
-        c: *mut Self,
-        ldc: i32,
-    ) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe {
-            cblas_sys::cblas_dgemm(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-        }
-    }
-
-    unsafe fn cblas_gemv(
-        trans: CBLAS_TRANSPOSE,
-        rows: i32,
-        cols: i32,
-        alpha: Self,
-        a: *const Self,
-        lda: i32,
-        x: *const Self,
-        incx: i32,
-        beta: Self,
-        y: *mut Self,
-        incy: i32,
-    ) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe {
-            cblas_sys::cblas_dgemv(
-                CBLAS_LAYOUT::CblasRowMajor,
-                trans,
-                rows,
-                cols,
-                alpha,
-                a,
-                lda,
-                x,
-                incx,
-                beta,
-                y,
-                incy,
-            )
-        }
-    }
-}
+impl_float!(f32, cblas_sgemm, cblas_sgemv);
+impl_float!(f64, cblas_dgemm, cblas_dgemv);

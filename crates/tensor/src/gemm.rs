@@ -121,6 +121,15 @@ fn operand<'a, F: Float>(view: &ArrayView2<'a, F>) -> BlasOperand<'a, F> {
     }
 }
 
+/// `op(view)` as the AVX-512 kernels read it: its element pointer and its row and column
+/// strides, swapped for a transpose. `F` must be `f32` (the callers check the type).
+#[cfg(target_arch = "x86_64")]
+fn strided_op<F: Float>(view: &ArrayView2<'_, F>, trans: Transpose) -> sgemm_avx512::Strided {
+    let (s0, s1) = (view.strides()[0], view.strides()[1]);
+    let (rows, cols) = if trans == Transpose::No { (s0, s1) } else { (s1, s0) };
+    sgemm_avx512::Strided { ptr: view.as_ptr().cast::<f32>(), rows, cols }
+}
+
 fn to_i32(op: &'static str, what: &str, value: usize) -> Result<i32> {
     i32::try_from(value).map_err(|_| {
         TensorError::invalid(op, format!("{what} = {value} exceeds the BLAS limit of {}", i32::MAX))
@@ -204,18 +213,20 @@ pub fn gemm<F: Float>(
         && k * n <= sgemm_avx512::SMALL_MAX_B
         && sgemm_avx512::available()
     {
-        let strided = |view: &ArrayView2<'_, F>, trans: Transpose| {
-            let (s0, s1) = (view.strides()[0], view.strides()[1]);
-            let (rows, cols) = if trans == Transpose::No { (s0, s1) } else { (s1, s0) };
-            sgemm_avx512::Strided { ptr: view.as_ptr().cast::<f32>(), rows, cols }
-        };
         let out = sgemm_avx512::StridedMut { ptr: c.as_mut_ptr().cast::<f32>(), rows: c_s0, cols: c_s1 };
         // F is f32 (checked above), so the pointer casts and conversions are exact.
         let (alpha, beta) = (alpha.to_f64() as f32, beta.to_f64() as f32);
         // SAFETY: AVX-512F is available; n and k·n are within the kernel's limits; the strides
         // are the views' own and the shapes were checked above; C is a unique mutable borrow.
         unsafe {
-            sgemm_avx512::sgemm_small((m, n, k), alpha, strided(&a, trans_a), strided(&b, trans_b), beta, out)
+            sgemm_avx512::sgemm_small(
+                (m, n, k),
+                alpha,
+                strided_op(&a, trans_a),
+                strided_op(&b, trans_b),
+                beta,
+                out,
+            )
         };
         return Ok(());
     }
@@ -259,11 +270,6 @@ pub fn gemm<F: Float>(
         && macs >= AVX512_MIN_MACS
         && sgemm_avx512::available()
     {
-        let strided = |view: &ArrayView2<'_, F>, trans: Transpose| {
-            let (s0, s1) = (view.strides()[0], view.strides()[1]);
-            let (rows, cols) = if trans == Transpose::No { (s0, s1) } else { (s1, s0) };
-            sgemm_avx512::Strided { ptr: view.as_ptr().cast::<f32>(), rows, cols }
-        };
         let out = sgemm_avx512::StridedMut { ptr: c.as_mut_ptr().cast::<f32>(), rows: c_s0, cols: c_s1 };
         let threads = if macs >= MULTI_THREAD_GEMM_MACS { crate::team::team_size() } else { 1 };
         // F is f32 (checked above), so the pointer casts and conversions are exact.
@@ -274,8 +280,8 @@ pub fn gemm<F: Float>(
             sgemm_avx512::sgemm(
                 (m, n, k),
                 alpha,
-                strided(&a, trans_a),
-                strided(&b, trans_b),
+                strided_op(&a, trans_a),
+                strided_op(&b, trans_b),
                 beta,
                 out,
                 threads,

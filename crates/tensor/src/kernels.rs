@@ -159,37 +159,30 @@ fn tanh_f32_slice_in_place(x: &mut [f32]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn tanh_f32_avx512(src: &[f32], dst: &mut [f32]) {
-    for (d, &s) in dst.iter_mut().zip(src) {
-        *d = tanh_f32_in_f64(f64::from(s)) as f32;
-    }
+/// The `f32` tanh loops, out of place and in place, compiled for one vector unit (the compiler
+/// vectorises the same scalar code for it, so every unit computes the same values).
+macro_rules! tanh_f32_loops {
+    ($feature:literal, $into:ident, $in_place:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        fn $into(src: &[f32], dst: &mut [f32]) {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = tanh_f32_in_f64(f64::from(s)) as f32;
+            }
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        fn $in_place(x: &mut [f32]) {
+            for v in x.iter_mut() {
+                *v = tanh_f32_in_f64(f64::from(*v)) as f32;
+            }
+        }
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn tanh_f32_avx512_in_place(x: &mut [f32]) {
-    for v in x.iter_mut() {
-        *v = tanh_f32_in_f64(f64::from(*v)) as f32;
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn tanh_f32_avx2(src: &[f32], dst: &mut [f32]) {
-    for (d, &s) in dst.iter_mut().zip(src) {
-        *d = tanh_f32_in_f64(f64::from(s)) as f32;
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn tanh_f32_avx2_in_place(x: &mut [f32]) {
-    for v in x.iter_mut() {
-        *v = tanh_f32_in_f64(f64::from(*v)) as f32;
-    }
-}
+tanh_f32_loops!("avx512f", tanh_f32_avx512, tanh_f32_avx512_in_place);
+tanh_f32_loops!("avx2", tanh_f32_avx2, tanh_f32_avx2_in_place);
 
 /// relu(x) = max(x, 0); relu'(x) = 1 for x > 0, else 0.
 pub fn relu<F: Float>(x: F) -> F {

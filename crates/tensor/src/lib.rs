@@ -39,6 +39,8 @@ mod gemm;
 mod init;
 mod kernels;
 mod matrix;
+#[cfg(target_arch = "x86_64")]
+mod panels;
 mod parallel;
 mod reduce;
 mod rng;

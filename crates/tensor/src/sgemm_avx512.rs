@@ -18,25 +18,18 @@
 //! results do not depend on it. The panels live in per-thread buffers that are kept, so the
 //! steady state of a training loop allocates nothing.
 
+use crate::panels::{KC, MC, NC, PANELS, Panels};
+use crate::team::parallel_for;
 use std::arch::x86_64::{
     __m512, __mmask16, _MM_HINT_T0, _mm_prefetch, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
     _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
     _mm512_storeu_ps,
 };
-use std::cell::RefCell;
-
-use crate::team::parallel_for;
 
 /// Rows of the register tile.
 const MR: usize = 12;
 /// Columns of the register tile (two 16-lane registers).
 const NR: usize = 32;
-/// Depth of a block: an `A` panel (`MR × KC`) and a `B` panel (`KC × NR`) fit in L1 together.
-const KC: usize = 192;
-/// Rows of an `A` block (a multiple of `MR`), kept in L2.
-const MC: usize = 144;
-/// Columns of a `B` block (a multiple of `NR`).
-const NC: usize = 2048;
 
 /// Whether this processor runs the AVX-512 kernel (checked once, then cached by std).
 pub(crate) fn available() -> bool {
@@ -77,25 +70,6 @@ impl Strided {
         // SAFETY: the caller keeps (i, j) inside the matrix.
         unsafe { *self.ptr.offset(i as isize * self.rows + j as isize * self.cols) }
     }
-}
-
-/// Per-thread panel buffers: one block of `A` and one of `B`.
-struct Panels {
-    a: Vec<f32>,
-    b: Vec<f32>,
-}
-
-thread_local! {
-    /// Allocated at the largest size a block needs (1.6 MB) on a thread's first product, so that
-    /// no later product, whatever its size, allocates.
-    static PANELS: RefCell<Panels> =
-        RefCell::new(Panels { a: vec![0.0; MC * KC], b: vec![0.0; NC * KC] });
-}
-
-/// Allocates this thread's panel buffers now (the team's threads do it when they start, so
-/// that the first product they take part in allocates nothing).
-pub(crate) fn prepare_thread() {
-    PANELS.with(|_| {});
 }
 
 /// `C = α·A·B + β·C` for `A: [m, k]`, `B: [k, n]`, `C: [m, n]`, on up to `threads` threads of

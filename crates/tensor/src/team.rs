@@ -208,9 +208,7 @@ impl Team {
     fn helper_loop(&self, index: usize) {
         // Thread-local buffers of the kernels, allocated now rather than in a later job.
         #[cfg(target_arch = "x86_64")]
-        if crate::sgemm_avx512::available() {
-            crate::sgemm_avx512::prepare_thread();
-        }
+        crate::panels::prepare_thread();
         let me = &self.helpers[index];
         me.ready.store(true, Ordering::Release);
         let mut seen = 0u64;

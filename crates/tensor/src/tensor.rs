@@ -228,20 +228,26 @@ impl<F: Float> Tensor<F> {
         }
     }
 
+    /// Checks that `shape` has as many elements as this tensor.
+    fn check_reshape(&self, shape: &[usize]) -> Result<()> {
+        let count: usize = shape.iter().product();
+        if count == self.len() {
+            return Ok(());
+        }
+        Err(TensorError::shape(
+            "reshape",
+            self.shape(),
+            shape,
+            format!("{} elements cannot take a shape of {count}", self.len()),
+        ))
+    }
+
     /// The same elements under another shape with the same number of elements.
     ///
     /// # Errors
     /// When the element counts differ.
     pub fn try_reshape(&self, shape: &[usize]) -> Result<Self> {
-        let count: usize = shape.iter().product();
-        if count != self.len() {
-            return Err(TensorError::shape(
-                "reshape",
-                self.shape(),
-                shape,
-                format!("{} elements cannot take a shape of {count}", self.len()),
-            ));
-        }
+        self.check_reshape(shape)?;
         Ok(Tensor { data: ArrayD::from_shape_vec(IxDyn(shape), self.to_vec()).expect("count checked") })
     }
 
@@ -256,15 +262,7 @@ impl<F: Float> Tensor<F> {
     /// # Errors
     /// When the element counts differ.
     pub fn try_reshape_in_place(&mut self, shape: &[usize]) -> Result<()> {
-        let count: usize = shape.iter().product();
-        if count != self.len() {
-            return Err(TensorError::shape(
-                "reshape",
-                self.shape(),
-                shape,
-                format!("{} elements cannot take a shape of {count}", self.len()),
-            ));
-        }
+        self.check_reshape(shape)?;
         let data = std::mem::replace(&mut self.data, ArrayD::zeros(IxDyn(&[0])));
         self.data = data.into_shape_with_order(IxDyn(shape)).expect("standard layout and count checked");
         Ok(())

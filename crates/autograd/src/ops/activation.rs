@@ -4,36 +4,34 @@
 //! Sigmoid and tanh differentiate through their saved output, as the lecture does:
 //! `σ' = σ·(1 − σ)`, `tanh' = 1 − tanh²`; no exponential is evaluated twice.
 
-use backprop_tensor::{Float, sigmoid, softplus, tanh, tanh_into};
+use backprop_tensor::{Float, sigmoid, softplus, tanh, tanh_in_place, tanh_into};
 
 use crate::error::Result;
 use crate::graph::{Graph, Var};
-use crate::ops::unary::{Unary, UnaryFn};
+use crate::ops::unary::{OutputDerivative, Unary, UnaryFn, unary_fn};
 
-/// `y = σ(x) = 1 / (1 + e⁻ˣ)` (never overflows); `dy/dx = y·(1 − y)`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Sigmoid;
+unary_fn! {
+    /// `y = σ(x) = 1 / (1 + e⁻ˣ)` (never overflows); `dy/dx = y·(1 − y)`.
+    Sigmoid = "sigmoid",
+    value(x) = sigmoid(x),
+    derivative(_, y) = y * (F::one() - y);
+    /// `σ(a)` elementwise (see [`Sigmoid`]).
+    fn sigmoid;
+}
+
+unary_fn! {
+    /// `y = softplus(x) = ln(1 + eˣ)`, computed as `max(x, 0) + ln(1 + e^(−|x|))`; `dy/dx = σ(x)`.
+    Softplus = "softplus",
+    value(x) = softplus(x),
+    derivative(x, _) = sigmoid(x);
+    /// `ln(1 + eᵃ)` elementwise, stable for any `a` (see [`Softplus`]).
+    fn softplus;
+}
 
 /// `y = tanh(x)`; `dy/dx = 1 − y²`. Values come from [`backprop_tensor::tanh`] (for `f32`, a
 /// vectorised, correctly rounded evaluation).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tanh;
-
-/// `y = softplus(x) = ln(1 + eˣ)`, computed as `max(x, 0) + ln(1 + e^(−|x|))`; `dy/dx = σ(x)`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Softplus;
-
-impl<F: Float> UnaryFn<F> for Sigmoid {
-    fn name(&self) -> &'static str {
-        "sigmoid"
-    }
-    fn value(&self, x: F) -> F {
-        sigmoid(x)
-    }
-    fn derivative(&self, _: F, y: F) -> F {
-        y * (F::one() - y)
-    }
-}
 
 impl<F: Float> UnaryFn<F> for Tanh {
     fn name(&self) -> &'static str {
@@ -48,29 +46,12 @@ impl<F: Float> UnaryFn<F> for Tanh {
     fn map_slice(&self, x: &[F], y: &mut [F]) {
         tanh_into(x, y);
     }
-}
-
-impl<F: Float> UnaryFn<F> for Softplus {
-    fn name(&self) -> &'static str {
-        "softplus"
-    }
-    fn value(&self, x: F) -> F {
-        softplus(x)
-    }
-    fn derivative(&self, x: F, _: F) -> F {
-        sigmoid(x)
+    fn map_in_place(&self, y: &mut [F]) {
+        tanh_in_place(y);
     }
 }
 
 impl<F: Float> Graph<F> {
-    /// `σ(a)` elementwise (see [`Sigmoid`]).
-    ///
-    /// # Errors
-    /// When `a` is not a live value of this graph.
-    pub fn sigmoid(&mut self, a: Var) -> Result<Var> {
-        self.apply(Unary(Sigmoid), &[a])
-    }
-
     /// `tanh(a)` elementwise (see [`Tanh`]).
     ///
     /// # Errors
@@ -78,14 +59,39 @@ impl<F: Float> Graph<F> {
     pub fn tanh(&mut self, a: Var) -> Result<Var> {
         self.apply(Unary(Tanh), &[a])
     }
+}
 
-    /// `ln(1 + eᵃ)` elementwise, stable for any `a` (see [`Softplus`]).
-    ///
-    /// # Errors
-    /// When `a` is not a live value of this graph.
-    pub fn softplus(&mut self, a: Var) -> Result<Var> {
-        self.apply(Unary(Softplus), &[a])
+/// `y = x`; `dy/dx = 1`: the activation of a dense layer without one ([`crate::Affine`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Identity;
+
+impl<F: Float> UnaryFn<F> for Identity {
+    fn name(&self) -> &'static str {
+        "identity"
     }
+    fn value(&self, x: F) -> F {
+        x
+    }
+    fn derivative(&self, _: F, _: F) -> F {
+        F::one()
+    }
+    fn map_slice(&self, x: &[F], y: &mut [F]) {
+        y.copy_from_slice(x);
+    }
+    fn map_in_place(&self, _: &mut [F]) {}
+}
+
+impl<F: Float> OutputDerivative<F> for Identity {
+    const FUSED_NAME: &'static str = "affine";
+    const IS_IDENTITY: bool = true;
+}
+
+impl<F: Float> OutputDerivative<F> for Sigmoid {
+    const FUSED_NAME: &'static str = "affine_sigmoid";
+}
+
+impl<F: Float> OutputDerivative<F> for Tanh {
+    const FUSED_NAME: &'static str = "affine_tanh";
 }
 
 #[cfg(test)]

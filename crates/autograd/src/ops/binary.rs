@@ -54,19 +54,6 @@ impl<F: Float, K: BinaryFn<F>> Op<F> for Binary<K> {
         Ok(out)
     }
 
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        (0..2)
-            .map(|operand| {
-                if !ctx.needs_input_grad[operand] {
-                    return Ok(None);
-                }
-                let mut gradient = Tensor::zeros(ctx.inputs[operand].shape());
-                self.write_gradient(ctx, operand, &mut gradient, true)?;
-                Ok(Some(gradient))
-            })
-            .collect()
-    }
-
     fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
         for (operand, sink) in grads.iter_mut().enumerate() {
             sink.with_buffer(|buffer, live| self.write_gradient(ctx, operand, buffer, live))?;

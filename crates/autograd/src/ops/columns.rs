@@ -86,29 +86,6 @@ impl<F: Float> Op<F> for ConcatCols {
         Ok(out)
     }
 
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        let total = ctx.grad_output.shape()[1];
-        let mut offset = 0;
-        let mut gradients = Vec::with_capacity(ctx.inputs.len());
-        for (part, &needed) in ctx.inputs.iter().zip(ctx.needs_input_grad) {
-            let width = part.shape()[1];
-            gradients.push(needed.then(|| {
-                let mut gradient = Tensor::zeros(part.shape());
-                read_columns(
-                    ctx.grad_output.as_slice(),
-                    total,
-                    gradient.as_mut_slice(),
-                    width,
-                    offset,
-                    false,
-                );
-                gradient
-            }));
-            offset += width;
-        }
-        Ok(gradients)
-    }
-
     fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
         let total = ctx.grad_output.shape()[1];
         let mut offset = 0;
@@ -144,14 +121,6 @@ impl<F: Float> Op<F> for SliceCols {
         let mut out = ctx.uninit(&[rows, end - start]);
         read_columns(x.as_slice(), cols, out.as_mut_slice(), end - start, start, false);
         Ok(out)
-    }
-
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        Ok(vec![ctx.needs_input_grad[0].then(|| {
-            let mut gradient = Tensor::zeros(ctx.inputs[0].shape());
-            self.write(ctx, &mut gradient, true);
-            gradient
-        })])
     }
 
     fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {

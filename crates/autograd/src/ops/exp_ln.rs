@@ -1,59 +1,23 @@
 //! The exponential and the natural logarithm.
 
-use backprop_tensor::Float;
+use crate::ops::unary::unary_fn;
 
-use crate::error::Result;
-use crate::graph::{Graph, Var};
-use crate::ops::unary::{Unary, UnaryFn};
-
-/// `y = eˣ`; `dy/dx = eˣ = y` (the saved output, no second `exp`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Exp;
-
-/// `y = ln x`; `dy/dx = 1/x` (`ln 0 = −inf`, NaN below 0, as IEEE defines).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Ln;
-
-impl<F: Float> UnaryFn<F> for Exp {
-    fn name(&self) -> &'static str {
-        "exp"
-    }
-    fn value(&self, x: F) -> F {
-        x.exp()
-    }
-    fn derivative(&self, _: F, y: F) -> F {
-        y
-    }
-}
-
-impl<F: Float> UnaryFn<F> for Ln {
-    fn name(&self) -> &'static str {
-        "ln"
-    }
-    fn value(&self, x: F) -> F {
-        x.ln()
-    }
-    fn derivative(&self, x: F, _: F) -> F {
-        F::one() / x
-    }
-}
-
-impl<F: Float> Graph<F> {
+unary_fn! {
+    /// `y = eˣ`; `dy/dx = eˣ = y` (the saved output, no second `exp`).
+    Exp = "exp",
+    value(x) = x.exp(),
+    derivative(_, y) = y;
     /// `eᵃ` elementwise (see [`Exp`]).
-    ///
-    /// # Errors
-    /// When `a` is not a live value of this graph.
-    pub fn exp(&mut self, a: Var) -> Result<Var> {
-        self.apply(Unary(Exp), &[a])
-    }
+    fn exp;
+}
 
+unary_fn! {
+    /// `y = ln x`; `dy/dx = 1/x` (`ln 0 = −inf`, NaN below 0, as IEEE defines).
+    Ln = "ln",
+    value(x) = x.ln(),
+    derivative(x, _) = F::one() / x;
     /// `ln a` elementwise (see [`Ln`]).
-    ///
-    /// # Errors
-    /// When `a` is not a live value of this graph.
-    pub fn ln(&mut self, a: Var) -> Result<Var> {
-        self.apply(Unary(Ln), &[a])
-    }
+    fn ln;
 }
 
 #[cfg(test)]

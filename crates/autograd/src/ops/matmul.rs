@@ -31,14 +31,6 @@ impl<F: Float> Op<F> for MatMul {
         Ok(out)
     }
 
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        let (a, b, g) = (ctx.inputs[0], ctx.inputs[1], ctx.grad_output);
-        Ok(vec![
-            ctx.needs_input_grad[0].then(|| g.try_matmul_t(Transpose::No, b, Transpose::Yes)).transpose()?,
-            ctx.needs_input_grad[1].then(|| a.try_matmul_t(Transpose::Yes, g, Transpose::No)).transpose()?,
-        ])
-    }
-
     fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
         let (a, b, g) = (ctx.inputs[0], ctx.inputs[1], ctx.grad_output);
         let (ga, gb) = grads.split_at_mut(1);

@@ -3,7 +3,6 @@
 
 mod activation;
 mod affine;
-mod affine_act;
 mod arith;
 mod binary;
 mod broadcast;
@@ -18,9 +17,8 @@ mod shape;
 mod softmax;
 mod unary;
 
-pub use activation::{Sigmoid, Softplus, Tanh};
-pub use affine::Affine;
-pub use affine_act::{AffineAct, FusedActivation};
+pub use activation::{Identity, Sigmoid, Softplus, Tanh};
+pub use affine::{Affine, AffineAct, FusedActivation};
 pub use arith::{Add, Div, Mul, Sub};
 pub use binary::{Binary, BinaryFn};
 pub use columns::{ConcatCols, SliceCols};
@@ -32,4 +30,4 @@ pub use reduce::{Mean, MeanAxis, Sum, SumAxis};
 pub use scalar::{AddScalar, MulScalar, Neg};
 pub use shape::{MatrixTranspose, Reshape};
 pub use softmax::{LogSoftmax, Softmax};
-pub use unary::{Unary, UnaryFn};
+pub use unary::{OutputDerivative, Unary, UnaryFn};

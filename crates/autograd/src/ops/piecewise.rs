@@ -7,50 +7,41 @@ use backprop_tensor::{Float, leaky_relu, relu};
 
 use crate::error::Result;
 use crate::graph::{Graph, Var};
-use crate::ops::unary::{Unary, UnaryFn};
+use crate::ops::unary::{OutputDerivative, Unary, UnaryFn, unary_fn};
 
-/// `y = |x|`; `dy/dx = sign(x)` (1 above 0, −1 below, 0 at 0).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Abs;
+unary_fn! {
+    /// `y = |x|`; `dy/dx = sign(x)` (1 above 0, −1 below, 0 at 0).
+    Abs = "abs",
+    value(x) = x.abs(),
+    // Not `signum`, which is 1 at +0.
+    derivative(x, _) = if x > F::zero() {
+        F::one()
+    } else if x < F::zero() {
+        -F::one()
+    } else {
+        F::zero()
+    };
+    /// `|a|` elementwise (see [`Abs`]).
+    fn abs;
+}
 
-/// `y = max(x, 0)`; `dy/dx = 1` for `x > 0`, else 0.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Relu;
+unary_fn! {
+    /// `y = max(x, 0)`; `dy/dx = 1` for `x > 0`, else 0.
+    Relu = "relu",
+    value(x) = relu(x),
+    derivative(x, _) = if x > F::zero() { F::one() } else { F::zero() };
+    /// `max(a, 0)` elementwise (see [`Relu`]).
+    fn relu;
+}
+
+/// `y > 0` exactly when `x > 0`.
+impl<F: Float> OutputDerivative<F> for Relu {
+    const FUSED_NAME: &'static str = "affine_relu";
+}
 
 /// `y = x` for `x > 0`, else `α·x`; `dy/dx = 1` for `x > 0`, else `α`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LeakyRelu<F>(pub F);
-
-impl<F: Float> UnaryFn<F> for Abs {
-    fn name(&self) -> &'static str {
-        "abs"
-    }
-    fn value(&self, x: F) -> F {
-        x.abs()
-    }
-    fn derivative(&self, x: F, _: F) -> F {
-        // Not `signum`, which is 1 at +0.
-        if x > F::zero() {
-            F::one()
-        } else if x < F::zero() {
-            -F::one()
-        } else {
-            F::zero()
-        }
-    }
-}
-
-impl<F: Float> UnaryFn<F> for Relu {
-    fn name(&self) -> &'static str {
-        "relu"
-    }
-    fn value(&self, x: F) -> F {
-        relu(x)
-    }
-    fn derivative(&self, x: F, _: F) -> F {
-        if x > F::zero() { F::one() } else { F::zero() }
-    }
-}
 
 impl<F: Float> UnaryFn<F> for LeakyRelu<F> {
     fn name(&self) -> &'static str {
@@ -64,23 +55,12 @@ impl<F: Float> UnaryFn<F> for LeakyRelu<F> {
     }
 }
 
+/// For `α > 0` only (then `y > 0` exactly when `x > 0`), which [`Graph::affine_act`] checks.
+impl<F: Float> OutputDerivative<F> for LeakyRelu<F> {
+    const FUSED_NAME: &'static str = "affine_leaky_relu";
+}
+
 impl<F: Float> Graph<F> {
-    /// `|a|` elementwise (see [`Abs`]).
-    ///
-    /// # Errors
-    /// When `a` is not a live value of this graph.
-    pub fn abs(&mut self, a: Var) -> Result<Var> {
-        self.apply(Unary(Abs), &[a])
-    }
-
-    /// `max(a, 0)` elementwise (see [`Relu`]).
-    ///
-    /// # Errors
-    /// When `a` is not a live value of this graph.
-    pub fn relu(&mut self, a: Var) -> Result<Var> {
-        self.apply(Unary(Relu), &[a])
-    }
-
     /// `a` where positive, else `alpha·a`, elementwise (see [`LeakyRelu`]).
     ///
     /// # Errors

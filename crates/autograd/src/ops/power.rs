@@ -4,19 +4,11 @@ use backprop_tensor::Float;
 
 use crate::error::Result;
 use crate::graph::{Graph, Var};
-use crate::ops::unary::{Unary, UnaryFn};
+use crate::ops::unary::{Unary, UnaryFn, unary_fn};
 
 /// `y = xⁿ` for an integer `n`; `dy/dx = n·xⁿ⁻¹` (and 0 for `n = 0`, where `y = 1`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Powi(pub i32);
-
-/// `y = x²`; `dy/dx = 2x`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Square;
-
-/// `y = √x`; `dy/dx = 1 / (2√x) = 1 / (2y)` (infinite at 0; NaN below 0, as `√x` is).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Sqrt;
 
 impl<F: Float> UnaryFn<F> for Powi {
     fn name(&self) -> &'static str {
@@ -30,30 +22,6 @@ impl<F: Float> UnaryFn<F> for Powi {
     }
 }
 
-impl<F: Float> UnaryFn<F> for Square {
-    fn name(&self) -> &'static str {
-        "square"
-    }
-    fn value(&self, x: F) -> F {
-        x * x
-    }
-    fn derivative(&self, x: F, _: F) -> F {
-        x + x
-    }
-}
-
-impl<F: Float> UnaryFn<F> for Sqrt {
-    fn name(&self) -> &'static str {
-        "sqrt"
-    }
-    fn value(&self, x: F) -> F {
-        x.sqrt()
-    }
-    fn derivative(&self, _: F, y: F) -> F {
-        F::one() / (y + y)
-    }
-}
-
 impl<F: Float> Graph<F> {
     /// `aⁿ` elementwise for an integer `n` (see [`Powi`]).
     ///
@@ -62,22 +30,24 @@ impl<F: Float> Graph<F> {
     pub fn powi(&mut self, a: Var, n: i32) -> Result<Var> {
         self.apply(Unary(Powi(n)), &[a])
     }
+}
 
+unary_fn! {
+    /// `y = x²`; `dy/dx = 2x`.
+    Square = "square",
+    value(x) = x * x,
+    derivative(x, _) = x + x;
     /// `a²` elementwise (see [`Square`]).
-    ///
-    /// # Errors
-    /// When `a` is not a live value of this graph.
-    pub fn square(&mut self, a: Var) -> Result<Var> {
-        self.apply(Unary(Square), &[a])
-    }
+    fn square;
+}
 
+unary_fn! {
+    /// `y = √x`; `dy/dx = 1 / (2√x) = 1 / (2y)` (infinite at 0; NaN below 0, as `√x` is).
+    Sqrt = "sqrt",
+    value(x) = x.sqrt(),
+    derivative(_, y) = F::one() / (y + y);
     /// `√a` elementwise (see [`Sqrt`]).
-    ///
-    /// # Errors
-    /// When `a` is not a live value of this graph.
-    pub fn sqrt(&mut self, a: Var) -> Result<Var> {
-        self.apply(Unary(Sqrt), &[a])
-    }
+    fn sqrt;
 }
 
 #[cfg(test)]

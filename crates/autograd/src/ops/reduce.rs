@@ -113,19 +113,6 @@ fn spread<F: Float>(buffer: &mut Tensor<F>, accumulate: bool, g: &[F], scale: F,
     }
 }
 
-/// The backward of a reduction: one gradient for the single input, through `write`.
-fn single_gradient<F: Float>(
-    ctx: &BackwardCtx<'_, F>,
-    write: impl Fn(&mut Tensor<F>, bool) -> Result<()>,
-) -> Result<Vec<Option<Tensor<F>>>> {
-    if !ctx.needs_input_grad[0] {
-        return Ok(vec![None]);
-    }
-    let mut gradient = Tensor::zeros(ctx.inputs[0].shape());
-    write(&mut gradient, false)?;
-    Ok(vec![Some(gradient)])
-}
-
 fn write_all<F: Float>(ctx: &BackwardCtx<'_, F>, buffer: &mut Tensor<F>, live: bool, scale: F) {
     let layout = AxisLayout { outer: 1, len: buffer.len(), inner: 1 };
     spread(buffer, live, ctx.grad_output.as_slice(), scale, layout);
@@ -152,12 +139,6 @@ impl<F: Float> Op<F> for Sum {
     fn forward(&mut self, ctx: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
         Ok(reduce_all(ctx, inputs[0], F::one()))
     }
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        single_gradient(ctx, |buffer, live| {
-            write_all(ctx, buffer, live, F::one());
-            Ok(())
-        })
-    }
     fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
         grads[0].with_buffer(|buffer, live| {
             write_all(ctx, buffer, live, F::one());
@@ -174,13 +155,6 @@ impl<F: Float> Op<F> for Mean {
         let scale = inverse_count("mean", inputs[0].len(), inputs[0].shape())?;
         Ok(reduce_all(ctx, inputs[0], scale))
     }
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        let scale = inverse_count("mean", ctx.inputs[0].len(), ctx.inputs[0].shape())?;
-        single_gradient(ctx, |buffer, live| {
-            write_all(ctx, buffer, live, scale);
-            Ok(())
-        })
-    }
     fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
         let scale = inverse_count("mean", ctx.inputs[0].len(), ctx.inputs[0].shape())?;
         grads[0].with_buffer(|buffer, live| {
@@ -190,35 +164,25 @@ impl<F: Float> Op<F> for Mean {
     }
 }
 
-impl<F: Float> Op<F> for SumAxis {
-    fn name(&self) -> &str {
-        "sum_axis"
-    }
-    fn forward(&mut self, ctx: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
-        reduce_axis(ctx, inputs[0], "sum_axis", self.axis, false)
-    }
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        single_gradient(ctx, |buffer, live| write_axis(ctx, buffer, live, "sum_axis", self.axis, false))
-    }
-    fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
-        grads[0].with_buffer(|buffer, live| write_axis(ctx, buffer, live, "sum_axis", self.axis, false))
-    }
+/// The [`Op`] of a reduction along one axis: `$ty { axis }`, named `$name`, a mean if `$mean`.
+macro_rules! axis_reduction_op {
+    ($ty:ident, $name:literal, $mean:literal) => {
+        impl<F: Float> Op<F> for $ty {
+            fn name(&self) -> &str {
+                $name
+            }
+            fn forward(&mut self, ctx: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
+                reduce_axis(ctx, inputs[0], $name, self.axis, $mean)
+            }
+            fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
+                grads[0].with_buffer(|buffer, live| write_axis(ctx, buffer, live, $name, self.axis, $mean))
+            }
+        }
+    };
 }
 
-impl<F: Float> Op<F> for MeanAxis {
-    fn name(&self) -> &str {
-        "mean_axis"
-    }
-    fn forward(&mut self, ctx: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
-        reduce_axis(ctx, inputs[0], "mean_axis", self.axis, true)
-    }
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        single_gradient(ctx, |buffer, live| write_axis(ctx, buffer, live, "mean_axis", self.axis, true))
-    }
-    fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
-        grads[0].with_buffer(|buffer, live| write_axis(ctx, buffer, live, "mean_axis", self.axis, true))
-    }
-}
+axis_reduction_op!(SumAxis, "sum_axis", false);
+axis_reduction_op!(MeanAxis, "mean_axis", true);
 
 impl<F: Float> Graph<F> {
     /// The sum of all elements of `a`, a scalar of shape `[]` (see [`Sum`]).

@@ -4,11 +4,16 @@ use backprop_tensor::Float;
 
 use crate::error::Result;
 use crate::graph::{Graph, Var};
-use crate::ops::unary::{Unary, UnaryFn};
+use crate::ops::unary::{Unary, UnaryFn, unary_fn};
 
-/// `y = −x`; `dy/dx = −1`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Neg;
+unary_fn! {
+    /// `y = −x`; `dy/dx = −1`.
+    Neg = "neg",
+    value(x) = -x,
+    derivative(_, _) = -F::one();
+    /// `−a` elementwise (see [`Neg`]).
+    fn neg;
+}
 
 /// `y = x + c` for a constant `c`; `dy/dx = 1`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -17,18 +22,6 @@ pub struct AddScalar<F>(pub F);
 /// `y = c·x` for a constant `c`; `dy/dx = c`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MulScalar<F>(pub F);
-
-impl<F: Float> UnaryFn<F> for Neg {
-    fn name(&self) -> &'static str {
-        "neg"
-    }
-    fn value(&self, x: F) -> F {
-        -x
-    }
-    fn derivative(&self, _: F, _: F) -> F {
-        -F::one()
-    }
-}
 
 impl<F: Float> UnaryFn<F> for AddScalar<F> {
     fn name(&self) -> &'static str {
@@ -55,14 +48,6 @@ impl<F: Float> UnaryFn<F> for MulScalar<F> {
 }
 
 impl<F: Float> Graph<F> {
-    /// `−a` elementwise (see [`Neg`]).
-    ///
-    /// # Errors
-    /// When `a` is not a live value of this graph.
-    pub fn neg(&mut self, a: Var) -> Result<Var> {
-        self.apply(Unary(Neg), &[a])
-    }
-
     /// `a + c` elementwise for a constant `c` (see [`AddScalar`]).
     ///
     /// # Errors

@@ -43,12 +43,6 @@ impl<F: Float> Op<F> for Reshape {
         Ok(out)
     }
 
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        Ok(vec![ctx.needs_input_grad[0].then(|| {
-            Tensor::try_from_vec(ctx.inputs[0].shape(), ctx.grad_output.to_vec()).expect("same element count")
-        })])
-    }
-
     fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
         grads[0].with_buffer(|buffer, live| {
             let (dst, g) = (buffer.as_mut_slice(), ctx.grad_output.as_slice());
@@ -83,10 +77,6 @@ impl<F: Float> Op<F> for MatrixTranspose {
         let mut out = ctx.uninit(&[cols, rows]);
         write_transposed(x.as_slice(), rows, cols, out.as_mut_slice(), false);
         Ok(out)
-    }
-
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        Ok(vec![ctx.needs_input_grad[0].then(|| ctx.grad_output.t())])
     }
 
     fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {

@@ -69,57 +69,31 @@ impl LogSoftmax {
     }
 }
 
-impl<F: Float> Op<F> for Softmax {
-    fn name(&self) -> &str {
-        "softmax"
-    }
+/// The [`Op`] of a row-wise function: `$ty`, named `$name`, forward by the tensor method
+/// `$forward`, backward by `$ty::write`.
+macro_rules! row_op {
+    ($ty:ident, $name:literal, $forward:ident) => {
+        impl<F: Float> Op<F> for $ty {
+            fn name(&self) -> &str {
+                $name
+            }
 
-    fn forward(&mut self, _ctx: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
-        Ok(inputs[0].try_softmax_rows()?)
-    }
+            fn forward(&mut self, _ctx: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
+                Ok(inputs[0].$forward()?)
+            }
 
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        if !ctx.needs_input_grad[0] {
-            return Ok(vec![None]);
+            fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
+                grads[0].with_buffer(|buffer, live| {
+                    $ty::write(ctx, buffer, live);
+                    Ok(())
+                })
+            }
         }
-        let mut gradient = Tensor::zeros(ctx.inputs[0].shape());
-        Softmax::write(ctx, &mut gradient, false);
-        Ok(vec![Some(gradient)])
-    }
-
-    fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
-        grads[0].with_buffer(|buffer, live| {
-            Softmax::write(ctx, buffer, live);
-            Ok(())
-        })
-    }
+    };
 }
 
-impl<F: Float> Op<F> for LogSoftmax {
-    fn name(&self) -> &str {
-        "log_softmax"
-    }
-
-    fn forward(&mut self, _ctx: &mut ForwardCtx<'_, F>, inputs: &[&Tensor<F>]) -> Result<Tensor<F>> {
-        Ok(inputs[0].try_log_softmax_rows()?)
-    }
-
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        if !ctx.needs_input_grad[0] {
-            return Ok(vec![None]);
-        }
-        let mut gradient = Tensor::zeros(ctx.inputs[0].shape());
-        LogSoftmax::write(ctx, &mut gradient, false);
-        Ok(vec![Some(gradient)])
-    }
-
-    fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
-        grads[0].with_buffer(|buffer, live| {
-            LogSoftmax::write(ctx, buffer, live);
-            Ok(())
-        })
-    }
-}
+row_op!(Softmax, "softmax", try_softmax_rows);
+row_op!(LogSoftmax, "log_softmax", try_log_softmax_rows);
 
 impl<F: Float> Graph<F> {
     /// Softmax of each row of a matrix (see [`Softmax`]): every row of the result is a

@@ -31,7 +31,69 @@ pub trait UnaryFn<F: Float>: Send + Sync + 'static {
     fn map_slice(&self, x: &[F], y: &mut [F]) {
         map_into(x, y, |v| self.value(v));
     }
+
+    /// `y[i] = f(y[i])` over a whole slice, in place (the fused dense layer's activation). The
+    /// default maps [`UnaryFn::value`]; a function with a vectorised kernel overrides it with one
+    /// that computes the same values.
+    fn map_in_place(&self, y: &mut [F]) {
+        y.iter_mut().for_each(|v| *v = self.value(*v));
+    }
 }
+
+/// A [`UnaryFn`] whose derivative can be read off its output: `derivative(y, y)` equals
+/// `derivative(x, y)` for every `x` with `y = f(x)` (the derivative reads only `y`, as
+/// `σ' = y·(1 − y)`, or only the sign of `x`, which `y` shares, as `relu' = [x > 0]`).
+///
+/// Such an activation can be fused with the op before it and computed in place over that op's
+/// output, which is then gone: [`crate::AffineAct`] is generic over it.
+pub trait OutputDerivative<F: Float>: UnaryFn<F> {
+    /// The name of the dense layer fused with this activation, e.g. `"affine_relu"`.
+    const FUSED_NAME: &'static str;
+
+    /// Whether `f` is the identity (`f' = 1`): then a fused op uses `dL/dy` as `dL/dx` as it is.
+    const IS_IDENTITY: bool = false;
+}
+
+/// Declares an elementwise function without parameters in one place: the unit struct (with its
+/// doc), its [`UnaryFn`] (name, `f(x)` and `f'` from `x` and `y = f(x)`), and the `Graph`
+/// method that records it (with its doc).
+macro_rules! unary_fn {
+    (
+        $(#[$type_doc:meta])*
+        $ty:ident = $name:literal,
+        value($x:pat_param) = $value:expr,
+        derivative($dx:pat_param, $dy:pat_param) = $derivative:expr;
+        $(#[$method_doc:meta])*
+        fn $method:ident;
+    ) => {
+        $(#[$type_doc])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $ty;
+
+        impl<F: backprop_tensor::Float> $crate::ops::unary::UnaryFn<F> for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn value(&self, $x: F) -> F {
+                $value
+            }
+            fn derivative(&self, $dx: F, $dy: F) -> F {
+                $derivative
+            }
+        }
+
+        impl<F: backprop_tensor::Float> $crate::graph::Graph<F> {
+            $(#[$method_doc])*
+            ///
+            /// # Errors
+            /// When `a` is not a live value of this graph.
+            pub fn $method(&mut self, a: $crate::graph::Var) -> $crate::error::Result<$crate::graph::Var> {
+                self.apply($crate::ops::unary::Unary($ty), &[a])
+            }
+        }
+    };
+}
+pub(crate) use unary_fn;
 
 /// The [`Op`] of an elementwise function `f`: `y_i = f(x_i)`, `dL/dx_i = dL/dy_i · f'(x_i)`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -49,39 +111,33 @@ impl<F: Float, K: UnaryFn<F>> Op<F> for Unary<K> {
         Ok(out)
     }
 
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>> {
-        if !ctx.needs_input_grad[0] {
-            return Ok(vec![None]);
-        }
-        let mut gradient = Tensor::zeros(ctx.inputs[0].shape());
-        self.write_gradient(ctx, &mut gradient, false);
-        Ok(vec![Some(gradient)])
-    }
-
     fn backward_into(&self, ctx: &BackwardCtx<'_, F>, grads: &mut [GradSink<'_, F>]) -> Result<()> {
+        let (x, y, g) = (ctx.inputs[0].as_slice(), ctx.output.as_slice(), ctx.grad_output.as_slice());
         grads[0].with_buffer(|buffer, live| {
-            self.write_gradient(ctx, buffer, live);
+            write_unary_gradient(&self.0, x, y, g, buffer.as_mut_slice(), live);
             Ok(())
         })
     }
 }
 
-impl<K> Unary<K> {
-    /// `buffer (+)= dL/dy ⊙ f'(x)`: adds when `accumulate`, overwrites otherwise.
-    fn write_gradient<F: Float>(&self, ctx: &BackwardCtx<'_, F>, buffer: &mut Tensor<F>, accumulate: bool)
-    where
-        K: UnaryFn<F>,
-    {
-        let (x, y, g) = (ctx.inputs[0].as_slice(), ctx.output.as_slice(), ctx.grad_output.as_slice());
-        let elements = buffer.as_mut_slice().iter_mut().zip(g).zip(x.iter().zip(y));
-        if accumulate {
-            for ((d, &g), (&x, &y)) in elements {
-                *d += g * self.0.derivative(x, y);
-            }
-        } else {
-            for ((d, &g), (&x, &y)) in elements {
-                *d = g * self.0.derivative(x, y);
-            }
+/// `d (+)= g ⊙ f'(x, y)` elementwise, for `y = f(x)` and `g = dL/dy`: adds when `accumulate`,
+/// overwrites otherwise. The one backward loop of elementwise functions, fused or not.
+pub(crate) fn write_unary_gradient<F: Float, K: UnaryFn<F>>(
+    f: &K,
+    x: &[F],
+    y: &[F],
+    g: &[F],
+    d: &mut [F],
+    accumulate: bool,
+) {
+    let elements = d.iter_mut().zip(g).zip(x.iter().zip(y));
+    if accumulate {
+        for ((d, &g), (&x, &y)) in elements {
+            *d += g * f.derivative(x, y);
+        }
+    } else {
+        for ((d, &g), (&x, &y)) in elements {
+            *d = g * f.derivative(x, y);
         }
     }
 }
