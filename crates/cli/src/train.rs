@@ -162,7 +162,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         save: args.save.as_deref(),
         json: args.json,
     };
-    let mut optimizer = optimizer.build::<F>(Module::<F>::parameters(&model))?;
+    let mut optimizer = optimizer.build::<F>(model.parameters())?;
     let start = Instant::now();
     let history = train_loop(&config, &mut g, &mut model, optimizer.as_mut(), &meta, &data)?;
     let seconds = start.elapsed().as_secs_f64();
@@ -358,7 +358,7 @@ fn train_loop(
     meta: &ModelMeta,
     data: &Prepared<F>,
 ) -> Result<Vec<EpochRecord>> {
-    let params = Module::<F>::parameters(model);
+    let params = model.parameters();
     let weights = model.weights();
     // Another stream than the weights' initialisation, so the first shuffle is independent of it.
     let mut batches = Batches::new(data.train.len(), config.batch_size, config.seed ^ 0x5eed_ba7c_4e5f_0001)?;

@@ -37,7 +37,7 @@
 //! let loss = loss_of(&mut g, &mut model);
 //! let before = g.value(loss).unwrap().item();
 //! g.backward(loss).unwrap();
-//! for (_, p) in Module::<f64>::parameters(&model) {
+//! for (_, p) in model.parameters() {
 //!     let (w, grad) = g.param_mut_with_grad(p).unwrap();
 //!     w.try_axpy(-0.5, grad.unwrap()).unwrap(); // w ← w − γ·∂L/∂w
 //! }
@@ -56,6 +56,7 @@ mod loss;
 mod mlp;
 pub mod model_file;
 mod module;
+mod pass;
 mod predict;
 pub mod safetensors_file;
 mod sequential;

@@ -527,7 +527,7 @@ mod tests {
         assert_eq!(loaded.predict(&g2, &x).unwrap(), model.predict(&g, &x).unwrap());
         let mut g3 = g2;
         let xv = g3.input(x.clone());
-        Module::<f32>::set_training(&mut loaded, false);
+        loaded.set_training(false);
         let y = loaded.forward(&mut g3, xv).unwrap();
         assert_eq!(g3.value(y).unwrap(), &model.predict(&g, &x).unwrap());
         // Into an existing model of the same architecture.
@@ -549,7 +549,7 @@ mod tests {
         let file = SafetensorsFile::read(&path).unwrap();
         assert_eq!(file.names(), ["0.bias", "0.weight", "2.bias", "2.weight"]);
         let w0 = file.tensor::<f64>("0.weight", Some(&[4, 2])).unwrap();
-        let params = Module::<f64>::parameters(&model);
+        let params = model.parameters();
         assert_eq!(w0, g.value(params[0].1).unwrap().t(), "[out, in]: row j holds unit j's input weights");
         assert_eq!(file.shape("2.weight").unwrap(), vec![1, 4]);
         assert_eq!(file.metadata()["format"], "pt");
