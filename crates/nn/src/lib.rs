@@ -66,8 +66,8 @@ pub use dense::{BiasInit, Dense, DenseInit};
 pub use dropout::Dropout;
 pub use error::{ModelFileError, ModelFileErrorKind, NnError, Result};
 pub use loss::{
-    Loss, Reduction, Task, bce_with_logits, class_indices, hinge, l1_penalty, l2_penalty, logistic_pm1, mse,
-    multi_margin, softmax_cross_entropy,
+    Loss, Reduction, Targets, Task, bce_with_logits, class_indices, hinge, l1_penalty, l2_penalty,
+    logistic_pm1, mse, multi_margin, softmax_cross_entropy,
 };
 pub use mlp::{MlpSpec, mlp};
 pub use model_file::{
