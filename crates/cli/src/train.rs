@@ -8,7 +8,7 @@ use backprop_autograd::Graph;
 use backprop_data::{Batch, BatchTargets, Batches, Dataset, Feature, Standardizer, Targets};
 use backprop_nn::model_file::{HEADER_KEY, ModelHeader, header_of};
 use backprop_nn::{
-    Activation, InputScaling, LayerSpec, Loss, MlpSpec, ModelMeta, Module, Reduction, Sequential, l1_penalty,
+    Activation, LayerSpec, Loss, MlpSpec, ModelMeta, Module, Reduction, Sequential, l1_penalty,
     l2_penalty, save_model,
 };
 use backprop_optim::{Optimizer, OptimizerConfig, SgdConfig, TrainingState, save_checkpoint};
@@ -102,13 +102,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         (choice, _) => match choice.unwrap_or(if playground { Scale::None } else { Scale::Standard }) {
             Scale::None => None,
             Scale::Standard => {
-                let s = Standardizer::fit(data.train.features())?;
-                Some(InputScaling { mean: s.mean().to_vec(), std: s.std().to_vec() })
+                Some(Standardizer::fit(data.train.features())?)
             }
         },
     };
     if let Some(s) = &scaling {
-        let standardizer = Standardizer::from_parts(s.mean.clone(), s.std.clone())?;
+        let standardizer = s;
         standardizer.apply_to_dataset(&mut data.train)?;
         if let Some(test) = &mut data.test {
             standardizer.apply_to_dataset(test)?;

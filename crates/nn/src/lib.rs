@@ -70,9 +70,7 @@ pub use loss::{
     logistic_pm1, mse, multi_margin, softmax_cross_entropy,
 };
 pub use mlp::{MlpSpec, mlp};
-pub use model_file::{
-    InputScaling, ModelHeader, ModelMeta, load_model, load_weights, read_model_header, save_model,
-};
+pub use model_file::{ModelHeader, ModelMeta, load_model, load_weights, read_model_header, save_model};
 pub use module::Module;
 pub use predict::{
     accuracy, argmax_labels, sigmoid_probabilities, sign_labels, softmax_probabilities, threshold_labels,
