@@ -366,10 +366,7 @@ fn network_kinks(
 /// # Panics
 /// When a handle is not of `g`.
 pub fn parameter_values<F: Float>(g: &Graph<F>, model: &Sequential) -> Vec<Tensor<F>> {
-    model.parameters()
-        .iter()
-        .map(|(_, p)| g.value(*p).expect("a parameter of g").clone())
-        .collect()
+    model.parameters().iter().map(|(_, p)| g.value(*p).expect("a parameter of g").clone()).collect()
 }
 
 /// The gradients of a network's parameters after a backward pass (zeros where none).
@@ -377,7 +374,8 @@ pub fn parameter_values<F: Float>(g: &Graph<F>, model: &Sequential) -> Vec<Tenso
 /// # Panics
 /// When a handle is not of `g`.
 pub fn parameter_gradients<F: Float>(g: &Graph<F>, model: &Sequential) -> Vec<Tensor<F>> {
-    model.parameters()
+    model
+        .parameters()
         .iter()
         .map(|(_, p)| {
             let shape = g.shape(*p).expect("a parameter of g").to_vec();

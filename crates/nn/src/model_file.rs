@@ -473,13 +473,27 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// An MLP built from `seed` and saved with `loss` as `m.safetensors` in a fresh directory
+    /// named by `tag`: (directory, file, graph, model).
+    fn saved_mlp<F: Float>(
+        tag: &str,
+        sizes: &[usize],
+        activation: Activation,
+        seed: u64,
+        loss: Loss,
+    ) -> (PathBuf, PathBuf, Graph<F>, Sequential) {
+        let dir = temp_dir(tag);
+        let path = dir.join("m.safetensors");
+        let mut g = Graph::<F>::new();
+        let model = mlp(&mut g, sizes, activation, &mut TensorRng::seed_from_u64(seed)).unwrap();
+        save_model(&path, &model, &g, &ModelMeta::new(loss)).unwrap();
+        (dir, path, g, model)
+    }
+
     #[test]
     fn the_file_has_torch_names_layouts_and_module() {
-        let dir = temp_dir("model-torch");
-        let path = dir.join("m.safetensors");
-        let mut g = Graph::<f64>::new();
-        let model = mlp(&mut g, &[2, 4, 1], Activation::Tanh, &mut TensorRng::seed_from_u64(1)).unwrap();
-        save_model(&path, &model, &g, &ModelMeta::new(Loss::BceWithLogits)).unwrap();
+        let (dir, path, g, model) =
+            saved_mlp::<f64>("model-torch", &[2, 4, 1], Activation::Tanh, 1, Loss::BceWithLogits);
         let file = SafetensorsFile::read(&path).unwrap();
         assert_eq!(file.names(), ["0.bias", "0.weight", "2.bias", "2.weight"]);
         let w0 = file.tensor::<f64>("0.weight", Some(&[4, 2])).unwrap();
@@ -500,11 +514,8 @@ mod tests {
 
     #[test]
     fn mismatched_files_give_clear_errors() {
-        let dir = temp_dir("model-mismatch");
-        let path = dir.join("m.safetensors");
-        let mut g = Graph::<f32>::new();
-        let model = mlp(&mut g, &[2, 3, 1], Activation::Sigmoid, &mut TensorRng::seed_from_u64(2)).unwrap();
-        save_model(&path, &model, &g, &ModelMeta::new(Loss::Mse)).unwrap();
+        let (dir, path, _, _) =
+            saved_mlp::<f32>("model-mismatch", &[2, 3, 1], Activation::Sigmoid, 2, Loss::Mse);
         let shown = path.display().to_string();
 
         let err = load_model::<f64>(&path).unwrap_err().to_string();
@@ -528,18 +539,14 @@ mod tests {
         let w2 = file.tensor::<f32>("2.weight", None).unwrap();
         let b2 = file.tensor::<f32>("2.bias", None).unwrap();
         let bad = dir.join("bad.safetensors");
-        write_safetensors(
-            &bad,
-            &[
-                ("0.weight".into(), &w),
-                ("0.bias".into(), &b0),
-                ("2.weight".into(), &w2),
-                ("2.bias".into(), &b2),
-            ],
-            &meta,
-        )
-        .unwrap();
-        let err = load_model::<f32>(&bad).unwrap_err().to_string();
+        // Writes `tensors` with `meta` to `bad` and returns the error of loading it.
+        let load_error = |tensors: &[(&str, &Tensor<f32>)], meta: &BTreeMap<String, String>| {
+            let named: Vec<(String, &Tensor<f32>)> =
+                tensors.iter().map(|&(n, t)| (n.to_string(), t)).collect();
+            write_safetensors(&bad, &named, meta).unwrap();
+            load_model::<f32>(&bad).unwrap_err().to_string()
+        };
+        let err = load_error(&[("0.weight", &w), ("0.bias", &b0), ("2.weight", &w2), ("2.bias", &b2)], &meta);
         assert_eq!(
             err,
             format!(
@@ -547,13 +554,7 @@ mod tests {
                 bad.display()
             )
         );
-        write_safetensors(
-            &bad,
-            &[("0.bias".into(), &b0), ("2.weight".into(), &w2), ("2.bias".into(), &b2)],
-            &meta,
-        )
-        .unwrap();
-        let err = load_model::<f32>(&bad).unwrap_err().to_string();
+        let err = load_error(&[("0.bias", &b0), ("2.weight", &w2), ("2.bias", &b2)], &meta);
         assert!(err.ends_with("missing tensor '0.weight' (expected shape [3, 2])"), "{err}");
 
         // Metadata that contradicts itself.
@@ -561,26 +562,15 @@ mod tests {
         header.meta.feature_names = vec!["only one".into()];
         meta.insert(HEADER_KEY.into(), serde_json::to_string(&header).unwrap());
         let w0 = file.tensor::<f32>("0.weight", None).unwrap();
-        write_safetensors(
-            &bad,
-            &[
-                ("0.weight".into(), &w0),
-                ("0.bias".into(), &b0),
-                ("2.weight".into(), &w2),
-                ("2.bias".into(), &b2),
-            ],
-            &meta,
-        )
-        .unwrap();
-        let err = load_model::<f32>(&bad).unwrap_err().to_string();
+        let err =
+            load_error(&[("0.weight", &w0), ("0.bias", &b0), ("2.weight", &w2), ("2.bias", &b2)], &meta);
         assert!(
             err.ends_with("inconsistent: the metadata contradicts itself: 1 feature names for 2 inputs"),
             "{err}"
         );
 
         // A safetensors file that is not a model file.
-        write_safetensors(&bad, &[("x".into(), &w0)], &BTreeMap::new()).unwrap();
-        let err = load_model::<f32>(&bad).unwrap_err().to_string();
+        let err = load_error(&[("x", &w0)], &BTreeMap::new());
         assert!(err.ends_with("not a backprop model file: the safetensors metadata has no 'backprop' entry (it holds tensors [\"x\"])"), "{err}");
 
         // Truncated on disk.

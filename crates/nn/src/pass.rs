@@ -11,6 +11,7 @@ use backprop_autograd::{Graph, Var};
 use backprop_tensor::{Float, Tensor, Transpose};
 
 use crate::activation::Activation;
+use crate::dense::Dense;
 use crate::error::Result;
 
 /// The operations a forward pass is made of.
@@ -21,14 +22,9 @@ pub(crate) trait Pass<F: Float> {
     /// The shape of a value.
     fn shape<'v>(&'v self, x: &'v Self::Value) -> Result<&'v [usize]>;
 
-    /// `activation(x·w + b)`, or `activation(x·w)` without a bias.
-    fn dense(
-        &mut self,
-        x: Self::Value,
-        w: Var,
-        b: Option<Var>,
-        activation: Activation,
-    ) -> Result<Self::Value>;
+    /// `activation(x·W + b)` of a dense layer (`activation(x·W)` without a bias), its input
+    /// already checked.
+    fn dense(&mut self, x: Self::Value, layer: &Dense, activation: Activation) -> Result<Self::Value>;
 
     /// `activation(x)`.
     fn activation(&mut self, x: Self::Value, activation: Activation) -> Result<Self::Value>;
@@ -42,8 +38,9 @@ impl<F: Float> Pass<F> for Graph<F> {
         Ok(Graph::shape(self, *x)?)
     }
 
-    fn dense(&mut self, x: Var, w: Var, b: Option<Var>, activation: Activation) -> Result<Var> {
-        let z = match (b, activation.fused()) {
+    fn dense(&mut self, x: Var, layer: &Dense, activation: Activation) -> Result<Var> {
+        let w = layer.weight();
+        let z = match (layer.bias(), activation.fused()) {
             (Some(b), Some(fused)) => return Ok(self.affine_act(x, w, b, fused)?),
             (Some(b), None) => self.affine(x, w, b)?,
             (None, _) => self.matmul(x, w)?,
@@ -72,16 +69,10 @@ impl<'a, F: Float> Pass<F> for Evaluate<'a, F> {
         Ok(x.shape())
     }
 
-    fn dense(
-        &mut self,
-        x: Self::Value,
-        w: Var,
-        b: Option<Var>,
-        activation: Activation,
-    ) -> Result<Self::Value> {
-        let w = self.graph.value(w)?;
+    fn dense(&mut self, x: Self::Value, layer: &Dense, activation: Activation) -> Result<Self::Value> {
+        let w = self.graph.value(layer.weight())?;
         let mut out = Tensor::zeros(&[x.shape()[0], w.shape()[1]]);
-        let beta = match b {
+        let beta = match layer.bias() {
             Some(b) => {
                 let b = self.graph.value(b)?.as_slice();
                 for row in out.as_mut_slice().chunks_exact_mut(b.len()) {

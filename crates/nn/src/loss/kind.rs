@@ -353,41 +353,35 @@ mod tests {
         let binary = g.leaf(Tensor::zeros(&[2, 1]));
         let multi = g.leaf(Tensor::zeros(&[2, 3]));
         let values = Tensor::zeros(&[2, 3]);
-        let message = |r: Result<Var>| r.unwrap_err().to_string();
         let cases = [
             (
-                message(Loss::CrossEntropy.compute_targets(
-                    &mut g,
-                    multi,
-                    Targets::Values(&values),
-                    Reduction::Mean,
-                )),
+                Loss::CrossEntropy,
+                multi,
+                Targets::Values(&values),
                 "cross_entropy: takes class indices, got a tensor of values of shape [2, 3]",
             ),
             (
-                message(Loss::CrossEntropy.compute_targets(
-                    &mut g,
-                    multi,
-                    Targets::Classes(&[0, 3]),
-                    Reduction::Mean,
-                )),
+                Loss::CrossEntropy,
+                multi,
+                Targets::Classes(&[0, 3]),
                 "softmax_cross_entropy: class index 3 of row 1 is out of range for 3 classes",
             ),
             (
-                message(Loss::BceWithLogits.compute_targets(
-                    &mut g,
-                    binary,
-                    Targets::Classes(&[0, 2]),
-                    Reduction::Mean,
-                )),
+                Loss::BceWithLogits,
+                binary,
+                Targets::Classes(&[0, 2]),
                 "bce_with_logits: class 2 of row 1 is not a binary label (0 or 1)",
             ),
             (
-                message(Loss::Mse.compute_targets(&mut g, multi, Targets::Classes(&[0, 1]), Reduction::Mean)),
+                Loss::Mse,
+                multi,
+                Targets::Classes(&[0, 1]),
                 "mse: compares outputs with values, got class indices",
             ),
         ];
-        for (got, want) in cases {
+        for (loss, outputs, targets, want) in cases {
+            let got =
+                loss.compute_targets(&mut g, outputs, targets, Reduction::Mean).unwrap_err().to_string();
             assert_eq!(got, want);
         }
     }
