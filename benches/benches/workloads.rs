@@ -122,7 +122,7 @@ impl Trainer {
             "wide-adam" => Targets::Values(randn(&[w.batch, outputs], &mut rng)),
             _ => Targets::Classes((0..w.batch).map(|_| rng.below(outputs)).collect()),
         };
-        let params = Module::<f32>::parameters(&model);
+        let params = model.parameters();
         let opt: Box<dyn Optimizer<f32>> = match w.opt {
             Opt::Sgd { lr, momentum } => Box::new(
                 Sgd::new(params, SgdConfig { lr, momentum, ..SgdConfig::default() }).expect("config"),

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use backprop_autograd::Graph;
-use backprop_data::{IdxArray, IdxData, idx_bytes};
-use backprop_nn::{Activation, InputScaling, Loss, MlpSpec, ModelMeta, save_model};
+use backprop_data::{IdxArray, IdxData, Standardizer, idx_bytes};
+use backprop_nn::{Activation, Loss, MlpSpec, ModelMeta, save_model};
 use backprop_tensor::{Float, TensorRng};
 
 fn seeds_dir(target: &str) -> PathBuf {
@@ -72,7 +72,7 @@ fn model_seeds() {
     let mut binary = ModelMeta::new(Loss::BceWithLogits);
     binary.feature_names = vec!["x".into(), "y".into()];
     binary.class_names = vec!["blue".into(), "orange".into()];
-    binary.input_scaling = Some(InputScaling { mean: vec![0.5, -1.0], std: vec![2.0, 0.25] });
+    binary.input_scaling = Some(Standardizer::from_parts(vec![0.5, -1.0], vec![2.0, 0.25]).unwrap());
     model_seed::<f32>("binary_f32.safetensors", &MlpSpec::new(&[2, 3, 1], Activation::Tanh), &binary, 1);
 
     let mut multi = MlpSpec::new(&[3, 4, 3], Activation::Relu);

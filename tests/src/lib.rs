@@ -8,6 +8,7 @@
 //! | `tests/mlp_gradcheck.rs`          | random MLPs with each loss: `∂L/∂θ` for every parameter and `∂L/∂x`    |
 //! | `tests/training_invariants.rs`    | SGD steps, lr = 0, gradient accumulation, loss signs, row permutations |
 //! | `tests/precision.rs`              | `f32` and `f64` agree to `f32` precision, forward and backward        |
+//! | `tests/targets_steady_state.rs`   | training steps with class or value `Targets` allocate nothing once warm |
 //!
 //! Gradients are compared with central differences in `f64`,
 //! `(L(θ + ε) − L(θ − ε)) / 2ε` with `ε = 1e-6` ([`EPS`]), and must agree to
@@ -28,6 +29,7 @@
 //! it); these files are committed, so that every later run replays the saved cases first.
 #![warn(missing_docs)]
 
+mod alloc;
 mod compare;
 mod config;
 mod model_check;
@@ -36,6 +38,7 @@ mod op_check;
 mod shapes;
 mod values;
 
+pub use alloc::{CountingAllocator, allocations};
 pub use compare::{max_difference, max_difference_all};
 pub use config::{DEFAULT_CASES, cases, config};
 pub use model_check::{Comparison, ModelCheckError, ModelReport, Objective, check_model_gradients};

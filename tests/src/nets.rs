@@ -214,7 +214,7 @@ impl NetCase {
         let penalty = match self.penalty {
             Penalty::None => return Ok(loss),
             Penalty::L2OnWeights(lambda) => l2_penalty(g, &model.weights(), lambda)?,
-            Penalty::L1OnParameters(lambda) => l1_penalty(g, &Module::<F>::parameters(model), lambda)?,
+            Penalty::L1OnParameters(lambda) => l1_penalty(g, &model.parameters(), lambda)?,
         };
         Ok(g.add(loss, penalty)?)
     }
@@ -354,7 +354,7 @@ fn network_kinks(
         _ => {}
     }
     if let Penalty::L1OnParameters(_) = case.penalty {
-        for (_, p) in Module::<f64>::parameters(model) {
+        for (_, p) in model.parameters() {
             kinks.extend_from_slice(g.value(p)?.as_slice());
         }
     }
@@ -366,10 +366,7 @@ fn network_kinks(
 /// # Panics
 /// When a handle is not of `g`.
 pub fn parameter_values<F: Float>(g: &Graph<F>, model: &Sequential) -> Vec<Tensor<F>> {
-    Module::<F>::parameters(model)
-        .iter()
-        .map(|(_, p)| g.value(*p).expect("a parameter of g").clone())
-        .collect()
+    model.parameters().iter().map(|(_, p)| g.value(*p).expect("a parameter of g").clone()).collect()
 }
 
 /// The gradients of a network's parameters after a backward pass (zeros where none).
@@ -377,7 +374,8 @@ pub fn parameter_values<F: Float>(g: &Graph<F>, model: &Sequential) -> Vec<Tenso
 /// # Panics
 /// When a handle is not of `g`.
 pub fn parameter_gradients<F: Float>(g: &Graph<F>, model: &Sequential) -> Vec<Tensor<F>> {
-    Module::<F>::parameters(model)
+    model
+        .parameters()
         .iter()
         .map(|(_, p)| {
             let shape = g.shape(*p).expect("a parameter of g").to_vec();

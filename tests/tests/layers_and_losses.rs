@@ -136,7 +136,7 @@ fn parameter_list(
 }
 
 /// A layer's forward pass on a fresh copy (the same dropout mask at every call).
-fn forward(layer: &(impl Module<f64> + Clone), g: &mut Graph<f64>, x: Var) -> backprop_autograd::Result<Var> {
+fn forward(layer: &(impl Module + Clone), g: &mut Graph<f64>, x: Var) -> backprop_autograd::Result<Var> {
     Ok(layer.clone().forward(g, x)?)
 }
 
@@ -192,7 +192,7 @@ proptest! {
     fn dense_weight_bias_and_input((w, b, x, s) in dense_case()) {
         let mut g = Graph::<f64>::new();
         let layer = Dense::from_tensors(&mut g, w, b).unwrap();
-        let params = Module::<f64>::parameters(&layer);
+        let params = layer.parameters();
         let context = format!("{layer:?}, x = {x:?}");
         let report = check_model_gradients(&mut g, &params, &x, &mut WeightedOutputs { layer, weights: s })
             .map_err(|e| e.into_test_case_error(&context))?;
@@ -216,7 +216,7 @@ proptest! {
         let name = format!("dropout p = {p}");
         check_gradients(&name, |g, v| forward(&layer, g, v[0]), std::slice::from_ref(&x))?;
         let mut eval = layer.clone();
-        Module::<f64>::set_training(&mut eval, false);
+        eval.set_training(false);
         check_gradients("dropout in eval mode", |g, v| forward(&eval, g, v[0]), &[x])?;
     }
 

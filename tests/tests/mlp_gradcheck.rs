@@ -14,7 +14,7 @@ use proptest::prelude::*;
 
 fn check(case: &NetCase) -> Result<(), TestCaseError> {
     let (mut g, model) = case.build::<f64>();
-    let params = Module::<f64>::parameters(&model);
+    let params = model.parameters();
     let mut objective = case.objective(&model);
     let report = check_model_gradients(&mut g, &params, &case.x, &mut objective)
         .map_err(|e| e.into_test_case_error(&format!("{case:#?}")))?;

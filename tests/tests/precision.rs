@@ -23,9 +23,7 @@ const KINK_DISTANCE: f64 = 1e-4;
 fn agree(case: &NetCase) -> Result<(), TestCaseError> {
     let (mut g32, mut model32) = case.build::<f32>();
     let (mut g64, mut model64) = case.build::<f64>();
-    for ((_, p32), (_, p64)) in
-        Module::<f32>::parameters(&model32).iter().zip(Module::<f64>::parameters(&model64))
-    {
+    for ((_, p32), (_, p64)) in model32.parameters().iter().zip(model64.parameters()) {
         let value = g32.value(*p32).unwrap().cast::<f64>();
         g64.param_value_mut(p64).unwrap().try_assign(&value).unwrap();
     }

@@ -45,13 +45,13 @@ fn one_sgd_step<F: Float>(case: &NetCase, lr: f64, momentum: f64) -> Result<(), 
     let expected: Vec<Tensor<F>> =
         before.iter().zip(&evaluation.param_grads).map(|(w, d)| descended(w, d, lr)).collect();
     let sgd_config = SgdConfig { lr, momentum, dampening: 0.5 * momentum, ..SgdConfig::default() };
-    let mut sgd = Sgd::<F>::new(Module::<F>::parameters(&model), sgd_config).unwrap();
+    let mut sgd = Sgd::<F>::new(model.parameters(), sgd_config).unwrap();
     sgd.step(&mut g).unwrap();
     prop_assert_eq!(&parameter_values(&g, &model), &expected, "Sgd::step with {:?}", sgd_config);
 
     let (mut g, mut model) = case.build::<F>();
     case.evaluate(&mut g, &mut model, &x, &t).unwrap();
-    for (_, p) in Module::<F>::parameters(&model) {
+    for (_, p) in model.parameters() {
         let (w, grad) = g.param_mut_with_grad(p).unwrap();
         if let Some(grad) = grad {
             *w = descended(w, grad, lr);
@@ -69,7 +69,7 @@ fn learning_rate_zero<F: Float>(case: &NetCase) -> Result<(), TestCaseError> {
         let optimizer_config = OptimizerConfig::from_name(name).unwrap().with_lr(0.0);
         let (mut g, mut model) = case.build::<F>();
         let initial = parameter_values(&g, &model);
-        let mut optimizer = optimizer_config.build::<F>(Module::<F>::parameters(&model)).unwrap();
+        let mut optimizer = optimizer_config.build::<F>(model.parameters()).unwrap();
         for step in 0..3 {
             case.evaluate(&mut g, &mut model, &x, &t).unwrap();
             optimizer.step(&mut g).unwrap();

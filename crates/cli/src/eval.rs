@@ -72,7 +72,7 @@ fn run_typed<F: Float>(args: &EvalArgs) -> Result<()> {
     };
     if let Some(s) = &meta.input_scaling {
         for set in std::iter::once(&mut train).chain(test.as_mut()) {
-            let standardizer = backprop_data::Standardizer::from_parts(s.mean.clone(), s.std.clone())?;
+            let standardizer = s;
             standardizer.apply_to_dataset(set)?;
         }
     }

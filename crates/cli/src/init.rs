@@ -4,12 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use backprop_autograd::Graph;
-use backprop_data::Dataset;
+use backprop_data::{Dataset, Standardizer};
 use backprop_nn::model_file::{HEADER_KEY, ModelHeader, header_of};
 use backprop_nn::safetensors_file::SafetensorsFile;
-use backprop_nn::{
-    Activation, InputScaling, LayerSpec, Loss, ModelFileError, ModelFileErrorKind, Sequential,
-};
+use backprop_nn::{Activation, LayerSpec, Loss, ModelFileError, ModelFileErrorKind, Sequential};
 use backprop_tensor::{Float, Tensor};
 
 use crate::args::TrainArgs;
@@ -46,7 +44,7 @@ impl InitModel {
     }
 
     /// The stored input scaling.
-    pub fn scaling(&self) -> Option<InputScaling> {
+    pub fn scaling(&self) -> Option<Standardizer> {
         self.header.as_ref().and_then(|h| h.meta.input_scaling.clone())
     }
 

@@ -39,7 +39,7 @@ fn run_typed<F: Float>(args: &PredictArgs) -> Result<()> {
     let table = CsvTable::read(&args.csv)?;
     let mut x = table.playground_feature_matrix::<F>(&names)?;
     if let Some(s) = &meta.input_scaling {
-        s.apply(&mut x)?;
+        s.apply_in_place(&mut x)?;
     }
     let outputs = model.predict(&g, &x)?;
     let bytes = write_predictions(&table, &meta, &outputs, model.out_features().unwrap_or(1))?;

@@ -83,7 +83,7 @@ pub fn outputs_at<F: Float>(view: &View<F>, inputs: &PlaneInputs, points: &[[f64
     }
     let mut x = Tensor::from_vec(&[points.len(), k], raw.into_iter().map(F::from_f64).collect());
     if let Some(s) = &view.meta.input_scaling {
-        s.apply(&mut x)?;
+        s.apply_in_place(&mut x)?;
     }
     Ok(view.model.predict(view.g, &x)?)
 }

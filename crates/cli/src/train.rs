@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use backprop_autograd::Graph;
 use backprop_data::{Feature, Standardizer};
-use backprop_nn::{Activation, InputScaling, MlpSpec, ModelMeta, Module, Sequential, save_model};
+use backprop_nn::{Activation, MlpSpec, ModelMeta, Module, Sequential, save_model};
 use backprop_optim::{Optimizer, OptimizerConfig, SgdConfig};
 use backprop_tensor::TensorRng;
 use backprop_train::{CheckpointWriter, Observer, TrainError, Trainer};
@@ -80,14 +80,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         (None, Some(stored)) => Some(stored),
         (choice, _) => match choice.unwrap_or(if playground { Scale::None } else { Scale::Standard }) {
             Scale::None => None,
-            Scale::Standard => {
-                let s = Standardizer::fit(data.train.features())?;
-                Some(InputScaling { mean: s.mean().to_vec(), std: s.std().to_vec() })
-            }
+            Scale::Standard => Some(Standardizer::fit(data.train.features())?),
         },
     };
-    if let Some(s) = &scaling {
-        let standardizer = Standardizer::from_parts(s.mean.clone(), s.std.clone())?;
+    if let Some(standardizer) = &scaling {
         standardizer.apply_to_dataset(&mut data.train)?;
         if let Some(test) = &mut data.test {
             standardizer.apply_to_dataset(test)?;
@@ -137,7 +133,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         l2: args.l2,
         ..backprop_train::TrainConfig::default()
     };
-    let mut optimizer = optimizer.build::<F>(Module::<F>::parameters(&model))?;
+    let mut optimizer = optimizer.build::<F>(model.parameters())?;
     let start = Instant::now();
     let history = train_loop(
         args,

@@ -10,7 +10,9 @@ use crate::error::{DataError, Result};
 ///
 /// Fit it on the training features only ([`Standardizer::fit`]) and apply the same statistics
 /// to training, test and prediction inputs; store it with the model (it is `serde`
-/// serialisable, and deserialising checks it like [`Standardizer::from_parts`]).
+/// serialisable as `{"mean": [...], "std": [...]}`, the `input_scaling` of a model file).
+/// Deserialising does not check the values, so that a reader can report a bad stored one in
+/// its own terms; [`Standardizer::check`] (which [`Standardizer::from_parts`] runs) does.
 ///
 /// `mean` is the column mean and `std` the population standard deviation
 /// `√(Σ(x − mean)² / n)` (ddof 0), computed in `f64`. A constant column (std 0) gets std 1, so
@@ -27,31 +29,9 @@ use crate::error::{DataError, Result};
 /// assert_eq!(scaler.apply(&test).unwrap().to_vec(), vec![2.0, 1.0]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "StandardizerParts", into = "StandardizerParts")]
 pub struct Standardizer {
     mean: Vec<f64>,
     std: Vec<f64>,
-}
-
-/// The serialised form of a [`Standardizer`], checked when read back.
-#[derive(Serialize, Deserialize)]
-struct StandardizerParts {
-    mean: Vec<f64>,
-    std: Vec<f64>,
-}
-
-impl TryFrom<StandardizerParts> for Standardizer {
-    type Error = DataError;
-
-    fn try_from(parts: StandardizerParts) -> Result<Self> {
-        Standardizer::from_parts(parts.mean, parts.std)
-    }
-}
-
-impl From<Standardizer> for StandardizerParts {
-    fn from(s: Standardizer) -> Self {
-        StandardizerParts { mean: s.mean, std: s.std }
-    }
 }
 
 impl Standardizer {
@@ -96,6 +76,17 @@ impl Standardizer {
     /// # Errors
     /// When the lengths differ, a mean is not finite, or a std is not finite and positive.
     pub fn from_parts(mean: Vec<f64>, std: Vec<f64>) -> Result<Self> {
+        let s = Standardizer { mean, std };
+        s.check()?;
+        Ok(s)
+    }
+
+    /// Checks the statistics (a deserialised standardizer is not checked).
+    ///
+    /// # Errors
+    /// When the lengths differ, a mean is not finite, or a std is not finite and positive.
+    pub fn check(&self) -> Result<()> {
+        let (mean, std) = (&self.mean, &self.std);
         if mean.len() != std.len() {
             return Err(DataError::invalid(
                 "standardize",
@@ -111,7 +102,7 @@ impl Standardizer {
                 format!("the std of column {j} is {}; it must be finite and positive", std[j]),
             ));
         }
-        Ok(Standardizer { mean, std })
+        Ok(())
     }
 
     /// The column means.
@@ -225,12 +216,12 @@ mod tests {
         assert_eq!(err.to_string(), "standardize: fitted on 2 features, got 3");
         let err = Standardizer::from_parts(vec![0.0], vec![0.0]).unwrap_err();
         assert_eq!(err.to_string(), "standardize: the std of column 0 is 0; it must be finite and positive");
-        // Deserialisation goes through the same checks.
-        let parts = StandardizerParts { mean: vec![0.0, 1.0], std: vec![1.0] };
-        let err = Standardizer::try_from(parts).unwrap_err();
+        // A stored (deserialised) standardizer goes through the same checks.
+        let parts = Standardizer { mean: vec![0.0, 1.0], std: vec![1.0] };
+        let err = parts.check().unwrap_err();
         assert_eq!(err.to_string(), "standardize: 2 means but 1 standard deviations");
-        let stored = StandardizerParts::from(s.clone());
-        assert_eq!(Standardizer::try_from(stored).unwrap(), s);
+        let stored = Standardizer { mean: s.mean().to_vec(), std: s.std().to_vec() };
+        assert_eq!(Standardizer::from_parts(stored.mean, stored.std).unwrap(), s);
     }
 
     #[test]

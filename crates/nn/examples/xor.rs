@@ -12,7 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let y = Tensor::from_vec(&[4, 1], vec![0.0, 1.0, 1.0, 0.0]);
     let mut g = Graph::<f64>::new();
     let mut model = mlp(&mut g, &[2, 4, 1], Activation::Tanh, &mut TensorRng::seed_from_u64(1))?;
-    let params = Module::<f64>::parameters(&model);
+    let params = model.parameters();
     let learning_rate = 0.5;
 
     for epoch in 0..=2000 {

@@ -167,8 +167,8 @@ impl FromStr for Activation {
     }
 }
 
-impl<F: Float> Module<F> for Activation {
-    fn forward(&mut self, g: &mut Graph<F>, x: Var) -> Result<Var> {
+impl Module for Activation {
+    fn forward<F: Float>(&mut self, g: &mut Graph<F>, x: Var) -> Result<Var> {
         self.apply(g, x)
     }
 

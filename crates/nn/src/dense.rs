@@ -1,11 +1,14 @@
 //! The fully connected layer `Z = X·W + b`.
 
+use std::borrow::Cow;
+
 use backprop_autograd::{Graph, Var};
-use backprop_tensor::{Float, Init, Tensor, TensorRng, Transpose};
+use backprop_tensor::{Float, Init, Tensor, TensorRng};
 
 use crate::activation::Activation;
 use crate::error::{NnError, Result};
 use crate::module::Module;
+use crate::pass::{Evaluate, Pass};
 
 /// How a bias is initialised.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,12 +61,18 @@ impl Default for DenseInit {
 /// file transposes it to PyTorch's `[out, in]`. The layer holds only the handles of its
 /// parameters; their values live in the graph. `Dense` is not generic: the same handles work
 /// with the graph's element type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Its parameters are named `weight` and `bias`, or `fc1.weight` and `fc1.bias` after
+/// [`Dense::named`]`("fc1")`, so that two layers used outside a [`crate::Sequential`] (which
+/// names them by index) can go to one optimizer.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dense {
     weight: Var,
     bias: Option<Var>,
     in_features: usize,
     out_features: usize,
+    /// The prefix of the parameter names, if any.
+    name: Option<String>,
 }
 
 impl Dense {
@@ -168,7 +177,32 @@ impl Dense {
         }
         let weight = g.param("weight", weight);
         let bias = bias.map(|b| g.param("bias", b));
-        Ok(Dense { weight, bias, in_features, out_features })
+        Ok(Dense { weight, bias, in_features, out_features, name: None })
+    }
+
+    /// The layer with a name: its parameters become `{name}.weight` and `{name}.bias`, as in
+    /// the `state_dict` of a PyTorch module holding it as `self.{name}`. (The graph's labels of
+    /// the parameters, used in error messages, are set by [`Dense::name_parameters`].)
+    ///
+    /// ```
+    /// use backprop_autograd::Graph;
+    /// use backprop_nn::{Dense, Module};
+    /// use backprop_tensor::TensorRng;
+    ///
+    /// let mut g = Graph::<f32>::new();
+    /// let rng = &mut TensorRng::seed_from_u64(0);
+    /// let fc1 = Dense::new(&mut g, 2, 3, rng).unwrap().named("fc1");
+    /// let names: Vec<String> = fc1.parameters().into_iter().map(|(n, _)| n).collect();
+    /// assert_eq!(names, ["fc1.weight", "fc1.bias"]);
+    /// ```
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The name given by [`Dense::named`], if any.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// The weight handle (`[in, out]`).
@@ -205,38 +239,16 @@ impl Dense {
     }
 
     /// Forward pass without a graph: `x·W + b` from the parameter values in `g`, written into
-    /// a new tensor with one gemm (`β = 1` over the bias rows).
+    /// a new tensor with one gemm (`β = 1` over the bias rows); the same code as
+    /// [`Module::forward`], computed instead of recorded.
     ///
     /// # Errors
     /// When `x` is not `[batch, in]` or the handles are not parameters of `g`.
     pub fn forward_tensor<F: Float>(&self, g: &Graph<F>, x: &Tensor<F>) -> Result<Tensor<F>> {
-        let rows = match *x.shape() {
-            [rows, cols] if cols == self.in_features => rows,
-            _ => {
-                return Err(NnError::invalid(
-                    "Dense",
-                    format!("expected input of shape [batch, {}], got {:?}", self.in_features, x.shape()),
-                ));
-            }
-        };
-        let w = g.value(self.weight)?;
-        let mut out = Tensor::zeros(&[rows, self.out_features]);
-        let beta = match self.bias {
-            Some(b) => {
-                let b = g.value(b)?.as_slice();
-                for row in out.as_mut_slice().chunks_exact_mut(self.out_features) {
-                    row.copy_from_slice(b);
-                }
-                F::one()
-            }
-            None => F::zero(),
-        };
-        out.try_gemm_into(F::one(), x, Transpose::No, w, Transpose::No, beta)?;
-        Ok(out)
+        let pass = &mut Evaluate { graph: g };
+        Ok(self.forward_on(pass, Cow::Borrowed(x), Activation::Identity)?.into_owned())
     }
-}
 
-impl Dense {
     /// The forward pass followed by `activation`: one fused op ([`Graph::affine_act`]) when the
     /// layer has a bias and the activation a fused form ([`Activation::fused`]), else
     /// [`Module::forward`] then [`Activation::apply`]. Values and gradients are the same either
@@ -250,46 +262,49 @@ impl Dense {
         x: Var,
         activation: Activation,
     ) -> Result<Var> {
-        match (self.bias, activation.fused()) {
-            (Some(b), Some(fused)) => {
-                self.check_input(g, x)?;
-                Ok(g.affine_act(x, self.weight, b, fused)?)
-            }
-            _ => {
-                let z = Module::<F>::forward(&mut self.clone(), g, x)?;
-                activation.apply(g, z)
-            }
-        }
+        self.forward_on(g, x, activation)
     }
 
-    /// Checks that `x` is `[batch, in_features]`.
-    fn check_input<F: Float>(&self, g: &Graph<F>, x: Var) -> Result<()> {
-        let shape = g.shape(x)?;
+    /// The parameters named `{prefix}.weight` and `{prefix}.bias` (`weight` and `bias` without
+    /// a prefix).
+    pub(crate) fn parameters_under(&self, prefix: Option<&str>) -> Vec<(String, Var)> {
+        let name = |what: &str| match prefix {
+            Some(prefix) => format!("{prefix}.{what}"),
+            None => what.to_string(),
+        };
+        let mut params = vec![(name("weight"), self.weight)];
+        if let Some(b) = self.bias {
+            params.push((name("bias"), b));
+        }
+        params
+    }
+
+    /// The one forward pass of the layer, `activation(x·W + b)`, on a graph or on tensors:
+    /// checks that `x` is `[batch, in_features]`, then runs the product.
+    pub(crate) fn forward_on<F: Float, P: Pass<F>>(
+        &self,
+        pass: &mut P,
+        x: P::Value,
+        activation: Activation,
+    ) -> Result<P::Value> {
+        let shape = pass.shape(&x)?;
         if shape.len() != 2 || shape[1] != self.in_features {
             return Err(NnError::invalid(
                 "Dense",
                 format!("expected input of shape [batch, {}], got {shape:?}", self.in_features),
             ));
         }
-        Ok(())
+        pass.dense(x, self, activation)
     }
 }
 
-impl<F: Float> Module<F> for Dense {
-    fn forward(&mut self, g: &mut Graph<F>, x: Var) -> Result<Var> {
-        self.check_input(g, x)?;
-        Ok(match self.bias {
-            Some(b) => g.affine(x, self.weight, b)?,
-            None => g.matmul(x, self.weight)?,
-        })
+impl Module for Dense {
+    fn forward<F: Float>(&mut self, g: &mut Graph<F>, x: Var) -> Result<Var> {
+        self.forward_on(g, x, Activation::Identity)
     }
 
     fn parameters(&self) -> Vec<(String, Var)> {
-        let mut params = vec![("weight".to_string(), self.weight)];
-        if let Some(b) = self.bias {
-            params.push(("bias".to_string(), b));
-        }
-        params
+        self.parameters_under(self.name.as_deref())
     }
 }
 
@@ -297,6 +312,7 @@ impl<F: Float> Module<F> for Dense {
 mod tests {
     use super::*;
     use backprop_autograd::gradcheck;
+    use backprop_tensor::Transpose;
 
     fn layer(g: &mut Graph<f64>) -> Dense {
         let w = Tensor::from_rows(&[[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]]);
@@ -351,7 +367,8 @@ mod tests {
         let b = Tensor::from_vec(&[3], vec![0.05, -0.1, 0.2]);
         gradcheck(
             |g, v| {
-                let mut d = Dense { weight: v[1], bias: Some(v[2]), in_features: 2, out_features: 3 };
+                let mut d =
+                    Dense { weight: v[1], bias: Some(v[2]), in_features: 2, out_features: 3, name: None };
                 let z = d.forward(g, v[0])?;
                 let t = g.tanh(z)?;
                 g.sum(t)
@@ -363,7 +380,7 @@ mod tests {
         .unwrap();
         gradcheck(
             |g, v| {
-                let mut d = Dense { weight: v[1], bias: None, in_features: 2, out_features: 3 };
+                let mut d = Dense { weight: v[1], bias: None, in_features: 2, out_features: 3, name: None };
                 let z = d.forward(g, v[0])?;
                 let t = g.square(z)?;
                 g.sum(t)
@@ -390,11 +407,36 @@ mod tests {
         assert_eq!(g2.value(d2.bias().unwrap()).unwrap(), b);
         let nb = Dense::without_bias(&mut g, 3, 2, &mut TensorRng::seed_from_u64(0)).unwrap();
         assert!(nb.bias().is_none());
-        assert_eq!(Module::<f32>::parameters(&nb).len(), 1);
+        assert_eq!(nb.parameters().len(), 1);
         let z = Dense::with_init(&mut g, 3, 2, DenseInit::XAVIER, true, &mut TensorRng::seed_from_u64(0))
             .unwrap();
         assert_eq!(g.value(z.bias().unwrap()).unwrap().to_vec(), vec![0.0, 0.0]);
         let err = Dense::new(&mut g, 0, 2, &mut TensorRng::seed_from_u64(0)).unwrap_err().to_string();
         assert_eq!(err, "Dense: a layer needs at least one input and one output, got 0 -> 2");
+    }
+
+    #[test]
+    fn named_layers_give_distinct_parameter_names() {
+        let mut g = Graph::<f32>::new();
+        let rng = &mut TensorRng::seed_from_u64(0);
+        let distinct = |layers: &[&Dense]| {
+            let names: Vec<String> = layers.iter().flat_map(|l| l.parameters()).map(|(n, _)| n).collect();
+            let mut unique = names.clone();
+            unique.sort();
+            unique.dedup();
+            (names, unique.len())
+        };
+        let (a, b) = (Dense::new(&mut g, 2, 3, rng).unwrap(), Dense::new(&mut g, 3, 1, rng).unwrap());
+        let (names, unique) = distinct(&[&a, &b]);
+        assert_eq!(unique, 2, "unnamed layers collide: {names:?}");
+        let (fc1, fc2) = (a.named("fc1"), b.named("fc2"));
+        let (names, unique) = distinct(&[&fc1, &fc2]);
+        assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
+        assert_eq!(unique, 4);
+        assert_eq!(fc1.name(), Some("fc1"));
+        // Inside a Sequential the index names the layer, as in PyTorch.
+        let model = crate::Sequential::new().with(fc1).with(Activation::Tanh).with(fc2);
+        let names: Vec<String> = model.parameters().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
     }
 }

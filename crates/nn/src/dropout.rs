@@ -104,8 +104,8 @@ impl<F: Float> Op<F> for MaskOp<F> {
     }
 }
 
-impl<F: Float> Module<F> for Dropout {
-    fn forward(&mut self, g: &mut Graph<F>, x: Var) -> Result<Var> {
+impl Module for Dropout {
+    fn forward<F: Float>(&mut self, g: &mut Graph<F>, x: Var) -> Result<Var> {
         if !self.training || self.p == 0.0 {
             return Ok(x);
         }
@@ -152,7 +152,7 @@ mod tests {
         for (gv, v) in grad.iter().zip(&values) {
             assert_eq!(*gv, if *v == 0.0 { 0.0 } else { 2.0 });
         }
-        Module::<f64>::set_training(&mut d, false);
+        d.set_training(false);
         let z = d.forward(&mut g, x).unwrap();
         assert_eq!(z, x, "identity in evaluation mode");
         assert!(Dropout::new(1.5, TensorRng::seed_from_u64(0)).is_err());

@@ -37,7 +37,7 @@
 //! let loss = loss_of(&mut g, &mut model);
 //! let before = g.value(loss).unwrap().item();
 //! g.backward(loss).unwrap();
-//! for (_, p) in Module::<f64>::parameters(&model) {
+//! for (_, p) in model.parameters() {
 //!     let (w, grad) = g.param_mut_with_grad(p).unwrap();
 //!     w.try_axpy(-0.5, grad.unwrap()).unwrap(); // w ← w − γ·∂L/∂w
 //! }
@@ -56,6 +56,7 @@ mod loss;
 mod mlp;
 pub mod model_file;
 mod module;
+mod pass;
 mod predict;
 pub mod safetensors_file;
 mod sequential;
@@ -65,13 +66,11 @@ pub use dense::{BiasInit, Dense, DenseInit};
 pub use dropout::Dropout;
 pub use error::{ModelFileError, ModelFileErrorKind, NnError, Result};
 pub use loss::{
-    Loss, Reduction, Task, bce_with_logits, class_indices, hinge, l1_penalty, l2_penalty, logistic_pm1, mse,
-    multi_margin, softmax_cross_entropy,
+    Loss, Reduction, Targets, Task, bce_with_logits, class_indices, hinge, l1_penalty, l2_penalty,
+    logistic_pm1, mse, multi_margin, softmax_cross_entropy,
 };
 pub use mlp::{MlpSpec, mlp};
-pub use model_file::{
-    InputScaling, ModelHeader, ModelMeta, load_model, load_weights, read_model_header, save_model,
-};
+pub use model_file::{ModelHeader, ModelMeta, load_model, load_weights, read_model_header, save_model};
 pub use module::Module;
 pub use predict::{
     accuracy, argmax_labels, sigmoid_probabilities, sign_labels, softmax_probabilities, threshold_labels,

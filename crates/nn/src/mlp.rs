@@ -121,7 +121,7 @@ impl MlpSpec {
 ///
 /// let mut g = Graph::<f32>::new();
 /// let model = mlp(&mut g, &[2, 8, 8, 1], Activation::Tanh, &mut TensorRng::seed_from_u64(0)).unwrap();
-/// let names: Vec<String> = Module::<f32>::parameters(&model).into_iter().map(|(n, _)| n).collect();
+/// let names: Vec<String> = model.parameters().into_iter().map(|(n, _)| n).collect();
 /// assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]);
 /// ```
 ///
@@ -182,7 +182,7 @@ mod tests {
         let mut rng = TensorRng::seed_from_u64(5);
         let model = mlp(&mut g, &[3, 6, 5, 2], Activation::Identity, &mut rng).unwrap();
         let p: Vec<Tensor<f64>> =
-            Module::<f64>::parameters(&model).iter().map(|(_, v)| g.value(*v).unwrap().clone()).collect();
+            model.parameters().iter().map(|(_, v)| g.value(*v).unwrap().clone()).collect();
         let (w1, b1, w2, b2, w3, b3) = (&p[0], &p[1], &p[2], &p[3], &p[4], &p[5]);
         let w = w1.matmul(w2).matmul(w3);
         let b = b1.reshape(&[1, 6]).matmul(w2).add(&b2.reshape(&[1, 5])).matmul(w3).add(&b3.reshape(&[1, 2]));

@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use backprop_autograd::Graph;
+use backprop_data::Standardizer;
 use backprop_tensor::{Float, Tensor, TensorRng};
 use serde::{Deserialize, Serialize};
 
@@ -44,73 +45,6 @@ pub const TORCH_MODULE_KEY: &str = "torch_module";
 /// The version of [`ModelHeader`] this crate writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Per-feature standardisation applied to inputs before the model: `x' = (x − mean) / std`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InputScaling {
-    /// Mean of each input feature.
-    pub mean: Vec<f64>,
-    /// Standard deviation of each input feature (all > 0).
-    pub std: Vec<f64>,
-}
-
-impl InputScaling {
-    /// The mean and population standard deviation of each column of `x: [n, d]`; a constant
-    /// column gets std 1 (it is only centred).
-    ///
-    /// # Errors
-    /// When `x` is not a non-empty matrix.
-    pub fn fit<F: Float>(x: &Tensor<F>) -> Result<Self> {
-        let (n, d) = match *x.shape() {
-            [n, d] if n > 0 => (n, d),
-            _ => {
-                return Err(NnError::invalid(
-                    "InputScaling::fit",
-                    format!("expected a non-empty matrix, got {:?}", x.shape()),
-                ));
-            }
-        };
-        let mut mean = vec![0.0; d];
-        for row in x.as_slice().chunks_exact(d) {
-            for (m, &v) in mean.iter_mut().zip(row) {
-                *m += v.to_f64();
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= n as f64);
-        let mut var = vec![0.0; d];
-        for row in x.as_slice().chunks_exact(d) {
-            for ((s, &v), m) in var.iter_mut().zip(row).zip(&mean) {
-                *s += (v.to_f64() - m) * (v.to_f64() - m);
-            }
-        }
-        let std = var
-            .into_iter()
-            .map(|s| (s / n as f64).sqrt())
-            .map(|s| if s > 0.0 && s.is_finite() { s } else { 1.0 })
-            .collect();
-        Ok(InputScaling { mean, std })
-    }
-
-    /// Standardises the columns of `x: [n, d]` in place.
-    ///
-    /// # Errors
-    /// When `x` does not have `d` columns.
-    pub fn apply<F: Float>(&self, x: &mut Tensor<F>) -> Result<()> {
-        let d = self.mean.len();
-        if x.ndim() != 2 || x.shape()[1] != d {
-            return Err(NnError::invalid(
-                "InputScaling::apply",
-                format!("expected [n, {d}] inputs, got {:?}", x.shape()),
-            ));
-        }
-        for row in x.as_mut_slice().chunks_exact_mut(d.max(1)) {
-            for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
-                *v = F::from_f64((v.to_f64() - m) / s);
-            }
-        }
-        Ok(())
-    }
-}
-
 /// What a model file says about the model besides its layers: the task, the loss it was
 /// trained with, and how to feed it and read it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,9 +59,9 @@ pub struct ModelMeta {
     /// Names of the classes, by class index (empty: unnamed).
     #[serde(default)]
     pub class_names: Vec<String>,
-    /// Standardisation to apply to raw inputs before the model.
+    /// Standardisation to apply to raw inputs before the model (stored as `{mean, std}`).
     #[serde(default)]
-    pub input_scaling: Option<InputScaling>,
+    pub input_scaling: Option<Standardizer>,
 }
 
 impl ModelMeta {
@@ -189,18 +123,19 @@ impl ModelMeta {
             return Some(format!("{} feature names for {inputs} inputs", self.feature_names.len()));
         }
         if let Some(s) = &self.input_scaling {
-            if s.mean.len() != inputs || s.std.len() != inputs {
+            let (mean, std) = (s.mean(), s.std());
+            if mean.len() != inputs || std.len() != inputs {
                 return Some(format!(
                     "input scaling has {} means and {} deviations for {inputs} inputs",
-                    s.mean.len(),
-                    s.std.len()
+                    mean.len(),
+                    std.len()
                 ));
             }
-            if let Some(i) = s.std.iter().position(|&v| !(v > 0.0 && v.is_finite())) {
-                return Some(format!("input scaling: deviation {i} is {}, not a positive number", s.std[i]));
+            if let Some(i) = std.iter().position(|&v| !(v > 0.0 && v.is_finite())) {
+                return Some(format!("input scaling: deviation {i} is {}, not a positive number", std[i]));
             }
-            if let Some(i) = s.mean.iter().position(|v| !v.is_finite()) {
-                return Some(format!("input scaling: mean {i} is {}", s.mean[i]));
+            if let Some(i) = mean.iter().position(|v| !v.is_finite()) {
+                return Some(format!("input scaling: mean {i} is {}", mean[i]));
             }
         }
         None
@@ -504,10 +439,9 @@ mod tests {
             loss: Loss::CrossEntropy,
             feature_names: vec!["a".into(), "b".into(), "c".into(), "d".into()],
             class_names: vec!["setosa".into(), "versicolor".into(), "virginica".into()],
-            input_scaling: Some(InputScaling {
-                mean: vec![5.8, 3.0, 3.7, 1.2],
-                std: vec![0.8, 0.4, 1.7, 0.7],
-            }),
+            input_scaling: Some(
+                Standardizer::from_parts(vec![5.8, 3.0, 3.7, 1.2], vec![0.8, 0.4, 1.7, 0.7]).unwrap(),
+            ),
         }
     }
 
@@ -527,7 +461,7 @@ mod tests {
         assert_eq!(loaded.predict(&g2, &x).unwrap(), model.predict(&g, &x).unwrap());
         let mut g3 = g2;
         let xv = g3.input(x.clone());
-        Module::<f32>::set_training(&mut loaded, false);
+        loaded.set_training(false);
         let y = loaded.forward(&mut g3, xv).unwrap();
         assert_eq!(g3.value(y).unwrap(), &model.predict(&g, &x).unwrap());
         // Into an existing model of the same architecture.
@@ -539,17 +473,31 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// An MLP built from `seed` and saved with `loss` as `m.safetensors` in a fresh directory
+    /// named by `tag`: (directory, file, graph, model).
+    fn saved_mlp<F: Float>(
+        tag: &str,
+        sizes: &[usize],
+        activation: Activation,
+        seed: u64,
+        loss: Loss,
+    ) -> (PathBuf, PathBuf, Graph<F>, Sequential) {
+        let dir = temp_dir(tag);
+        let path = dir.join("m.safetensors");
+        let mut g = Graph::<F>::new();
+        let model = mlp(&mut g, sizes, activation, &mut TensorRng::seed_from_u64(seed)).unwrap();
+        save_model(&path, &model, &g, &ModelMeta::new(loss)).unwrap();
+        (dir, path, g, model)
+    }
+
     #[test]
     fn the_file_has_torch_names_layouts_and_module() {
-        let dir = temp_dir("model-torch");
-        let path = dir.join("m.safetensors");
-        let mut g = Graph::<f64>::new();
-        let model = mlp(&mut g, &[2, 4, 1], Activation::Tanh, &mut TensorRng::seed_from_u64(1)).unwrap();
-        save_model(&path, &model, &g, &ModelMeta::new(Loss::BceWithLogits)).unwrap();
+        let (dir, path, g, model) =
+            saved_mlp::<f64>("model-torch", &[2, 4, 1], Activation::Tanh, 1, Loss::BceWithLogits);
         let file = SafetensorsFile::read(&path).unwrap();
         assert_eq!(file.names(), ["0.bias", "0.weight", "2.bias", "2.weight"]);
         let w0 = file.tensor::<f64>("0.weight", Some(&[4, 2])).unwrap();
-        let params = Module::<f64>::parameters(&model);
+        let params = model.parameters();
         assert_eq!(w0, g.value(params[0].1).unwrap().t(), "[out, in]: row j holds unit j's input weights");
         assert_eq!(file.shape("2.weight").unwrap(), vec![1, 4]);
         assert_eq!(file.metadata()["format"], "pt");
@@ -566,11 +514,8 @@ mod tests {
 
     #[test]
     fn mismatched_files_give_clear_errors() {
-        let dir = temp_dir("model-mismatch");
-        let path = dir.join("m.safetensors");
-        let mut g = Graph::<f32>::new();
-        let model = mlp(&mut g, &[2, 3, 1], Activation::Sigmoid, &mut TensorRng::seed_from_u64(2)).unwrap();
-        save_model(&path, &model, &g, &ModelMeta::new(Loss::Mse)).unwrap();
+        let (dir, path, _, _) =
+            saved_mlp::<f32>("model-mismatch", &[2, 3, 1], Activation::Sigmoid, 2, Loss::Mse);
         let shown = path.display().to_string();
 
         let err = load_model::<f64>(&path).unwrap_err().to_string();
@@ -594,18 +539,14 @@ mod tests {
         let w2 = file.tensor::<f32>("2.weight", None).unwrap();
         let b2 = file.tensor::<f32>("2.bias", None).unwrap();
         let bad = dir.join("bad.safetensors");
-        write_safetensors(
-            &bad,
-            &[
-                ("0.weight".into(), &w),
-                ("0.bias".into(), &b0),
-                ("2.weight".into(), &w2),
-                ("2.bias".into(), &b2),
-            ],
-            &meta,
-        )
-        .unwrap();
-        let err = load_model::<f32>(&bad).unwrap_err().to_string();
+        // Writes `tensors` with `meta` to `bad` and returns the error of loading it.
+        let load_error = |tensors: &[(&str, &Tensor<f32>)], meta: &BTreeMap<String, String>| {
+            let named: Vec<(String, &Tensor<f32>)> =
+                tensors.iter().map(|&(n, t)| (n.to_string(), t)).collect();
+            write_safetensors(&bad, &named, meta).unwrap();
+            load_model::<f32>(&bad).unwrap_err().to_string()
+        };
+        let err = load_error(&[("0.weight", &w), ("0.bias", &b0), ("2.weight", &w2), ("2.bias", &b2)], &meta);
         assert_eq!(
             err,
             format!(
@@ -613,13 +554,7 @@ mod tests {
                 bad.display()
             )
         );
-        write_safetensors(
-            &bad,
-            &[("0.bias".into(), &b0), ("2.weight".into(), &w2), ("2.bias".into(), &b2)],
-            &meta,
-        )
-        .unwrap();
-        let err = load_model::<f32>(&bad).unwrap_err().to_string();
+        let err = load_error(&[("0.bias", &b0), ("2.weight", &w2), ("2.bias", &b2)], &meta);
         assert!(err.ends_with("missing tensor '0.weight' (expected shape [3, 2])"), "{err}");
 
         // Metadata that contradicts itself.
@@ -627,26 +562,15 @@ mod tests {
         header.meta.feature_names = vec!["only one".into()];
         meta.insert(HEADER_KEY.into(), serde_json::to_string(&header).unwrap());
         let w0 = file.tensor::<f32>("0.weight", None).unwrap();
-        write_safetensors(
-            &bad,
-            &[
-                ("0.weight".into(), &w0),
-                ("0.bias".into(), &b0),
-                ("2.weight".into(), &w2),
-                ("2.bias".into(), &b2),
-            ],
-            &meta,
-        )
-        .unwrap();
-        let err = load_model::<f32>(&bad).unwrap_err().to_string();
+        let err =
+            load_error(&[("0.weight", &w0), ("0.bias", &b0), ("2.weight", &w2), ("2.bias", &b2)], &meta);
         assert!(
             err.ends_with("inconsistent: the metadata contradicts itself: 1 feature names for 2 inputs"),
             "{err}"
         );
 
         // A safetensors file that is not a model file.
-        write_safetensors(&bad, &[("x".into(), &w0)], &BTreeMap::new()).unwrap();
-        let err = load_model::<f32>(&bad).unwrap_err().to_string();
+        let err = load_error(&[("x", &w0)], &BTreeMap::new());
         assert!(err.ends_with("not a backprop model file: the safetensors metadata has no 'backprop' entry (it holds tensors [\"x\"])"), "{err}");
 
         // Truncated on disk.
@@ -678,10 +602,10 @@ mod tests {
     #[test]
     fn input_scaling_standardises_columns() {
         let x = Tensor::from_rows(&[[1.0_f64, 5.0], [3.0, 5.0]]);
-        let s = InputScaling::fit(&x).unwrap();
-        assert_eq!(s, InputScaling { mean: vec![2.0, 5.0], std: vec![1.0, 1.0] });
+        let s = Standardizer::fit(&x).unwrap();
+        assert_eq!(s, Standardizer::from_parts(vec![2.0, 5.0], vec![1.0, 1.0]).unwrap());
         let mut y = x.clone();
-        s.apply(&mut y).unwrap();
+        s.apply_in_place(&mut y).unwrap();
         assert_eq!(y.to_vec(), vec![-1.0, 0.0, 1.0, 0.0]);
     }
 }

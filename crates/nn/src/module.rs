@@ -7,16 +7,18 @@ use crate::error::Result;
 
 /// A layer or a model: a forward pass on graph values, named parameters, and a train/eval mode.
 ///
-/// Parameters live in the [`Graph`] (created by the layer's constructor with
-/// [`Graph::param`]); a module keeps only their handles. [`Module::parameters`] lists them under
-/// the names PyTorch's `state_dict()` would use for the equivalent module, in a stable order
-/// (the order of construction), which is the order optimizers and model files use.
-pub trait Module<F: Float> {
+/// The trait has no element type: a module holds only handles ([`Var`]) to parameters that
+/// live in a [`Graph`] (created by the layer's constructor with [`Graph::param`]), so the same
+/// module runs on the graph's element type, and `model.parameters()` needs no annotation.
+/// [`Module::parameters`] lists the handles under the names PyTorch's `state_dict()` would use
+/// for the equivalent module, in a stable order (the order of construction), which is the
+/// order optimizers and model files use.
+pub trait Module {
     /// Records the forward pass on `x` (a batch `[batch, features]`) and returns the output.
     ///
     /// # Errors
     /// When `x` does not fit the module (its shape), or a value is not of this graph.
-    fn forward(&mut self, g: &mut Graph<F>, x: Var) -> Result<Var>;
+    fn forward<F: Float>(&mut self, g: &mut Graph<F>, x: Var) -> Result<Var>;
 
     /// The parameters with their `state_dict` names (`weight`, `bias`, `0.weight`, ...).
     fn parameters(&self) -> Vec<(String, Var)>;

@@ -1,5 +1,7 @@
 //! `Sequential`: layers applied one after the other, as PyTorch's `nn.Sequential`.
 
+use std::borrow::Cow;
+
 use backprop_autograd::{Graph, Var};
 use backprop_tensor::{Float, RngState, Tensor, TensorRng};
 use serde::{Deserialize, Serialize};
@@ -9,6 +11,7 @@ use crate::dense::Dense;
 use crate::dropout::Dropout;
 use crate::error::{NnError, Result};
 use crate::module::Module;
+use crate::pass::{Evaluate, Pass};
 
 /// One layer of a [`Sequential`] model.
 #[derive(Debug, Clone)]
@@ -96,7 +99,7 @@ impl Sequential {
     pub fn push(&mut self, layer: impl Into<Layer>) -> &mut Self {
         let mut layer = layer.into();
         if let Layer::Dropout(d) = &mut layer {
-            Module::<f64>::set_training(d, self.training);
+            d.set_training(self.training);
         }
         self.layers.push(layer);
         self
@@ -237,25 +240,17 @@ impl Sequential {
         Ok(())
     }
 
-    /// Inference without a graph or tape: each dense layer is one gemm into a fresh buffer and
-    /// each activation runs in place; dropout is the identity. The result is the same as
-    /// [`Module::forward`] in evaluation mode.
+    /// Inference without a graph or tape: the forward pass of [`Module::forward`] in
+    /// evaluation mode, computed on tensors instead of recorded (each dense layer is one gemm
+    /// into a fresh buffer, each activation runs in place, dropout is the identity), so the
+    /// result equals the recorded one bit for bit.
     ///
     /// # Errors
     /// When `x` is not `[batch, in_features]` or the parameters are not of `g`.
     pub fn predict<F: Float>(&self, g: &Graph<F>, x: &Tensor<F>) -> Result<Tensor<F>> {
-        let mut current: Option<Tensor<F>> = None;
-        for layer in &self.layers {
-            match layer {
-                Layer::Dense(d) => current = Some(d.forward_tensor(g, current.as_ref().unwrap_or(x))?),
-                Layer::Activation(a) => {
-                    let t = current.get_or_insert_with(|| x.clone());
-                    a.apply_tensor_in_place(t)?;
-                }
-                Layer::Dropout(_) => {}
-            }
-        }
-        Ok(current.unwrap_or_else(|| x.clone()))
+        let pass = &mut Evaluate { graph: g };
+        let y = run_layers(&self.layers, 0, pass, Cow::Borrowed(x)).map_err(|(_, e)| e)?;
+        Ok(y.into_owned())
     }
 
     /// The parameters as PyTorch's `state_dict()` holds them: `i.weight` transposed to
@@ -390,33 +385,59 @@ pub fn check_chain(specs: &[LayerSpec]) -> Result<()> {
     Ok(())
 }
 
-impl<F: Float> Module<F> for Sequential {
+/// Runs `layers` (those of a model from index `first`) on `pass`, fusing each biased dense layer
+/// with a following fusable activation; dropout layers are the identity here (evaluation
+/// mode; [`Module::forward`] runs them between stretches). An error comes with the index of
+/// the layer that failed.
+fn run_layers<F: Float, P: Pass<F>>(
+    layers: &[Layer],
+    first: usize,
+    pass: &mut P,
+    x: P::Value,
+) -> std::result::Result<P::Value, (usize, NnError)> {
+    let mut h = x;
+    let mut i = 0;
+    while i < layers.len() {
+        let next = match layers.get(i + 1) {
+            Some(&Layer::Activation(a)) => Some(a),
+            _ => None,
+        };
+        let (result, consumed) = match (&layers[i], next) {
+            (Layer::Dense(d), Some(a)) if d.bias().is_some() && a.fused().is_some() => {
+                (d.forward_on(pass, h, a), 2)
+            }
+            (Layer::Dense(d), _) => (d.forward_on(pass, h, Activation::Identity), 1),
+            (Layer::Activation(a), _) => (pass.activation(h, *a), 1),
+            (Layer::Dropout(_), _) => (Ok(h), 1),
+        };
+        h = result.map_err(|e| (first + i, e))?;
+        i += consumed;
+    }
+    Ok(h)
+}
+
+impl Module for Sequential {
     /// Runs the layers in order. A dense layer with a bias followed by an activation that has a
     /// fused form runs as one op ([`Dense::forward_activated`]): the same values and gradients
-    /// in one node.
-    fn forward(&mut self, g: &mut Graph<F>, x: Var) -> Result<Var> {
+    /// in one node. Errors name the layer.
+    fn forward<F: Float>(&mut self, g: &mut Graph<F>, x: Var) -> Result<Var> {
+        let in_layer = |(i, e): (usize, NnError)| match e {
+            NnError::Invalid { op, reason } => NnError::Invalid { op: format!("layer {i} ({op})"), reason },
+            other => other,
+        };
+        // The layers between dropout layers run as one stretch; a dropout layer draws its mask.
         let mut h = x;
-        let mut i = 0;
-        while i < self.layers.len() {
-            let next = match self.layers.get(i + 1) {
-                Some(&Layer::Activation(a)) => Some(a),
-                _ => None,
-            };
-            let (result, consumed) = match (&mut self.layers[i], next) {
-                (Layer::Dense(d), Some(a)) if d.bias().is_some() && a.fused().is_some() => {
-                    (d.forward_activated(g, h, a), 2)
-                }
-                (Layer::Dense(d), _) => (d.forward(g, h), 1),
-                (Layer::Activation(a), _) => (a.forward(g, h), 1),
-                (Layer::Dropout(d), _) => (d.forward(g, h), 1),
-            };
-            h = result.map_err(|e| match e {
-                NnError::Invalid { op, reason } => {
-                    NnError::Invalid { op: format!("layer {i} ({op})"), reason }
-                }
-                other => other,
-            })?;
-            i += consumed;
+        let mut start = 0;
+        while start < self.layers.len() {
+            let end = self.layers[start..]
+                .iter()
+                .position(|l| matches!(l, Layer::Dropout(_)))
+                .map_or(self.layers.len(), |k| start + k);
+            h = run_layers(&self.layers[start..end], start, g, h).map_err(in_layer)?;
+            if let Some(Layer::Dropout(d)) = self.layers.get_mut(end) {
+                h = d.forward(g, h).map_err(|e| in_layer((end, e)))?;
+            }
+            start = end + 1;
         }
         Ok(h)
     }
@@ -425,9 +446,7 @@ impl<F: Float> Module<F> for Sequential {
         let mut out = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
             if let Layer::Dense(d) = layer {
-                for (name, v) in Module::<F>::parameters(d) {
-                    out.push((format!("{i}.{name}"), v));
-                }
+                out.extend(d.parameters_under(Some(&i.to_string())));
             }
         }
         out
@@ -437,7 +456,7 @@ impl<F: Float> Module<F> for Sequential {
         self.training = training;
         for layer in &mut self.layers {
             if let Layer::Dropout(d) = layer {
-                Module::<F>::set_training(d, training);
+                d.set_training(training);
             }
         }
     }
@@ -464,9 +483,9 @@ mod tests {
     fn names_follow_torch_sequential_indices() {
         let mut g = Graph::<f64>::new();
         let model = Sequential::from_specs(&mut g, &specs(), &mut TensorRng::seed_from_u64(0)).unwrap();
-        let names: Vec<String> = Module::<f64>::parameters(&model).into_iter().map(|(n, _)| n).collect();
+        let names: Vec<String> = model.parameters().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["0.weight", "0.bias", "3.weight"]);
-        let w = Module::<f64>::parameters(&model)[0].1;
+        let w = model.parameters()[0].1;
         assert_eq!(g.param_name(w).unwrap(), "0.weight");
         let shapes = model.state_dict_shapes();
         assert_eq!(shapes[0], ("0.weight".to_string(), vec![4, 3]));
@@ -492,11 +511,11 @@ mod tests {
         let mut model = Sequential::from_specs(&mut g, &specs(), &mut TensorRng::seed_from_u64(4)).unwrap();
         let x = Tensor::from_shape_fn(&[5, 3], |i| (i[0] as f64) * 0.3 - (i[1] as f64) * 0.7);
         let xv = g.input(x.clone());
-        Module::<f64>::set_training(&mut model, false);
+        model.set_training(false);
         let y = model.forward(&mut g, xv).unwrap();
         let direct = model.predict(&g, &x).unwrap();
         assert_eq!(g.value(y).unwrap(), &direct);
-        Module::<f64>::set_training(&mut model, true);
+        model.set_training(true);
         let y_train = model.forward(&mut g, xv).unwrap();
         assert_ne!(g.value(y_train).unwrap(), &direct);
     }
@@ -536,7 +555,7 @@ mod tests {
             let y = model.forward(&mut g, xv).unwrap();
             assert_eq!(g.len(), 3, "{act}: input, fused dense + activation, dense");
             g.backward_with_seed(y, seed.clone()).unwrap();
-            let params = Module::<f32>::parameters(&model);
+            let params = model.parameters();
             let fused: Vec<Tensor<f32>> = params.iter().map(|(_, p)| g.grad(*p).unwrap().clone()).collect();
             let (fused_y, fused_dx) = (g.value(y).unwrap().clone(), g.grad(xv).unwrap().clone());
             // The same layers, one op each.
@@ -545,9 +564,9 @@ mod tests {
             let xv = g.leaf(x);
             let Layer::Dense(first) = model.layers()[0].clone() else { unreachable!() };
             let Layer::Dense(second) = model.layers()[2].clone() else { unreachable!() };
-            let z = Module::<f32>::forward(&mut first.clone(), &mut g, xv).unwrap();
+            let z = first.clone().forward(&mut g, xv).unwrap();
             let h = act.apply(&mut g, z).unwrap();
-            let y = Module::<f32>::forward(&mut second.clone(), &mut g, h).unwrap();
+            let y = second.clone().forward(&mut g, h).unwrap();
             g.backward_with_seed(y, seed).unwrap();
             assert_eq!(g.value(y).unwrap(), &fused_y, "{act}");
             assert_eq!(g.grad(xv).unwrap(), &fused_dx, "{act}");

@@ -17,7 +17,7 @@ fn train(
     lr: f64,
     epochs: usize,
 ) -> f64 {
-    let params = Module::<f64>::parameters(model);
+    let params = model.parameters();
     let mut last = f64::NAN;
     for _ in 0..epochs {
         let (xv, yv) = (g.input(x.clone()), g.input(y.clone()));

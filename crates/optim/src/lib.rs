@@ -26,7 +26,7 @@
 //! let mut g = Graph::<f64>::new();
 //! let mut model = mlp(&mut g, &[1, 1], Activation::Identity, &mut TensorRng::seed_from_u64(0)).unwrap();
 //! let config = SgdConfig { lr: 0.1, momentum: 0.5, ..SgdConfig::default() };
-//! let mut sgd = Sgd::new(Module::<f64>::parameters(&model), config).unwrap();
+//! let mut sgd = Sgd::new(model.parameters(), config).unwrap();
 //! let x = Tensor::from_vec(&[4, 1], vec![-1.0, 0.0, 1.0, 2.0]);
 //! let y = Tensor::from_vec(&[4, 1], vec![-1.0, 1.0, 3.0, 5.0]);
 //! for _ in 0..200 {

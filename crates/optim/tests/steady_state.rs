@@ -58,7 +58,7 @@ fn run(loss: LossKind, opt: OptKind, sizes: &[usize], activation: Activation) ->
     let mut rng = TensorRng::seed_from_u64(7);
     let mut g = Graph::<f32>::new();
     let mut model = mlp(&mut g, sizes, activation, &mut rng).unwrap();
-    let params = Module::<f32>::parameters(&model);
+    let params = model.parameters();
     let mut optimizer: Box<dyn Optimizer<f32>> = match opt {
         OptKind::Sgd => Box::new(Sgd::new(params, SgdConfig { lr: 0.05, ..SgdConfig::default() }).unwrap()),
         OptKind::Momentum => {

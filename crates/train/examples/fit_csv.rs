@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use backprop_autograd::Graph;
 use backprop_data::{CsvOptions, Standardizer, Targets, load_csv, train_test_split};
-use backprop_nn::{Activation, InputScaling, Loss, ModelMeta, Module, Sequential, mlp, save_model};
+use backprop_nn::{Activation, Loss, ModelMeta, Module, Sequential, mlp, save_model};
 use backprop_optim::{AdamConfig, OptimizerConfig};
 use backprop_tensor::TensorRng;
 use backprop_train::{
@@ -66,7 +66,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         &mut TensorRng::seed_from_u64(0),
     )?;
     let adam = OptimizerConfig::Adam(AdamConfig { lr: 0.01, ..AdamConfig::default() });
-    let mut optimizer = adam.build(Module::<f32>::parameters(&model))?;
+    let mut optimizer = adam.build(model.parameters())?;
 
     let config = TrainConfig {
         epochs: 500,
@@ -98,7 +98,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let mut meta = ModelMeta::new(loss);
         meta.feature_names = train.feature_names().to_vec();
         meta.class_names = train.targets().class_names().map(<[String]>::to_vec).unwrap_or_default();
-        meta.input_scaling = Some(InputScaling { mean: scaler.mean().to_vec(), std: scaler.std().to_vec() });
+        meta.input_scaling = Some(scaler);
         save_model(out, &model, &g, &meta)?;
         println!("saved {out} (backprop predict --model {out} --csv NEW.csv)");
     }

@@ -62,7 +62,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut g = Graph::<f32>::new();
     let mut model = mlp(&mut g, &[784, 256, 10], Activation::Relu, &mut TensorRng::seed_from_u64(0))?;
     let adam = OptimizerConfig::Adam(AdamConfig { lr: 1e-3, ..AdamConfig::default() });
-    let mut optimizer = adam.build(Module::<f32>::parameters(&model))?;
+    let mut optimizer = adam.build(model.parameters())?;
     let config = TrainConfig { epochs, batch_size: 128, ..TrainConfig::default() };
     let mut batches = DatasetBatches::new(&train, config.batch_size, config.shuffle, config.seed)?;
     let mut trainer = Trainer::new(Loss::CrossEntropy, config)?;

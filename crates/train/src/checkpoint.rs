@@ -147,7 +147,7 @@ pub fn save_checkpoint<F: Float>(
     training: &TrainingState,
 ) -> Result<()> {
     let (header, model_tensors) = model_tensors(model, g, meta)?;
-    let model_params = Module::<F>::parameters(model);
+    let model_params = model.parameters();
     for (name, var) in optimizer.params() {
         if !model_params.iter().any(|(n, v)| *n == name && *v == var) {
             return Err(TrainError::invalid(
@@ -233,7 +233,7 @@ pub fn load_checkpoint<F: Float>(path: impl AsRef<Path>) -> Result<Checkpoint<F>
         json.dropout_rngs.iter().map(RngJson::to_state).collect::<Result<_, _>>().map_err(bad)?;
     model.set_rng_states(&dropout_rngs)?;
 
-    let model_params = Module::<F>::parameters(&model);
+    let model_params = model.parameters();
     let mut params = Vec::new();
     let mut states = Vec::new();
     for p in &json.optimizer.params {

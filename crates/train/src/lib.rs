@@ -31,7 +31,7 @@
 //! let mut g = Graph::<f32>::new();
 //! let mut model = mlp(&mut g, &[2, 8, 1], Activation::Tanh, &mut TensorRng::seed_from_u64(0))?;
 //! let adam = OptimizerConfig::Adam(AdamConfig { lr: 0.05, ..AdamConfig::default() });
-//! let mut optimizer = adam.build(Module::<f32>::parameters(&model))?;
+//! let mut optimizer = adam.build(model.parameters())?;
 //!
 //! let config = TrainConfig { epochs: 300, batch_size: 4, ..TrainConfig::default() };
 //! let mut trainer = Trainer::new(Loss::BceWithLogits, config)?;
@@ -47,7 +47,6 @@ mod error;
 mod metrics;
 mod observer;
 mod reduce;
-mod shim;
 mod source;
 mod trainer;
 
@@ -60,6 +59,5 @@ pub use error::{Result, TrainError};
 pub use metrics::{EVAL_CHUNK_ROWS, EpochRecord, Metrics, evaluate};
 pub use observer::{Control, Observer, Snapshot, StepReport, StopReason};
 pub use reduce::{GradientReduction, LocalGradients};
-pub use shim::Targets;
 pub use source::{BatchSource, DatasetBatches, FromFn};
 pub use trainer::{Evaluation, Fit, Trainer};

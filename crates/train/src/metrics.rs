@@ -7,7 +7,7 @@ use backprop_tensor::{Float, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::shim::{Targets, compute_targets, step};
+use backprop_nn::Targets;
 
 /// Rows evaluated in one forward pass, so that evaluating a large data set needs bounded memory.
 pub const EVAL_CHUNK_ROWS: usize = 8192;
@@ -61,7 +61,7 @@ pub(crate) fn batch_targets<F: Float>(targets: &BatchTargets<F>) -> Targets<'_, 
 ///
 /// # Errors
 /// When the data does not fit the model or the loss.
-pub fn evaluate<F: Float, M: Module<F>>(
+pub fn evaluate<F: Float, M: Module>(
     g: &mut Graph<F>,
     model: &mut M,
     loss: Loss,
@@ -74,7 +74,7 @@ pub fn evaluate<F: Float, M: Module<F>>(
     result
 }
 
-fn evaluate_in_eval_mode<F: Float, M: Module<F>>(
+fn evaluate_in_eval_mode<F: Float, M: Module>(
     g: &mut Graph<F>,
     model: &mut M,
     loss: Loss,
@@ -110,14 +110,14 @@ fn metrics(loss: f64, right: Option<usize>, n: usize) -> Metrics {
 
 /// The mean loss of one forward pass over `features` and the number of rows classified right
 /// (classification only); a non-finite output is returned as the loss.
-fn evaluate_rows<F: Float, M: Module<F>>(
+fn evaluate_rows<F: Float, M: Module>(
     g: &mut Graph<F>,
     model: &mut M,
     loss: Loss,
     features: &Tensor<F>,
     targets: Targets<'_, F>,
 ) -> Result<(f64, Option<usize>)> {
-    step(g, |g| {
+    g.step(|g| {
         g.no_grad(|g| {
             let x = g.input_copy(features);
             let outputs = model.forward(g, x)?;
@@ -132,7 +132,7 @@ fn evaluate_rows<F: Float, M: Module<F>>(
                 }
                 Targets::Values(_) => None,
             };
-            let mean = compute_targets(loss, g, outputs, targets, Reduction::Mean)?;
+            let mean = loss.compute_targets(g, outputs, targets, Reduction::Mean)?;
             Ok((g.value(mean)?.item().to_f64(), right))
         })
     })

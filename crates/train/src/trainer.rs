@@ -18,7 +18,7 @@ use crate::error::{Result, TrainError};
 use crate::metrics::{EpochRecord, Metrics, batch_targets, evaluate};
 use crate::observer::{Control, Observer, Snapshot, StepReport, StopReason};
 use crate::reduce::{GradientReduction, LocalGradients};
-use crate::shim::{compute_targets, step as step_scope};
+
 use crate::source::{BatchSource, DatasetBatches};
 
 /// Parameters by name, as [`Module::parameters`] lists them.
@@ -141,7 +141,7 @@ impl<F: Float> Trainer<F> {
     /// Divergence ([`TrainError::Diverged`]: a non-finite output, loss or gradient, naming
     /// epoch and step), an untrained model whose loss is not finite, data that does not fit the
     /// model or the loss, or an observer's error.
-    pub fn fit<M: Module<F>>(
+    pub fn fit<M: Module>(
         &mut self,
         g: &mut Graph<F>,
         model: &mut M,
@@ -166,7 +166,7 @@ impl<F: Float> Trainer<F> {
     ///
     /// # Errors
     /// As [`Trainer::fit`].
-    pub fn fit_batches<M: Module<F>>(
+    pub fn fit_batches<M: Module>(
         &mut self,
         g: &mut Graph<F>,
         model: &mut M,
@@ -267,7 +267,7 @@ impl<F: Float> Trainer<F> {
 
     /// One optimizer step on one mini-batch; returns the batch loss. Its tape is cleared
     /// afterwards, also on an error.
-    fn train_step<M: Module<F>>(
+    fn train_step<M: Module>(
         &mut self,
         g: &mut Graph<F>,
         model: &mut M,
@@ -279,14 +279,15 @@ impl<F: Float> Trainer<F> {
         let diverged = |what: String| TrainError::Diverged { epoch, step, what };
         let (loss, config) = (self.loss, &self.config);
         let reduction = &mut self.reduction;
-        step_scope(g, |g| {
+        g.step(|g| {
             optimizer.zero_grad(g);
             let x = g.input_copy(&batch.features);
             let output = model.forward(g, x)?;
             if let Some(bad) = g.value(output)?.as_slice().iter().find(|v| !v.is_finite()) {
                 return Err(diverged(format!("the model's output holds {bad}")));
             }
-            let data_loss = compute_targets(loss, g, output, batch_targets(&batch.targets), Reduction::Mean)?;
+            let data_loss =
+                loss.compute_targets(g, output, batch_targets(&batch.targets), Reduction::Mean)?;
             let value = g.value(data_loss)?.item();
             if !value.is_finite() {
                 return Err(diverged(format!("the training loss is {value}")));
@@ -322,7 +323,7 @@ impl<F: Float> Trainer<F> {
     }
 
     /// The record of the model as it stands after `self.state.epoch` epochs.
-    fn record<M: Module<F>>(
+    fn record<M: Module>(
         &self,
         g: &mut Graph<F>,
         model: &mut M,
@@ -335,7 +336,7 @@ impl<F: Float> Trainer<F> {
         Ok(EpochRecord { epoch: self.state.epoch, step: self.state.step, lr, batch_loss, train, validation })
     }
 
-    fn tell_epoch<M: Module<F>>(
+    fn tell_epoch<M: Module>(
         &mut self,
         g: &Graph<F>,
         model: &M,

@@ -52,7 +52,7 @@ fn fresh<F: Float>() -> Run<F> {
     spec.dropout = 0.2;
     let model = spec.build(&mut g, &mut TensorRng::seed_from_u64(11)).unwrap();
     let config = OptimizerConfig::Adam(AdamConfig { lr: BASE_LR, amsgrad: true, ..AdamConfig::default() });
-    let optimizer = config.build(Module::<F>::parameters(&model)).unwrap();
+    let optimizer = config.build(model.parameters()).unwrap();
     Run {
         g,
         model,
@@ -67,7 +67,7 @@ fn fresh<F: Float>() -> Run<F> {
 /// Mini-batches of 8 in a shuffled order, gradient clipping, a step schedule per epoch.
 fn train<F: Float>(run: &mut Run<F>, epochs: u64) {
     let (x, y) = data::<F>();
-    let params = Module::<F>::parameters(&run.model);
+    let params = run.model.parameters();
     for _ in 0..epochs {
         let mut order: Vec<usize> = (0..60).collect();
         run.rng.shuffle(&mut order);

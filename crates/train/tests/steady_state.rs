@@ -87,7 +87,7 @@ fn run(
     let data = Dataset::new(x, targets, (0..inputs).map(|i| format!("x{i}")).collect()).unwrap();
     let mut g = Graph::<f32>::new();
     let mut model = mlp(&mut g, sizes, activation, &mut rng).unwrap();
-    let mut optimizer = optimizer.build(Module::<f32>::parameters(&model)).unwrap();
+    let mut optimizer = optimizer.build(model.parameters()).unwrap();
     let config = TrainConfig { epochs: 4, batch_size: 16, clip, ..TrainConfig::default() };
     let mut counter = AllocationsBetweenSteps { last: None, counted: 0, allocated: 0 };
     Trainer::new(loss, config)

@@ -52,7 +52,7 @@ fn model<F: Float>(g: &mut Graph<F>, dropout: f64) -> Sequential {
 
 fn adam<F: Float>(model: &Sequential) -> Box<dyn Optimizer<F>> {
     let config = OptimizerConfig::Adam(AdamConfig { lr: 0.02, amsgrad: true, ..AdamConfig::default() });
-    config.build(Module::<F>::parameters(model)).unwrap()
+    config.build(model.parameters()).unwrap()
 }
 
 fn bits<F: Float>(g: &Graph<F>, model: &Sequential) -> Vec<(String, Vec<u64>)> {
@@ -226,7 +226,7 @@ fn schedules_step_per_epoch_or_per_step() {
         let mut g = Graph::<f64>::new();
         let mut net = model(&mut g, 0.0);
         let sgd = OptimizerConfig::Sgd(SgdConfig { lr: 0.8, ..SgdConfig::default() });
-        let mut opt = sgd.build(Module::<f64>::parameters(&net)).unwrap();
+        let mut opt = sgd.build(net.parameters()).unwrap();
         let config = TrainConfig {
             epochs: 2,
             batch_size: 4,
@@ -272,7 +272,7 @@ fn the_reduction_hook_sees_every_step_before_the_optimizer() {
     let mut net = model(&mut g, 0.0);
     let before = bits(&g, &net);
     let sgd = OptimizerConfig::Sgd(SgdConfig { lr: 0.5, ..SgdConfig::default() });
-    let mut opt = sgd.build(Module::<f64>::parameters(&net)).unwrap();
+    let mut opt = sgd.build(net.parameters()).unwrap();
     let config = TrainConfig { epochs: 3, batch_size: 8, ..TrainConfig::default() };
     let mut trainer = Trainer::new(Loss::CrossEntropy, config).unwrap().with_reduction(Scale {
         factor: 0.0,
@@ -330,7 +330,7 @@ fn divergence_names_the_epoch_the_step_and_what_was_not_finite() {
         .build(&mut g, &mut TensorRng::seed_from_u64(0))
         .unwrap();
     let sgd = OptimizerConfig::Sgd(SgdConfig { lr: 1e18, ..SgdConfig::default() });
-    let mut opt = sgd.build(Module::<f32>::parameters(&net)).unwrap();
+    let mut opt = sgd.build(net.parameters()).unwrap();
     let config = TrainConfig { epochs: 5, batch_size: 2, shuffle: false, ..TrainConfig::default() };
     let err = Trainer::new(Loss::Mse, config)
         .unwrap()
@@ -374,7 +374,7 @@ fn regression_targets_train_without_conversion() {
     let mut net =
         MlpSpec::new(&[1, 1], Activation::Identity).build(&mut g, &mut TensorRng::seed_from_u64(0)).unwrap();
     let sgd = OptimizerConfig::Sgd(SgdConfig { lr: 0.3, momentum: 0.5, ..SgdConfig::default() });
-    let mut opt = sgd.build(Module::<f64>::parameters(&net)).unwrap();
+    let mut opt = sgd.build(net.parameters()).unwrap();
     let config = TrainConfig { epochs: 100, batch_size: 4, ..TrainConfig::default() };
     let fit = Trainer::new(Loss::Mse, config)
         .unwrap()

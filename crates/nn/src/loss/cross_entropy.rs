@@ -4,7 +4,7 @@
 use backprop_autograd::{AutogradError, BackwardCtx, ForwardCtx, GradSink, Graph, Op, Var};
 use backprop_tensor::{Float, Tensor};
 
-use super::{Reduction, write_gradient};
+use super::Reduction;
 use crate::error::Result;
 
 /// Checks logits `[n, C]` against `n` class indices below `C`; returns `(n, C)`.
@@ -97,41 +97,107 @@ fn max_and_log_sum_exp<F: Float>(row: &[F]) -> (F, F) {
     (m, row.iter().fold(F::zero(), |acc, &x| acc + (x - m).exp()).ln())
 }
 
-/// Inputs: the logits `[n, C]` and the class indices as values `[n]` (see [`record_classes`]).
-struct CrossEntropy {
-    reduction: Reduction,
-    scale: f64,
+/// One row's term `ℓ(x, y)` of a multi-class loss on logits `x` (a row of `C`) and class `y`.
+trait ClassTerm: Send + 'static {
+    /// The loss name in messages.
+    const NAME: &'static str;
+    /// The factor on the sum of the `n` row terms of a batch of `C` classes.
+    fn scale(reduction: Reduction, n: usize, c: usize) -> f64;
+    /// `ℓ(x, y)`.
+    fn row_loss<F: Float>(x: &[F], y: usize) -> f64;
+    /// Why the loss is not finite: at `row`, or (`None`) for the whole batch.
+    fn not_finite(row: Option<usize>) -> String;
+    /// `dst (+)= s·∂ℓ/∂x`: overwrites when `accumulate` is false.
+    fn write_row_gradient<F: Float>(x: &[F], y: usize, s: F, dst: &mut [F], accumulate: bool);
 }
 
-impl CrossEntropy {
-    /// `dst (+)= s·(softmax(x) − onehot)`, row by row (the log-sum-exp is recomputed here rather
-    /// than kept from forward, so the op holds no buffer).
-    fn write_gradient<F: Float>(
-        &self,
-        x: &Tensor<F>,
-        classes: &Tensor<F>,
-        s: F,
-        dst: &mut [F],
-        accumulate: bool,
-    ) {
-        let c = x.shape()[1];
-        let rows = dst.chunks_exact_mut(c).zip(x.as_slice().chunks_exact(c)).zip(classes.as_slice());
-        for ((dst, row), &k) in rows {
-            let (m, log_sum) = max_and_log_sum_exp(row);
-            let lse = if m.is_finite() { m + log_sum } else { m };
-            let k = class_of(k);
-            for (j, (d, &v)) in dst.iter_mut().zip(row).enumerate() {
-                let onehot = if j == k { F::one() } else { F::zero() };
-                let gradient = s * ((v - lse).exp() - onehot);
-                *d = if accumulate { *d + gradient } else { gradient };
-            }
+/// Softmax cross-entropy: `ℓ = ln Σⱼ e^(xⱼ) − x_y`.
+struct CrossEntropyTerm;
+
+impl ClassTerm for CrossEntropyTerm {
+    const NAME: &'static str = "softmax_cross_entropy";
+    fn scale(reduction: Reduction, n: usize, _c: usize) -> f64 {
+        reduction.scale(n)
+    }
+    fn row_loss<F: Float>(x: &[F], y: usize) -> f64 {
+        let (m, log_sum) = max_and_log_sum_exp(x);
+        (log_sum - (x[y] - m)).to_f64()
+    }
+    fn not_finite(row: Option<usize>) -> String {
+        match row {
+            Some(i) => format!("the loss of row {i} is not finite: its logits hold NaN or an infinity"),
+            None => "the loss is not finite: the logits are too large".to_string(),
+        }
+    }
+    /// `s·(softmax(x) − onehot)` (the log-sum-exp is recomputed here rather than kept from
+    /// forward, so the op holds no buffer).
+    fn write_row_gradient<F: Float>(x: &[F], y: usize, s: F, dst: &mut [F], accumulate: bool) {
+        let (m, log_sum) = max_and_log_sum_exp(x);
+        let lse = if m.is_finite() { m + log_sum } else { m };
+        for (j, (d, &v)) in dst.iter_mut().zip(x).enumerate() {
+            let onehot = if j == y { F::one() } else { F::zero() };
+            let gradient = s * ((v - lse).exp() - onehot);
+            *d = if accumulate { *d + gradient } else { gradient };
         }
     }
 }
 
-impl<F: Float> Op<F> for CrossEntropy {
+/// The multi-class hinge: `ℓ = (1/C) Σ_{j ≠ y} max(0, 1 − x_y + x_j)`.
+struct MultiMarginTerm;
+
+impl ClassTerm for MultiMarginTerm {
+    const NAME: &'static str = "multi_margin";
+    fn scale(reduction: Reduction, n: usize, c: usize) -> f64 {
+        reduction.scale(n) / c as f64
+    }
+    fn row_loss<F: Float>(x: &[F], y: usize) -> f64 {
+        let xy = x[y].to_f64();
+        x.iter().enumerate().filter(|&(k, _)| k != y).map(|(_, &xk)| (1.0 - xy + xk.to_f64()).max(0.0)).sum()
+    }
+    fn not_finite(_row: Option<usize>) -> String {
+        "the loss is not finite: the logits hold NaN or an infinity".to_string()
+    }
+    /// `s` for each active margin `j ≠ y`, minus `s` times their number at `y` (before `1/C`,
+    /// which is in the scale).
+    fn write_row_gradient<F: Float>(x: &[F], y: usize, s: F, dst: &mut [F], accumulate: bool) {
+        let active = |k: usize| F::one() - x[y] + x[k] > F::zero();
+        let at_y = -F::from_f64((0..x.len()).filter(|&k| k != y && active(k)).count() as f64);
+        for (j, d) in dst.iter_mut().enumerate() {
+            let derivative = if j == y {
+                at_y
+            } else if active(j) {
+                F::one()
+            } else {
+                F::zero()
+            };
+            let gradient = s * derivative;
+            *d = if accumulate { *d + gradient } else { gradient };
+        }
+    }
+}
+
+/// The op `L = scale · Σᵢ ℓ(xᵢ, yᵢ)`; inputs: the logits `[n, C]` and the class indices as
+/// values `[n]` (see [`record_classes`]).
+struct ClassLoss<K> {
+    reduction: Reduction,
+    scale: f64,
+    _term: std::marker::PhantomData<K>,
+}
+
+impl<K: ClassTerm> ClassLoss<K> {
+    /// `dst (+)= s·∂L/∂x`, row by row.
+    fn write_gradient<F: Float>(x: &Tensor<F>, classes: &Tensor<F>, s: F, dst: &mut [F], accumulate: bool) {
+        let c = x.shape()[1];
+        let rows = dst.chunks_exact_mut(c).zip(x.as_slice().chunks_exact(c)).zip(classes.as_slice());
+        for ((dst, row), &k) in rows {
+            K::write_row_gradient(row, class_of(k), s, dst, accumulate);
+        }
+    }
+}
+
+impl<F: Float, K: ClassTerm> Op<F> for ClassLoss<K> {
     fn name(&self) -> &str {
-        "softmax_cross_entropy"
+        K::NAME
     }
 
     fn forward(
@@ -140,22 +206,22 @@ impl<F: Float> Op<F> for CrossEntropy {
         inputs: &[&Tensor<F>],
     ) -> Result<Tensor<F>, AutogradError> {
         let (x, classes) = (inputs[0], inputs[1]);
-        let (n, c) = recorded_dims("softmax_cross_entropy", x, classes)?;
-        self.scale = self.reduction.scale(n);
+        let (n, c) = recorded_dims(K::NAME, x, classes)?;
+        self.scale = K::scale(self.reduction, n, c);
         let mut sum = 0.0;
         for (i, (row, &k)) in x.as_slice().chunks_exact(c).zip(classes.as_slice()).enumerate() {
-            let (m, log_sum) = max_and_log_sum_exp(row);
-            let term = (log_sum - (row[class_of(k)] - m)).to_f64();
+            let term = K::row_loss(row, class_of(k));
             if !term.is_finite() {
-                return Err(AutogradError::invalid(
-                    "softmax_cross_entropy",
-                    format!("the loss of row {i} is not finite: its logits hold NaN or an infinity"),
-                ));
+                return Err(AutogradError::invalid(K::NAME, K::not_finite(Some(i))));
             }
             sum += term;
         }
+        let loss = sum * self.scale;
+        if !loss.is_finite() {
+            return Err(AutogradError::invalid(K::NAME, K::not_finite(None)));
+        }
         let mut out = ctx.uninit(&[]);
-        out.fill(F::from_f64(sum * self.scale));
+        out.fill(F::from_f64(loss));
         Ok(out)
     }
 
@@ -163,7 +229,7 @@ impl<F: Float> Op<F> for CrossEntropy {
         let (x, classes) = (ctx.inputs[0], ctx.inputs[1]);
         let s = F::from_f64(self.scale) * ctx.grad_output.as_slice()[0];
         let mut grad = Tensor::zeros(x.shape());
-        self.write_gradient(x, classes, s, grad.as_mut_slice(), false);
+        Self::write_gradient(x, classes, s, grad.as_mut_slice(), false);
         Ok(vec![Some(grad), None])
     }
 
@@ -175,10 +241,22 @@ impl<F: Float> Op<F> for CrossEntropy {
         let (x, classes) = (ctx.inputs[0], ctx.inputs[1]);
         let s = F::from_f64(self.scale) * ctx.grad_output.as_slice()[0];
         grads[0].with_buffer(|buffer, live| {
-            self.write_gradient(x, classes, s, buffer.as_mut_slice(), live);
+            Self::write_gradient(x, classes, s, buffer.as_mut_slice(), live);
             Ok(())
         })
     }
+}
+
+/// Records the loss `K` of `logits` against class indices.
+fn apply<F: Float, K: ClassTerm>(
+    g: &mut Graph<F>,
+    logits: Var,
+    class_indices: &[usize],
+    reduction: Reduction,
+) -> Result<Var> {
+    let classes = record_classes(g, K::NAME, logits, class_indices)?;
+    let op = ClassLoss::<K> { reduction, scale: 1.0, _term: std::marker::PhantomData };
+    Ok(g.apply(op, &[logits, classes])?)
 }
 
 /// Softmax cross-entropy on logits `[n, C]` with class indices, PyTorch's `cross_entropy`:
@@ -197,89 +275,7 @@ pub fn softmax_cross_entropy<F: Float>(
     class_indices: &[usize],
     reduction: Reduction,
 ) -> Result<Var> {
-    let classes = record_classes(g, "softmax_cross_entropy", logits, class_indices)?;
-    Ok(g.apply(CrossEntropy { reduction, scale: 1.0 }, &[logits, classes])?)
-}
-
-/// Inputs: the logits `[n, C]` and the class indices as values `[n]` (see [`record_classes`]).
-struct MultiMargin {
-    reduction: Reduction,
-    scale: f64,
-}
-
-impl MultiMargin {
-    /// `∂ℓ/∂x` of element `i` (row-major), before the scale `s/C`.
-    fn gradient<F: Float>(&self, x: &[F], classes: &[F], c: usize, i: usize) -> F {
-        let row = i / c;
-        let j = i % c;
-        let y = class_of(classes[row]);
-        let xs = &x[row * c..(row + 1) * c];
-        let active = |k: usize| F::one() - xs[y] + xs[k] > F::zero();
-        if j != y {
-            if active(j) { F::one() } else { F::zero() }
-        } else {
-            -F::from_f64((0..c).filter(|&k| k != y && active(k)).count() as f64)
-        }
-    }
-}
-
-impl<F: Float> Op<F> for MultiMargin {
-    fn name(&self) -> &str {
-        "multi_margin"
-    }
-
-    fn forward(
-        &mut self,
-        ctx: &mut ForwardCtx<'_, F>,
-        inputs: &[&Tensor<F>],
-    ) -> Result<Tensor<F>, AutogradError> {
-        let (x, classes) = (inputs[0], inputs[1]);
-        let (n, c) = recorded_dims("multi_margin", x, classes)?;
-        self.scale = self.reduction.scale(n) / c as f64;
-        let mut sum = 0.0;
-        for (xs, &k) in x.as_slice().chunks_exact(c).zip(classes.as_slice()) {
-            let y = class_of(k);
-            let xy = xs[y].to_f64();
-            sum += xs
-                .iter()
-                .enumerate()
-                .filter(|&(k, _)| k != y)
-                .map(|(_, &xk)| (1.0 - xy + xk.to_f64()).max(0.0))
-                .sum::<f64>();
-        }
-        let loss = sum * self.scale;
-        if !loss.is_finite() {
-            return Err(AutogradError::invalid(
-                "multi_margin",
-                "the loss is not finite: the logits hold NaN or an infinity",
-            ));
-        }
-        let mut out = ctx.uninit(&[]);
-        out.fill(F::from_f64(loss));
-        Ok(out)
-    }
-
-    fn backward(&self, ctx: &BackwardCtx<'_, F>) -> Result<Vec<Option<Tensor<F>>>, AutogradError> {
-        let (x, classes) = (ctx.inputs[0], ctx.inputs[1].as_slice());
-        let c = x.shape()[1];
-        let s = F::from_f64(self.scale) * ctx.grad_output.as_slice()[0];
-        let mut grad = Tensor::zeros(x.shape());
-        for (i, v) in grad.as_mut_slice().iter_mut().enumerate() {
-            *v = s * self.gradient(x.as_slice(), classes, c, i);
-        }
-        Ok(vec![Some(grad), None])
-    }
-
-    fn backward_into(
-        &self,
-        ctx: &BackwardCtx<'_, F>,
-        grads: &mut [GradSink<'_, F>],
-    ) -> Result<(), AutogradError> {
-        let (x, classes) = (ctx.inputs[0], ctx.inputs[1].as_slice());
-        let c = x.shape()[1];
-        let s = F::from_f64(self.scale) * ctx.grad_output.as_slice()[0];
-        write_gradient(&mut grads[0], |i| s * self.gradient(x.as_slice(), classes, c, i))
-    }
+    apply::<F, CrossEntropyTerm>(g, logits, class_indices, reduction)
 }
 
 /// The multi-class hinge (Crammer–Singer style, PyTorch's `multi_margin_loss` with `p = 1`,
@@ -296,8 +292,7 @@ pub fn multi_margin<F: Float>(
     class_indices: &[usize],
     reduction: Reduction,
 ) -> Result<Var> {
-    let classes = record_classes(g, "multi_margin", logits, class_indices)?;
-    Ok(g.apply(MultiMargin { reduction, scale: 1.0 }, &[logits, classes])?)
+    apply::<F, MultiMarginTerm>(g, logits, class_indices, reduction)
 }
 
 #[cfg(test)]

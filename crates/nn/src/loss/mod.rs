@@ -14,7 +14,7 @@ mod penalty;
 
 pub use cross_entropy::{multi_margin, softmax_cross_entropy};
 pub use elementwise::{bce_with_logits, hinge, logistic_pm1, mse};
-pub use kind::{Loss, Task, class_indices};
+pub use kind::{Loss, Targets, Task, class_indices};
 pub use penalty::{l1_penalty, l2_penalty};
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,38 @@
+//! A global allocator that counts allocations, for steady-state tests ("a training step
+//! allocates nothing once warmed up"). A test binary installs it with
+//! `#[global_allocator] static GLOBAL: CountingAllocator = CountingAllocator;` and reads
+//! [`allocations`] before and after the loop it measures; such a file should hold a single
+//! test, so that the counter sees only that loop.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// The system allocator, counting calls to `alloc` and `realloc`.
+pub struct CountingAllocator;
+
+// SAFETY: forwards to the system allocator, only counting calls.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// Allocations (and reallocations) counted so far by [`CountingAllocator`].
+pub fn allocations() -> usize {
+    ALLOCATIONS.load(Ordering::Relaxed)
+}
