@@ -16,30 +16,10 @@ use std::time::Instant;
 
 use backprop_autograd::Graph;
 use backprop_data::{CsvOptions, Standardizer, Targets, load_csv, train_test_split};
-use backprop_nn::{Activation, Loss, ModelMeta, Module, Sequential, mlp, save_model};
+use backprop_nn::{Activation, Loss, ModelMeta, Module, mlp, save_model};
 use backprop_optim::{AdamConfig, OptimizerConfig};
 use backprop_tensor::TensorRng;
-use backprop_train::{
-    Control, EarlyStopping, EpochRecord, Observer, Snapshot, StopReason, TrainConfig, Trainer,
-};
-
-/// Prints every tenth epoch.
-struct Print;
-
-impl Observer<f32, Sequential> for Print {
-    fn on_epoch_end(
-        &mut self,
-        _run: &Snapshot<'_, f32, Sequential>,
-        r: &EpochRecord,
-    ) -> backprop_train::Result<Control> {
-        if r.epoch.is_multiple_of(10) {
-            let (train, val) = (r.train.expect("evaluated"), r.validation.expect("evaluated"));
-            let accuracy = val.accuracy.map_or(String::new(), |a| format!("  val_accuracy {a:.4}"));
-            println!("epoch {:>4}  loss {:.5}  val_loss {:.5}{accuracy}", r.epoch, train.loss, val.loss);
-        }
-        Ok(Control::Continue)
-    }
-}
+use backprop_train::{Control, EarlyStopping, EpochRecord, OnEpochEnd, StopReason, TrainConfig, Trainer};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -75,14 +55,18 @@ fn main() -> Result<(), Box<dyn Error>> {
         ..TrainConfig::default()
     };
     let start = Instant::now();
-    let fit = Trainer::new(loss, config)?.fit(
-        &mut g,
-        &mut model,
-        optimizer.as_mut(),
-        &train,
-        Some(&validation),
-        &mut Print,
-    )?;
+    // Every tenth epoch's metrics.
+    let mut print = OnEpochEnd(|r: &EpochRecord| {
+        if r.epoch.is_multiple_of(10)
+            && let (Some(train), Some(val)) = (r.train, r.validation)
+        {
+            let accuracy = val.accuracy.map_or(String::new(), |a| format!("  val_accuracy {a:.4}"));
+            println!("epoch {:>4}  loss {:.5}  val_loss {:.5}{accuracy}", r.epoch, train.loss, val.loss);
+        }
+        Control::Continue
+    });
+    let mut trainer = Trainer::new(loss, config)?;
+    let fit = trainer.fit(&mut g, &mut model, optimizer.as_mut(), &train, Some(&validation), &mut print)?;
     let seconds = start.elapsed().as_secs_f64();
     let kept = match fit.stop {
         StopReason::EarlyStopped { best_epoch, .. } => best_epoch,

@@ -13,35 +13,10 @@ use std::time::Instant;
 
 use backprop_autograd::Graph;
 use backprop_data::mnist;
-use backprop_nn::{Activation, Loss, Module, Sequential, mlp};
+use backprop_nn::{Activation, Loss, Module, mlp};
 use backprop_optim::{AdamConfig, OptimizerConfig};
 use backprop_tensor::TensorRng;
-use backprop_train::{
-    Control, DatasetBatches, EpochRecord, Evaluation, Observer, Snapshot, TrainConfig, Trainer,
-};
-
-/// Prints each epoch's time, its mean batch loss and the test metrics.
-struct Print(Instant);
-
-impl Observer<f32, Sequential> for Print {
-    fn on_epoch_end(
-        &mut self,
-        _run: &Snapshot<'_, f32, Sequential>,
-        r: &EpochRecord,
-    ) -> backprop_train::Result<Control> {
-        let test = r.validation.expect("the test set is evaluated every epoch");
-        let batch_loss = r.batch_loss.map_or("-".to_string(), |l| format!("{l:.4}"));
-        println!(
-            "epoch {:>2}  {:>6.2} s  batch_loss {batch_loss}  test_loss {:.4}  test_accuracy {:.4}",
-            r.epoch,
-            self.0.elapsed().as_secs_f64(),
-            test.loss,
-            test.accuracy.unwrap_or(f64::NAN)
-        );
-        self.0 = Instant::now();
-        Ok(Control::Continue)
-    }
-}
+use backprop_train::{Control, DatasetBatches, EpochRecord, Evaluation, OnEpochEnd, TrainConfig, Trainer};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -67,13 +42,20 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut batches = DatasetBatches::new(&train, config.batch_size, config.shuffle, config.seed)?;
     let mut trainer = Trainer::new(Loss::CrossEntropy, config)?;
     let evaluation = Evaluation { train: None, validation: Some(&test) };
-    trainer.fit_batches(
-        &mut g,
-        &mut model,
-        optimizer.as_mut(),
-        &mut batches,
-        evaluation,
-        &mut Print(Instant::now()),
-    )?;
+    let mut epoch_start = Instant::now();
+    let mut print = OnEpochEnd(|r: &EpochRecord| {
+        let seconds = epoch_start.elapsed().as_secs_f64();
+        epoch_start = Instant::now();
+        let batch_loss = r.batch_loss.map_or("-".to_string(), |l| format!("{l:.4}"));
+        if let Some(test) = r.validation {
+            let accuracy = test.accuracy.unwrap_or(f64::NAN);
+            println!(
+                "epoch {:>2}  {seconds:>6.2} s  batch_loss {batch_loss}  test_loss {:.4}  test_accuracy {accuracy:.4}",
+                r.epoch, test.loss
+            );
+        }
+        Control::Continue
+    });
+    trainer.fit_batches(&mut g, &mut model, optimizer.as_mut(), &mut batches, evaluation, &mut print)?;
     Ok(())
 }

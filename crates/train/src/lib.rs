@@ -57,7 +57,7 @@ pub use checkpoint::{
 pub use config::{Clip, EarlyStopping, Monitor, ScheduleStep, TrainConfig};
 pub use error::{Result, TrainError};
 pub use metrics::{EVAL_CHUNK_ROWS, EpochRecord, Metrics, evaluate};
-pub use observer::{Control, Observer, Snapshot, StepReport, StopReason};
+pub use observer::{Control, Observer, OnEpochEnd, Snapshot, StepReport, StopReason};
 pub use reduce::{GradientReduction, LocalGradients};
 pub use source::{BatchSource, DatasetBatches, FromFn};
 pub use trainer::{Evaluation, Fit, Trainer};

@@ -69,23 +69,25 @@ pub fn evaluate<F: Float, M: Module>(
 ) -> Result<Metrics> {
     let was_training = model.is_training();
     model.set_training(false);
-    let result = evaluate_in_eval_mode(g, model, loss, data);
+    let n = data.len();
+    let result = if n <= EVAL_CHUNK_ROWS {
+        evaluate_rows(g, model, loss, data.features(), targets_of(data.targets()))
+            .map(|(value, right)| metrics(value, right, n))
+    } else {
+        evaluate_in_chunks(g, model, loss, data)
+    };
     model.set_training(was_training);
     result
 }
 
-fn evaluate_in_eval_mode<F: Float, M: Module>(
+/// The mean loss is the row-weighted mean of the chunks' means.
+fn evaluate_in_chunks<F: Float, M: Module>(
     g: &mut Graph<F>,
     model: &mut M,
     loss: Loss,
     data: &Dataset<F>,
 ) -> Result<Metrics> {
     let n = data.len();
-    if n <= EVAL_CHUNK_ROWS {
-        let (value, right) = evaluate_rows(g, model, loss, data.features(), targets_of(data.targets()))?;
-        return Ok(metrics(value, right, n));
-    }
-    // Chunks: the mean loss is the row-weighted mean of the chunks' means.
     let (mut total, mut right) = (0.0, Some(0));
     let mut rows = Vec::with_capacity(EVAL_CHUNK_ROWS);
     let mut batch = Batch::new();

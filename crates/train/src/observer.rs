@@ -122,3 +122,14 @@ impl Control {
         if self == Control::Stop || other == Control::Stop { Control::Stop } else { Control::Continue }
     }
 }
+
+/// An observer from a function called with each epoch's record (epoch 0 first); the run goes
+/// on unless it returns [`Control::Stop`]. For printing or collecting records:
+/// `&mut OnEpochEnd(|r: &EpochRecord| { println!("{r:?}"); Control::Continue })`.
+pub struct OnEpochEnd<G>(pub G);
+
+impl<F: Float, M, G: FnMut(&EpochRecord) -> Control> Observer<F, M> for OnEpochEnd<G> {
+    fn on_epoch_end(&mut self, _run: &Snapshot<'_, F, M>, record: &EpochRecord) -> Result<Control> {
+        Ok((self.0)(record))
+    }
+}
