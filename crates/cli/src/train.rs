@@ -8,8 +8,8 @@ use backprop_autograd::Graph;
 use backprop_data::{Batch, BatchTargets, Batches, Dataset, Feature, Standardizer, Targets};
 use backprop_nn::model_file::{HEADER_KEY, ModelHeader, header_of};
 use backprop_nn::{
-    Activation, LayerSpec, Loss, MlpSpec, ModelMeta, Module, Reduction, Sequential, l1_penalty,
-    l2_penalty, save_model,
+    Activation, LayerSpec, Loss, MlpSpec, ModelMeta, Module, Reduction, Sequential, l1_penalty, l2_penalty,
+    save_model,
 };
 use backprop_optim::{Optimizer, OptimizerConfig, SgdConfig, TrainingState, save_checkpoint};
 use backprop_tensor::{TensorRng, set_num_threads};
@@ -101,9 +101,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         (None, Some(stored)) => Some(stored),
         (choice, _) => match choice.unwrap_or(if playground { Scale::None } else { Scale::Standard }) {
             Scale::None => None,
-            Scale::Standard => {
-                Some(Standardizer::fit(data.train.features())?)
-            }
+            Scale::Standard => Some(Standardizer::fit(data.train.features())?),
         },
     };
     if let Some(s) = &scaling {
