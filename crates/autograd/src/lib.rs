@@ -6,7 +6,9 @@
 //! - A [`Graph`] is an arena. Every op runs at once on real values and records a node (its
 //!   output, the op, the input handles); a [`Var`] is a `Copy` handle to a value. Parameters
 //!   ([`Graph::param`]) survive [`Graph::clear`]; everything else is dropped at the end of a step
-//!   and its memory recycled for the next one.
+//!   and its memory recycled for the next one. [`Graph::step`] runs one step and clears after it;
+//!   a loop that never clears gets [`AutogradError::TapeNotCleared`] at its third step instead of
+//!   a tape that grows and slows every step down.
 //! - [`Graph::backward`] visits the recorded nodes once, newest first (a reverse topological
 //!   order), handing each op `dL/d(output)` and adding the vector-Jacobian products it returns
 //!   into its inputs' gradients: linear in the number of edges. A value used by several ops gets

@@ -143,7 +143,7 @@ impl<F: Float> GradSink<'_, F> {
     pub fn accumulate(&mut self, op: &str, gradient: Tensor<F>) -> Result<()> {
         let Some(slot) = self.slot.as_deref_mut() else { return Ok(()) };
         if gradient.shape() != self.shape {
-            return Err(crate::AutogradError::BadGradient {
+            return Err(crate::error::AutogradError::BadGradient {
                 op: op.to_string(),
                 reason: format!(
                     "a gradient of shape {:?} for an input of shape {:?}",
@@ -180,16 +180,9 @@ impl<F: Float> GradSink<'_, F> {
         b: &Tensor<F>,
         tb: Transpose,
     ) -> Result<()> {
-        let Some(slot) = self.slot.as_deref_mut() else { return Ok(()) };
+        let Some(slot) = self.slot_with_buffer() else { return Ok(()) };
         let beta = if slot.live { F::one() } else { F::zero() };
-        let reusable = matches!(&slot.buffer, Some(buffer) if buffer.shape() == self.shape);
-        if !reusable {
-            let fresh = self.pool.borrow_mut().take(self.shape);
-            if let Some(old) = slot.buffer.replace(fresh) {
-                self.pool.borrow_mut().give(old);
-            }
-        }
-        let buffer = slot.buffer.as_mut().expect("buffer set above");
+        let buffer = slot.buffer.as_mut().expect("slot_with_buffer sets it");
         buffer.try_gemm_into(alpha, a, ta, b, tb, beta)?;
         slot.live = true;
         Ok(())
@@ -214,7 +207,17 @@ impl<F: Float> GradSink<'_, F> {
     /// # Errors
     /// Whatever `f` returns.
     pub fn with_buffer(&mut self, f: impl FnOnce(&mut Tensor<F>, bool) -> Result<()>) -> Result<()> {
-        let Some(slot) = self.slot.as_deref_mut() else { return Ok(()) };
+        let Some(slot) = self.slot_with_buffer() else { return Ok(()) };
+        let live = slot.live;
+        f(slot.buffer.as_mut().expect("slot_with_buffer sets it"), live)?;
+        slot.live = true;
+        Ok(())
+    }
+
+    /// This input's gradient slot, holding a buffer of the input's shape (a recycled one, marked
+    /// empty, when it had none of that shape); `None` when no gradient is needed.
+    fn slot_with_buffer(&mut self) -> Option<&mut GradSlot<F>> {
+        let slot = self.slot.as_deref_mut()?;
         let reusable = matches!(&slot.buffer, Some(buffer) if buffer.shape() == self.shape);
         if !reusable {
             let fresh = self.pool.borrow_mut().take(self.shape);
@@ -223,9 +226,6 @@ impl<F: Float> GradSink<'_, F> {
             }
             slot.live = false;
         }
-        let live = slot.live;
-        f(slot.buffer.as_mut().expect("buffer set above"), live)?;
-        slot.live = true;
-        Ok(())
+        Some(slot)
     }
 }

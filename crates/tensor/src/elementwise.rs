@@ -49,6 +49,26 @@ fn is_row_broadcast(big: &[usize], small: &[usize]) -> bool {
     }
 }
 
+/// A broadcasting arithmetic method `$try_name` (named `$op` in errors) and its panicking twin
+/// `$name`, both computing `x $sym y` for each pair of elements.
+macro_rules! arithmetic {
+    ($(#[$doc:meta])* $try_name:ident, $name:ident, $op:literal, $sym:tt) => {
+        $(#[$doc])*
+        ///
+        /// # Errors
+        /// When the shapes do not broadcast.
+        pub fn $try_name(&self, other: &Tensor<F>) -> Result<Self> {
+            self.try_zip_map($op, other, |x, y| x $sym y)
+        }
+
+        #[doc = concat!("Panicking twin of [`Tensor::", stringify!($try_name), "`].")]
+        #[track_caller]
+        pub fn $name(&self, other: &Tensor<F>) -> Self {
+            or_panic(self.$try_name(other))
+        }
+    };
+}
+
 impl<F: Float> Tensor<F> {
     /// Applies `f` elementwise to two broadcast operands.
     ///
@@ -131,61 +151,22 @@ impl<F: Float> Tensor<F> {
         Ok(())
     }
 
-    /// `self + other`, broadcasting.
-    ///
-    /// # Errors
-    /// When the shapes do not broadcast.
-    pub fn try_add(&self, other: &Tensor<F>) -> Result<Self> {
-        self.try_zip_map("add", other, |x, y| x + y)
-    }
-
-    /// `self - other`, broadcasting.
-    ///
-    /// # Errors
-    /// When the shapes do not broadcast.
-    pub fn try_sub(&self, other: &Tensor<F>) -> Result<Self> {
-        self.try_zip_map("sub", other, |x, y| x - y)
-    }
-
-    /// `self * other` elementwise, broadcasting.
-    ///
-    /// # Errors
-    /// When the shapes do not broadcast.
-    pub fn try_mul(&self, other: &Tensor<F>) -> Result<Self> {
-        self.try_zip_map("mul", other, |x, y| x * y)
-    }
-
-    /// `self / other` elementwise, broadcasting.
-    ///
-    /// # Errors
-    /// When the shapes do not broadcast.
-    pub fn try_div(&self, other: &Tensor<F>) -> Result<Self> {
-        self.try_zip_map("div", other, |x, y| x / y)
-    }
-
-    /// Panicking twin of [`Tensor::try_add`].
-    #[track_caller]
-    pub fn add(&self, other: &Tensor<F>) -> Self {
-        or_panic(self.try_add(other))
-    }
-
-    /// Panicking twin of [`Tensor::try_sub`].
-    #[track_caller]
-    pub fn sub(&self, other: &Tensor<F>) -> Self {
-        or_panic(self.try_sub(other))
-    }
-
-    /// Panicking twin of [`Tensor::try_mul`].
-    #[track_caller]
-    pub fn mul(&self, other: &Tensor<F>) -> Self {
-        or_panic(self.try_mul(other))
-    }
-
-    /// Panicking twin of [`Tensor::try_div`].
-    #[track_caller]
-    pub fn div(&self, other: &Tensor<F>) -> Self {
-        or_panic(self.try_div(other))
-    }
+    arithmetic!(
+        /// `self + other`, broadcasting.
+        try_add, add, "add", +
+    );
+    arithmetic!(
+        /// `self - other`, broadcasting.
+        try_sub, sub, "sub", -
+    );
+    arithmetic!(
+        /// `self * other` elementwise, broadcasting.
+        try_mul, mul, "mul", *
+    );
+    arithmetic!(
+        /// `self / other` elementwise, broadcasting.
+        try_div, div, "div", /
+    );
 
     /// `self += other` in place; `other` may broadcast to `self`'s shape (a bias row).
     ///

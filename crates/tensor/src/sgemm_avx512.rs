@@ -18,13 +18,14 @@
 //! results do not depend on it. The panels live in per-thread buffers that are kept, so the
 //! steady state of a training loop allocates nothing.
 
-use crate::panels::{KC, MC, NC, PANELS, Panels};
-use crate::team::parallel_for;
 use std::arch::x86_64::{
     __m512, __mmask16, _MM_HINT_T0, _mm_prefetch, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
     _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
     _mm512_storeu_ps,
 };
+
+use crate::panels::{KC, MC, NC, PANELS, Panels};
+use crate::team::parallel_for;
 
 /// Rows of the register tile.
 const MR: usize = 12;

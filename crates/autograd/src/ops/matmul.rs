@@ -40,7 +40,7 @@ impl<F: Float> Op<F> for MatMul {
     }
 }
 
-fn matmul_shape_error<F: Float>(a: &Tensor<F>, b: &Tensor<F>) -> crate::AutogradError {
+fn matmul_shape_error<F: Float>(a: &Tensor<F>, b: &Tensor<F>) -> crate::error::AutogradError {
     a.try_matmul(b).expect_err("shapes were found not to fit").into()
 }
 
