@@ -1,17 +1,13 @@
 //! The error type of this crate.
 
 use backprop_autograd::AutogradError;
-use backprop_nn::{ModelFileError, NnError};
 
-/// Why an optimizer step, a schedule, clipping or a checkpoint failed.
+/// Why an optimizer step, a schedule or clipping failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OptimError {
     /// A graph operation failed (a handle of another graph, ...).
     #[error(transparent)]
     Autograd(#[from] AutogradError),
-    /// A model or file operation failed (checkpoints).
-    #[error(transparent)]
-    Nn(#[from] NnError),
     /// A hyperparameter or argument the operation cannot take, explained.
     #[error("{op}: {reason}")]
     Invalid {
@@ -26,12 +22,6 @@ impl OptimError {
     /// A misuse of `op`, explained by `reason`.
     pub fn invalid(op: impl Into<String>, reason: impl Into<String>) -> Self {
         OptimError::Invalid { op: op.into(), reason: reason.into() }
-    }
-}
-
-impl From<ModelFileError> for OptimError {
-    fn from(error: ModelFileError) -> Self {
-        OptimError::Nn(NnError::ModelFile(error))
     }
 }
 

@@ -13,7 +13,7 @@ use crate::rule::{Chunk, MAX_BUFFERS, UpdateRule};
 /// An optimizer over named parameters of a [`Graph`], as `torch.optim.Optimizer`.
 ///
 /// It is created over a list of `(name, handle)` pairs (usually
-/// [`backprop_nn::Module::parameters`]) and keeps per-parameter state (momentum buffers,
+/// `backprop_nn::Module::parameters`) and keeps per-parameter state (momentum buffers,
 /// moment estimates) by name. [`Optimizer::step`] updates each parameter that has a gradient,
 /// in one fused pass over its value, gradient and state buffers; parameters without a gradient
 /// are skipped (their state and step count do not advance), as in PyTorch.

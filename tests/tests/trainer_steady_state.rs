@@ -4,39 +4,13 @@
 //!
 //! This file holds a single test, so that the global allocation counter sees only its loops.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use backprop_autograd::Graph;
 use backprop_data::{Dataset, Targets};
 use backprop_nn::{Activation, Loss, Module, mlp};
 use backprop_optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use backprop_tensor::{Tensor, TensorRng};
+use backprop_tests::{CountingAllocator, allocations};
 use backprop_train::{Clip, Control, Observer, StepReport, TrainConfig, Trainer};
-
-struct CountingAllocator;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator, only counting calls.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -51,7 +25,7 @@ struct AllocationsBetweenSteps {
 
 impl<F: backprop_tensor::Float, M> Observer<F, M> for AllocationsBetweenSteps {
     fn on_step(&mut self, step: &StepReport) -> Control {
-        let now = ALLOCATIONS.load(Ordering::Relaxed);
+        let now = allocations();
         if let Some((epoch, then)) = self.last
             && epoch == step.epoch
             && epoch >= 2
@@ -59,7 +33,7 @@ impl<F: backprop_tensor::Float, M> Observer<F, M> for AllocationsBetweenSteps {
             self.counted += 1;
             self.allocated += now - then;
         }
-        self.last = Some((step.epoch, ALLOCATIONS.load(Ordering::Relaxed)));
+        self.last = Some((step.epoch, allocations()));
         Control::Continue
     }
 }

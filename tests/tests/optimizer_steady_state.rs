@@ -3,37 +3,11 @@
 //!
 //! This file holds a single test, so that the global allocation counter sees only its loops.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use backprop_autograd::Graph;
 use backprop_nn::{Activation, Module, Reduction, bce_with_logits, mlp, mse, softmax_cross_entropy};
 use backprop_optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
 use backprop_tensor::{Tensor, TensorRng};
-
-struct CountingAllocator;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator, only counting calls.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use backprop_tests::{CountingAllocator, allocations};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -102,12 +76,12 @@ fn run(loss: LossKind, opt: OptKind, sizes: &[usize], activation: Activation) ->
     for _ in 0..2 {
         step();
     }
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     let mut last = first;
     for _ in 0..20 {
         last = step();
     }
-    (first, last, ALLOCATIONS.load(Ordering::Relaxed) - before)
+    (first, last, allocations() - before)
 }
 
 #[test]
