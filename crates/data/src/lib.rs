@@ -63,6 +63,7 @@ mod mnist;
 mod playground;
 mod split;
 mod standardize;
+mod task_choice;
 
 pub use batches::Batches;
 pub use csv_load::{CsvOptions, Task, load_csv, read_csv};
@@ -77,3 +78,4 @@ pub use mnist::{MnistSet, has_mnist_test_set, load_idx_pair, mnist, mnist_set};
 pub use playground::{Feature, PlaygroundDataset, PlaygroundSpec};
 pub use split::train_test_split;
 pub use standardize::Standardizer;
+pub use task_choice::{MAX_AUTO_CLASSES, TaskChoice};
