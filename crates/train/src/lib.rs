@@ -47,6 +47,7 @@ mod error;
 mod metrics;
 mod observer;
 mod reduce;
+mod report;
 mod shim;
 mod source;
 mod trainer;
@@ -60,6 +61,10 @@ pub use error::{Result, TrainError};
 pub use metrics::{EVAL_CHUNK_ROWS, EpochRecord, Metrics, evaluate};
 pub use observer::{Control, Observer, Snapshot, StepReport, StopReason};
 pub use reduce::{GradientReduction, LocalGradients};
+pub use report::{
+    ClassScores, ClassificationReport, RegressionReport, classification_report, confusion_matrix,
+    regression_report, regression_report_of,
+};
 pub use shim::Targets;
 pub use source::{BatchSource, DatasetBatches, FromFn};
 pub use trainer::{Evaluation, Fit, Trainer};
