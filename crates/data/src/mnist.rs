@@ -82,6 +82,19 @@ pub fn load_idx_pair<F: Float>(images: impl AsRef<Path>, labels: impl AsRef<Path
     idx_dataset(images.as_ref(), labels.as_ref(), None)
 }
 
+/// [`load_idx_pair`] with a known number of classes (say a test set whose labels must be those
+/// of the model, though some classes may be absent): the classes are `"0"` to `classes - 1`.
+///
+/// # Errors
+/// As [`load_idx_pair`], and when a label is not in `0..classes`.
+pub fn load_idx_pair_with_classes<F: Float>(
+    images: impl AsRef<Path>,
+    labels: impl AsRef<Path>,
+    classes: usize,
+) -> Result<Dataset<F>> {
+    idx_dataset(images.as_ref(), labels.as_ref(), Some(classes))
+}
+
 /// The path of `name` in `folder`: the name, its `.`-variant, or either with `.gz`, the first
 /// that is a file; or an error saying what is missing.
 fn find(folder: &Path, name: &str) -> Result<PathBuf> {
@@ -222,6 +235,13 @@ mod tests {
         let ds = load_idx_pair::<f64>(dir.join("x.idx"), dir.join("y.idx")).unwrap();
         assert_eq!(ds.features().to_vec(), vec![0.5, -1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(ds.targets().class_names().unwrap(), &["0", "1", "2"]);
+        let ds = load_idx_pair_with_classes::<f64>(dir.join("x.idx"), dir.join("y.idx"), 4).unwrap();
+        assert_eq!(ds.targets().class_names().unwrap(), &["0", "1", "2", "3"]);
+        let err = load_idx_pair_with_classes::<f64>(dir.join("x.idx"), dir.join("y.idx"), 2).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("{}: label 2 at index 0 is not in 0..2", dir.join("y.idx").display())
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
