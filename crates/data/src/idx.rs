@@ -291,8 +291,9 @@ impl Storage {
 /// Gzip is recognised by its first two bytes (`1F 8B`), whatever the name, and decompressed
 /// while reading (nothing is written to disk). The header is checked before any element is
 /// read: against the file's size when uncompressed, so a header claiming more elements than
-/// the file holds (say 2^40) is an error, not an allocation; when compressed, memory grows
-/// only with the bytes the stream really decompresses to.
+/// the file holds (say 2^40) is an error, not an allocation; when compressed, no more is
+/// reserved than the compressed size can decompress to (deflate's 1032:1), and the header's
+/// claim is checked against the bytes the stream really decompresses to.
 ///
 /// # Errors
 /// When the file cannot be read, is named `.gz` but is not gzip, holds gzip data that is
@@ -357,7 +358,7 @@ fn read_error(source: &str, storage: Storage, e: std::io::Error) -> DataError {
     match storage {
         Storage::Plain { .. } => DataError::Io { file: source.to_string(), source: e },
         Storage::Gzip { .. } if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            DataError::idx(source, "truncated gzip data: the compressed stream ends before its end")
+            DataError::idx(source, "truncated gzip data: the file ends inside the compressed stream")
         }
         Storage::Gzip { .. } => DataError::idx(source, format!("corrupt gzip data: {e}")),
     }
@@ -541,7 +542,10 @@ mod tests {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (vec![], "t.idx: truncated: the file has 0 bytes, an IDX header needs at least 4"),
             (vec![0, 0, 8], "t.idx: truncated: the file has 3 bytes, an IDX header needs at least 4"),
-            (vec![0x1F, 0x8B, 8, 0], "t.idx: truncated gzip data: the compressed stream ends before its end"),
+            (
+                vec![0x1F, 0x8B, 8, 0],
+                "t.idx: truncated gzip data: the file ends inside the compressed stream",
+            ),
             (vec![b'P', b'K', 3, 4, 0, 0], "t.idx: not an IDX file: it starts with 0x50 0x4B, not 0x00 0x00"),
             (
                 vec![0, 0, 0x0A, 1, 0, 0, 0, 0],
@@ -619,11 +623,11 @@ mod tests {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (
                 packed[..packed.len() / 2].to_vec(),
-                "t.idx: truncated gzip data: the compressed stream ends before its end",
+                "t.idx: truncated gzip data: the file ends inside the compressed stream",
             ),
             (
                 packed[..packed.len() - 4].to_vec(),
-                "t.idx: truncated gzip data: the compressed stream ends before its end",
+                "t.idx: truncated gzip data: the file ends inside the compressed stream",
             ),
             (bad_crc, "t.idx: corrupt gzip data: corrupt gzip stream does not have a matching checksum"),
             (bad_method, "t.idx: corrupt gzip data: invalid gzip header"),

@@ -5,7 +5,8 @@
 //! - [`load_csv`] / [`read_csv`]: a CSV file with a header row, a chosen target column
 //!   ([`CsvOptions`]), numeric features, and string class labels encoded to indices whose names
 //!   are kept in [`Targets::Classes`]. Bad input is an error naming the file, line and column
-//!   ([`DataError`]).
+//!   ([`DataError`]). A numeric target is read as classes when its values are integers with few
+//!   distinct values ([`Task::choose`] says which task and why, in one line).
 //! - [`read_idx`] / [`write_idx`] and [`mnist`]: IDX files, the MNIST format, uncompressed or
 //!   gzip-compressed (`.gz`, decompressed while reading), checked against the file's size (or
 //!   what the stream really holds) before anything is allocated.
