@@ -3,8 +3,10 @@
 //! Plain Rust with no dependencies, so it builds on a machine that has no OpenBLAS yet and can
 //! install it.
 //!
-//! - `cargo xtask deps`: make sure OpenBLAS and pkg-config are installed.
-//! - `cargo xtask test`: deps, then the whole test suite (plus fmt and clippy when `CI` is set).
+//! - `cargo xtask deps [--data]`: make sure OpenBLAS and pkg-config are installed; with `--data`
+//!   also the optional data sets the tests use when present (Debian's `dataset-fashion-mnist`).
+//! - `cargo xtask test`: deps, then the whole test suite (plus the data, fmt and clippy when `CI`
+//!   is set).
 //! - `cargo xtask demo`: deps, then train a network on the spiral and draw its decision boundary.
 //! - `cargo xtask bench [--quick]`: deps, then the criterion benches and the PyTorch comparison.
 
@@ -17,7 +19,11 @@ mod bench;
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("deps") => deps(),
+        Some("deps") => match &args[1..] {
+            [] => deps(),
+            [flag] if flag == "--data" => deps().and_then(|()| data_deps()),
+            _ => Err(format!("deps takes only --data, got `{}`\n\n{USAGE}", args[1..].join(" "))),
+        },
         Some("test") => deps().and_then(|()| test()),
         Some("demo") => deps().and_then(|()| demo()),
         Some("bench") => deps().and_then(|()| bench::run(&args[1..])),
@@ -39,8 +45,10 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  deps            check for OpenBLAS and pkg-config; install them with apt-get when root on Debian/Ubuntu
-  test            deps, then cargo test --workspace (all targets and doc tests); with CI set, also fmt and clippy
+  deps [--data]   check for OpenBLAS and pkg-config; install them with apt-get when root on Debian/Ubuntu;
+                  with --data also Fashion-MNIST (Debian's dataset-fashion-mnist) for the tests that read it
+  test            deps, then cargo test --workspace (all targets and doc tests); with CI set, first the data
+                  (deps --data), and fmt and clippy
   demo            deps, then train an MLP on the Playground spiral and write its decision boundary picture
   bench [--quick] deps, then the criterion benches, target/bench/summary.json and the PyTorch comparison";
 
@@ -119,6 +127,16 @@ fn deps() -> Result<(), String> {
         ));
     }
     eprintln!("xtask: OpenBLAS or pkg-config missing; installing {}", PACKAGES.join(", "));
+    apt_install(&PACKAGES)?;
+    if have_pkg_config() && have_openblas() {
+        Ok(())
+    } else {
+        Err("installed libopenblas-dev and pkg-config, but `pkg-config --exists openblas` still fails".into())
+    }
+}
+
+/// `apt-get update`, then `apt-get install` of `packages`, without recommends or prompts.
+fn apt_install(packages: &[&str]) -> Result<(), String> {
     // A non-interactive frontend so that apt never waits for a prompt.
     let apt = |args: &[&str]| -> Result<(), String> {
         let line = format!("apt-get {}", args.join(" "));
@@ -131,12 +149,41 @@ fn deps() -> Result<(), String> {
     };
     apt(&["update"])?;
     let mut args = vec!["install", "-y", "--no-install-recommends"];
-    args.extend(PACKAGES);
-    apt(&args)?;
-    if have_pkg_config() && have_openblas() {
+    args.extend(packages);
+    apt(&args)
+}
+
+/// Where Debian's `dataset-fashion-mnist` puts the four gzip-compressed IDX files, which
+/// `crates/data/tests/fashion_mnist.rs` reads.
+const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
+const FASHION_MNIST_PACKAGE: &str = "dataset-fashion-mnist";
+
+fn have_fashion_mnist() -> bool {
+    Path::new(FASHION_MNIST_DIR).join("train-images-idx3-ubyte.gz").is_file()
+}
+
+/// Installs the optional data sets when root on Debian or Ubuntu; otherwise prints the command
+/// (the tests that need the data then say they are skipped, and why).
+fn data_deps() -> Result<(), String> {
+    if have_fashion_mnist() {
+        eprintln!("xtask: Fashion-MNIST is installed in {FASHION_MNIST_DIR}");
+        return Ok(());
+    }
+    if !(is_root() && is_debian_like()) {
+        eprintln!(
+            "xtask: Fashion-MNIST is not installed; the tests that read it will be skipped. To install it \
+             (Debian or Ubuntu):\n    sudo sh -c 'apt-get update && apt-get install -y {FASHION_MNIST_PACKAGE}'"
+        );
+        return Ok(());
+    }
+    eprintln!("xtask: installing {FASHION_MNIST_PACKAGE} (Fashion-MNIST, into {FASHION_MNIST_DIR})");
+    apt_install(&[FASHION_MNIST_PACKAGE])?;
+    if have_fashion_mnist() {
         Ok(())
     } else {
-        Err("installed libopenblas-dev and pkg-config, but `pkg-config --exists openblas` still fails".into())
+        Err(format!(
+            "installed {FASHION_MNIST_PACKAGE}, but {FASHION_MNIST_DIR} has no train-images-idx3-ubyte.gz"
+        ))
     }
 }
 
@@ -144,6 +191,10 @@ fn test() -> Result<(), String> {
     let cargo = cargo();
     let ci = env::var_os("CI").is_some();
     if ci {
+        // CI runs the tests that read Fashion-MNIST; a failed install leaves them skipped, said so.
+        if let Err(message) = data_deps() {
+            eprintln!("xtask: {message}; the Fashion-MNIST tests will be skipped");
+        }
         run(&cargo, &["fmt", "--all", "--check"])?;
         run(&cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     }

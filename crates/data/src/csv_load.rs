@@ -12,7 +12,9 @@ use crate::error::{CellAt, DataError, Result};
 /// What kind of target a CSV column holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Task {
-    /// Classification when any target cell is not a number, regression otherwise.
+    /// Classification when any target cell is not a number, or every cell is an integer and
+    /// there are few distinct values (at most 20 and at most half the rows: the rule and its
+    /// reasons are in [`Task::choose`]); regression otherwise.
     #[default]
     Auto,
     /// Every distinct target text is a class (numeric labels such as `0`, `1`, `2` included).
@@ -127,11 +129,11 @@ pub fn read_csv<F: Float>(mut reader: impl Read, source: &str, options: &CsvOpti
 
     let rows = target_cells.len();
     let column = &header[target];
-    let classify = match options.task {
-        Task::Classification => true,
-        Task::Regression => false,
-        Task::Auto => target_cells.iter().any(|(text, _)| text.parse::<f64>().is_err()),
-    };
+    let texts: Vec<&str> = target_cells.iter().map(|(text, _)| text.as_str()).collect();
+    let classify = options.task.choose(column, &texts).task == Task::Classification;
+    if classify && options.task == Task::Auto {
+        canonical_integers(&mut target_cells);
+    }
     let targets = if classify {
         encode_classes(&target_cells, source, column)?
     } else {
@@ -152,6 +154,17 @@ pub fn read_csv<F: Float>(mut reader: impl Read, source: &str, options: &CsvOpti
     let feature_names =
         header.iter().enumerate().filter(|&(j, _)| j != target).map(|(_, name)| name.clone()).collect();
     Dataset::new(Tensor::from_vec(&[rows, header.len() - 1], features), targets, feature_names)
+}
+
+/// Writes integers that the rule of [`Task::Auto`] read as classes the one way: `7.0` and `7`
+/// are the same number, so the same class, named `7`.
+fn canonical_integers(cells: &mut [(String, u64)]) {
+    for (text, _) in cells {
+        if let Ok(value) = text.parse::<f64>() {
+            // `+ 0.0` turns -0 into 0.
+            *text = (value + 0.0).to_string();
+        }
+    }
 }
 
 /// Class indices and names, the names sorted by value when all are numbers, else by text.
@@ -292,6 +305,30 @@ mod tests {
         let semi: Dataset<f64> = read_csv("x;z;y\n1;2;a\n3;4;b\n".as_bytes(), "s.csv", &opts).unwrap();
         assert_eq!(semi.features().to_vec(), vec![1.0, 2.0, 3.0, 4.0]);
         assert_eq!(semi.feature_names(), &["x", "z"]);
+    }
+
+    #[test]
+    fn integer_labels_with_few_values_are_classes_named_by_value() {
+        // Labels 0..=10, each on two rows, written in file order 10, 9, ..., 0.
+        let mut text = String::from("x,label\n");
+        for row in 0..22 {
+            text.push_str(&format!("{row},{}\n", 10 - row % 11));
+        }
+        let ds = read(&text, "label").unwrap();
+        let names: Vec<String> = (0..=10).map(|c| c.to_string()).collect();
+        assert_eq!(ds.targets().class_names().unwrap(), names.as_slice(), "sorted as numbers");
+        assert_eq!(&ds.targets().class_indices().unwrap()[..3], &[10, 9, 8]);
+        // 7.0 and 7 are one class, named 7; -0 is 0.
+        let ds = read("x,y\n1,7.0\n2,7\n3,-0\n4,0\n5,7\n", "y").unwrap();
+        assert_eq!(ds.targets().class_names().unwrap(), &["0", "7"]);
+        assert_eq!(ds.targets().class_indices().unwrap(), &[1, 1, 0, 0, 1]);
+        // Explicit tasks are kept: regression on the same labels, classes on fractions.
+        let opts = CsvOptions { task: Task::Regression, ..CsvOptions::new("label") };
+        let values: Dataset<f64> = read_csv(text.as_bytes(), "d.csv", &opts).unwrap();
+        assert_eq!(values.targets().values().unwrap().as_slice()[..2], [10.0, 9.0]);
+        let opts = CsvOptions { task: Task::Classification, ..CsvOptions::new("y") };
+        let fractions: Dataset<f64> = read_csv("x,y\n1,0.5\n2,1.5\n".as_bytes(), "f.csv", &opts).unwrap();
+        assert_eq!(fractions.targets().class_names().unwrap(), &["0.5", "1.5"]);
     }
 
     #[test]

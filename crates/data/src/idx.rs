@@ -5,6 +5,8 @@
 //! `0x0E` f64), the number of dimensions `d`, then `d` sizes as u32, then the data.
 
 use std::io::{BufReader, Read, Write};
+
+use flate2::read::MultiGzDecoder;
 use std::path::Path;
 
 use backprop_tensor::{Float, Tensor};
@@ -258,25 +260,66 @@ fn describe_count(dims: &[usize]) -> String {
     }
 }
 
-/// Reads an IDX file.
+/// The two bytes every gzip stream starts with.
+const GZIP_MAGIC: [u8; 2] = [0x1F, 0x8B];
+
+/// Deflate never expands data more than 1032 times, so a compressed stream of `n` bytes
+/// decompresses to at most `1032·n`: a bound on what reading it can need.
+const DEFLATE_MAX_RATIO: u64 = 1032;
+
+/// How the IDX bytes are stored, and what that says about their size before reading.
+#[derive(Debug, Clone, Copy)]
+enum Storage {
+    /// Uncompressed; the exact size when it is a file.
+    Plain { len: Option<u64> },
+    /// Gzip-compressed; the compressed size when it is a file.
+    Gzip { compressed_len: Option<u64> },
+}
+
+impl Storage {
+    /// What the messages call the bytes that were counted.
+    fn noun(self) -> &'static str {
+        match self {
+            Storage::Plain { .. } => "the file",
+            Storage::Gzip { .. } => "the decompressed file",
+        }
+    }
+}
+
+/// Reads an IDX file, uncompressed or gzip-compressed (as MNIST downloads ship, `.gz`).
 ///
-/// The header is checked against the file's size before any element is read, so a header
-/// claiming more elements than the file holds (say 2^40) is an error, not an allocation.
+/// Gzip is recognised by its first two bytes (`1F 8B`), whatever the name, and decompressed
+/// while reading (nothing is written to disk). The header is checked before any element is
+/// read: against the file's size when uncompressed, so a header claiming more elements than
+/// the file holds (say 2^40) is an error, not an allocation; when compressed, no more is
+/// reserved than the compressed size can decompress to (deflate's 1032:1), and the header's
+/// claim is checked against the bytes the stream really decompresses to.
 ///
 /// # Errors
-/// When the file cannot be read, is gzip-compressed, has a wrong magic number, an unknown type
-/// code or no dimensions, dimensions no tensor can have (as [`IdxArray::new`]), is shorter
-/// than its header says (truncated), or longer.
+/// When the file cannot be read, is named `.gz` but is not gzip, holds gzip data that is
+/// truncated or corrupt (a damaged block, a wrong checksum), has a wrong magic number, an
+/// unknown type code or no dimensions, dimensions no tensor can have (as [`IdxArray::new`]),
+/// is shorter than its header says (truncated), or longer.
 pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
     let path = path.as_ref();
     let name = path.display().to_string();
     let io = |source| DataError::Io { file: name.clone(), source };
     let file = std::fs::File::open(path).map_err(io)?;
     let size = file.metadata().map_err(io)?.len();
-    read_idx_sized(BufReader::new(file), &name, Some(size))
+    let (head, reader) = peek_two(BufReader::new(file), &name)?;
+    let gzip = head == GZIP_MAGIC;
+    if !gzip && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
+        return Err(DataError::idx(&name, not_gzip(&head)));
+    }
+    if gzip {
+        read_idx_stored(MultiGzDecoder::new(reader), &name, Storage::Gzip { compressed_len: Some(size) })
+    } else {
+        read_idx_stored(reader, &name, Storage::Plain { len: Some(size) })
+    }
 }
 
-/// Reads an IDX array from a stream; `source` names it in error messages.
+/// Reads an IDX array from a stream, uncompressed or gzip-compressed (recognised by its first
+/// two bytes); `source` names it in error messages.
 ///
 /// Memory grows only with the bytes actually read, so a lying header cannot make it allocate
 /// more than the stream holds.
@@ -284,20 +327,55 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
 /// # Errors
 /// As [`read_idx`].
 pub fn read_idx_from(reader: impl Read, source: &str) -> Result<IdxArray> {
-    read_idx_sized(reader, source, None)
+    let (head, reader) = peek_two(reader, source)?;
+    if head == GZIP_MAGIC {
+        read_idx_stored(MultiGzDecoder::new(reader), source, Storage::Gzip { compressed_len: None })
+    } else {
+        read_idx_stored(reader, source, Storage::Plain { len: None })
+    }
 }
 
-fn read_idx_sized(mut reader: impl Read, source: &str, size: Option<u64>) -> Result<IdxArray> {
-    let io = |e| DataError::Io { file: source.to_string(), source: e };
+/// The first two bytes of `reader` (fewer when it is shorter), and a reader of all its bytes.
+fn peek_two(mut reader: impl Read, source: &str) -> Result<(Vec<u8>, impl Read)> {
+    let mut head = Vec::with_capacity(2);
+    (&mut reader)
+        .take(2)
+        .read_to_end(&mut head)
+        .map_err(|e| DataError::Io { file: source.to_string(), source: e })?;
+    Ok((head.clone(), std::io::Cursor::new(head).chain(reader)))
+}
+
+/// Why a file named `.gz` that does not start with gzip's magic is refused.
+fn not_gzip(start: &[u8]) -> String {
+    match start {
+        [a, b, ..] => format!("not gzip data: it starts with 0x{a:02X} 0x{b:02X}, not 0x1F 0x8B"),
+        _ => format!("not gzip data: the file has {} byte(s), a gzip header needs 10", start.len()),
+    }
+}
+
+/// The error of a failed read: for gzip data, what is wrong with the compressed stream.
+fn read_error(source: &str, storage: Storage, e: std::io::Error) -> DataError {
+    match storage {
+        Storage::Plain { .. } => DataError::Io { file: source.to_string(), source: e },
+        Storage::Gzip { .. } if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            DataError::idx(source, "truncated gzip data: the file ends inside the compressed stream")
+        }
+        Storage::Gzip { .. } => DataError::idx(source, format!("corrupt gzip data: {e}")),
+    }
+}
+
+fn read_idx_stored(mut reader: impl Read, source: &str, storage: Storage) -> Result<IdxArray> {
+    let io = |e| read_error(source, storage, e);
+    let noun = storage.noun();
     let mut magic = Vec::with_capacity(4);
     (&mut reader).take(4).read_to_end(&mut magic).map_err(io)?;
-    if magic.len() >= 2 && magic[..2] == [0x1F, 0x8B] {
-        return Err(DataError::idx(source, "the file is gzip-compressed; decompress it first (gunzip)"));
+    if magic.len() >= 2 && magic[..2] == GZIP_MAGIC {
+        return Err(DataError::idx(source, "the file is gzip-compressed twice; decompress it once (gunzip)"));
     }
     if magic.len() < 4 {
         return Err(DataError::idx(
             source,
-            format!("truncated: the file has {} bytes, an IDX header needs at least 4", magic.len()),
+            format!("truncated: {noun} has {} bytes, an IDX header needs at least 4", magic.len()),
         ));
     }
     if magic[..2] != [0, 0] {
@@ -326,7 +404,7 @@ fn read_idx_sized(mut reader: impl Read, source: &str, size: Option<u64>) -> Res
         return Err(DataError::idx(
             source,
             format!(
-                "truncated: the header of {ndims} dimensions needs {header_len} bytes, the file has {}",
+                "truncated: the header of {ndims} dimensions needs {header_len} bytes, {noun} has {}",
                 4 + raw_dims.len()
             ),
         ));
@@ -347,35 +425,40 @@ fn read_idx_sized(mut reader: impl Read, source: &str, size: Option<u64>) -> Res
     if !addressable(&dims) {
         return Err(DataError::idx(source, unaddressable(&dims)));
     }
-    if let Some(size) = size {
-        let available = size.saturating_sub(header_len as u64);
-        if available < needed {
-            return Err(DataError::idx(
-                source,
-                format!("truncated: {}, the file has {available}", describe()),
-            ));
+    // The most bytes the data can have, known before reading any: reserving that much (not
+    // the header's claim) keeps a lying header from allocating.
+    let at_most = match storage {
+        Storage::Plain { len: Some(len) } => {
+            let available = len.saturating_sub(header_len as u64);
+            if available < needed {
+                return Err(DataError::idx(
+                    source,
+                    format!("truncated: {}, the file has {available}", describe()),
+                ));
+            }
+            if available > needed {
+                let extra = available - needed;
+                return Err(DataError::idx(
+                    source,
+                    format!("{}, the file has {extra} more bytes after them", describe()),
+                ));
+            }
+            needed
         }
-        if available > needed {
-            let extra = available - needed;
-            return Err(DataError::idx(
-                source,
-                format!("{}, the file has {extra} more bytes after them", describe()),
-            ));
-        }
-    }
-    let mut bytes = Vec::new();
+        Storage::Gzip { compressed_len: Some(len) } => len.saturating_mul(DEFLATE_MAX_RATIO),
+        Storage::Plain { len: None } | Storage::Gzip { compressed_len: None } => 0,
+    };
+    let mut bytes = Vec::with_capacity(needed.min(at_most) as usize);
     (&mut reader).take(needed).read_to_end(&mut bytes).map_err(io)?;
     if (bytes.len() as u64) < needed {
-        return Err(DataError::idx(
-            source,
-            format!("truncated: {}, the file has {}", describe(), bytes.len()),
-        ));
+        return Err(DataError::idx(source, format!("truncated: {}, {noun} has {}", describe(), bytes.len())));
     }
+    // Reading to the end also makes the gzip decoder check the stream's length and CRC-32.
     let extra = std::io::copy(&mut reader, &mut std::io::sink()).map_err(io)?;
     if extra > 0 {
         return Err(DataError::idx(
             source,
-            format!("{}, the file has {extra} more bytes after them", describe()),
+            format!("{}, {noun} has {extra} more bytes after them", describe()),
         ));
     }
     Ok(IdxArray { dims, data: IdxData::from_be_bytes(dtype, bytes) })
@@ -459,7 +542,10 @@ mod tests {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (vec![], "t.idx: truncated: the file has 0 bytes, an IDX header needs at least 4"),
             (vec![0, 0, 8], "t.idx: truncated: the file has 3 bytes, an IDX header needs at least 4"),
-            (vec![0x1F, 0x8B, 8, 0], "t.idx: the file is gzip-compressed; decompress it first (gunzip)"),
+            (
+                vec![0x1F, 0x8B, 8, 0],
+                "t.idx: truncated gzip data: the file ends inside the compressed stream",
+            ),
             (vec![b'P', b'K', 3, 4, 0, 0], "t.idx: not an IDX file: it starts with 0x50 0x4B, not 0x00 0x00"),
             (
                 vec![0, 0, 0x0A, 1, 0, 0, 0, 0],
@@ -498,6 +584,88 @@ mod tests {
         let missing = temp_path("missing.idx");
         let err = read_idx(&missing).unwrap_err().to_string();
         assert_eq!(err, format!("{}: No such file or directory (os error 2)", missing.display()));
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_files_and_streams_are_read_as_decompressed() {
+        let array = IdxArray::new(vec![3, 2, 2], IdxData::U8((0..12).map(|i| i * 21).collect())).unwrap();
+        let packed = gzip(&idx_bytes(&array));
+        assert_eq!(read_idx_from(packed.as_slice(), "s.gz").unwrap(), array);
+        // Recognised by its magic bytes, whatever the file's name.
+        for name in ["a.idx3-ubyte.gz", "a.idx3-ubyte"] {
+            let path = temp_path(name);
+            std::fs::write(&path, &packed).unwrap();
+            assert_eq!(read_idx(&path).unwrap(), array, "{name}");
+            std::fs::remove_file(&path).unwrap();
+        }
+        // Two gzip members one after the other read as their concatenation (gzip's rule).
+        let bytes = idx_bytes(&array);
+        let members = [gzip(&bytes[..7]), gzip(&bytes[7..])].concat();
+        assert_eq!(read_idx_from(members.as_slice(), "m.gz").unwrap(), array);
+    }
+
+    #[test]
+    fn bad_gzip_is_named_with_what_is_wrong() {
+        let array =
+            IdxArray::new(vec![4, 3], IdxData::I16((0..12).map(|i| i * 1000 - 5000).collect())).unwrap();
+        let packed = gzip(&idx_bytes(&array));
+        let mut bad_crc = packed.clone();
+        let crc = bad_crc.len() - 8;
+        bad_crc[crc] ^= 0xFF;
+        let mut bad_method = packed.clone();
+        bad_method[2] = 7;
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                packed[..packed.len() / 2].to_vec(),
+                "t.idx: truncated gzip data: the file ends inside the compressed stream",
+            ),
+            (
+                packed[..packed.len() - 4].to_vec(),
+                "t.idx: truncated gzip data: the file ends inside the compressed stream",
+            ),
+            (bad_crc, "t.idx: corrupt gzip data: corrupt gzip stream does not have a matching checksum"),
+            (bad_method, "t.idx: corrupt gzip data: invalid gzip header"),
+            (
+                gzip(&idx_bytes(&array)[..20]),
+                "t.idx: truncated: dims [4, 3] of i16 need 24 bytes of data, the decompressed file has 8",
+            ),
+            (
+                gzip(&[idx_bytes(&array), vec![9]].concat()),
+                "t.idx: dims [4, 3] of i16 need 24 bytes of data, the decompressed file has 1 more bytes after them",
+            ),
+            (gzip(&packed), "t.idx: the file is gzip-compressed twice; decompress it once (gunzip)"),
+        ];
+        for (bytes, expected) in cases {
+            assert_eq!(message(&bytes), expected);
+        }
+        // A `.gz` name on bytes that are not gzip.
+        let path = temp_path("plain.idx.gz");
+        for (bytes, reason) in [
+            (idx_bytes(&array), "not gzip data: it starts with 0x00 0x00, not 0x1F 0x8B"),
+            (vec![0x1F], "not gzip data: the file has 1 byte(s), a gzip header needs 10"),
+        ] {
+            std::fs::write(&path, bytes).unwrap();
+            let err = read_idx(&path).unwrap_err().to_string();
+            assert_eq!(err, format!("{}: {reason}", path.display()));
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_lying_gzip_header_allocates_only_what_decompresses() {
+        // 2^40 bytes claimed, 3 present: an error, not an attempt to allocate a terabyte.
+        let mut huge = header(0x08, &[1 << 20, 1 << 20]);
+        huge.extend_from_slice(&[1, 2, 3]);
+        assert_eq!(
+            message(&gzip(&huge)),
+            "t.idx: truncated: dims [1048576, 1048576] of u8 need 1099511627776 bytes of data, the decompressed file has 3"
+        );
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! - [`load_csv`] / [`read_csv`]: a CSV file with a header row, a chosen target column
 //!   ([`CsvOptions`]), numeric features, and string class labels encoded to indices whose names
 //!   are kept in [`Targets::Classes`]. Bad input is an error naming the file, line and column
-//!   ([`DataError`]).
-//! - [`read_idx`] / [`write_idx`] and [`mnist`]: IDX files, the MNIST format, checked against
-//!   the file's size before anything is allocated.
+//!   ([`DataError`]). A numeric target is read as classes when its values are integers with few
+//!   distinct values ([`Task::choose`] says which task and why, in one line).
+//! - [`read_idx`] / [`write_idx`] and [`mnist`]: IDX files, the MNIST format, uncompressed or
+//!   gzip-compressed (`.gz`, decompressed while reading), checked against the file's size (or
+//!   what the stream really holds) before anything is allocated.
 //! - `PlaygroundSpec`, with the `playground` feature (off by default): the TensorFlow
 //!   Playground's six data sets (`PlaygroundDataset`) with its point counts, noise, seeds,
 //!   train/test cut and seven input features (`Feature`), point for point the page's (through
@@ -62,6 +64,7 @@ mod mnist;
 mod playground;
 mod split;
 mod standardize;
+mod task_choice;
 
 pub use batches::Batches;
 pub use csv_load::{CsvOptions, Task, load_csv, read_csv};
@@ -71,8 +74,9 @@ pub use dataset::{Batch, BatchTargets, Dataset, Targets};
 pub use error::{CellAt, DataError, Result};
 pub use idx::{IdxArray, IdxData, IdxType, idx_bytes, read_idx, read_idx_from, write_idx};
 pub use labels::LabelEncoding;
-pub use mnist::{load_idx_pair, mnist};
+pub use mnist::{MnistSet, has_mnist_test_set, load_idx_pair, load_idx_pair_with_classes, mnist, mnist_set};
 #[cfg(feature = "playground")]
 pub use playground::{Feature, PlaygroundDataset, PlaygroundSpec};
 pub use split::train_test_split;
 pub use standardize::Standardizer;
+pub use task_choice::{MAX_AUTO_CLASSES, TaskChoice};

@@ -14,27 +14,62 @@ const MNIST_FILES: [(&str, &str); 2] = [
     ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 ];
 
+/// One of the two halves of an MNIST-style folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MnistSet {
+    /// `train-images-idx3-ubyte` and `train-labels-idx1-ubyte` (60 000 images in MNIST).
+    Train,
+    /// `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte` (10 000 images in MNIST).
+    Test,
+}
+
+impl MnistSet {
+    /// The (images, labels) file names, without `.gz`.
+    fn files(self) -> (&'static str, &'static str) {
+        match self {
+            MnistSet::Train => MNIST_FILES[0],
+            MnistSet::Test => MNIST_FILES[1],
+        }
+    }
+}
+
 /// Loads MNIST (or Fashion-MNIST, which uses the same files) from a folder: returns
 /// `(train, test)` with features `[n, 784]` and classes `"0"` to `"9"`.
 ///
-/// The folder holds the four uncompressed files `train-images-idx3-ubyte`,
-/// `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte` (or their
-/// variants with `.idx` for `-idx`, e.g. `train-images.idx3-ubyte`). Pixels are scaled to
-/// `[0, 1]` as in [`load_idx_pair`].
+/// The folder holds the four files `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
+/// `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte`, each uncompressed or gzip-compressed
+/// with `.gz` appended (as downloads and Debian's `dataset-fashion-mnist` ship them), or their
+/// variants with `.idx` for `-idx` (e.g. `train-images.idx3-ubyte`). An uncompressed file is
+/// preferred to its `.gz`. Pixels are scaled to `[0, 1]` as in [`load_idx_pair`].
 ///
 /// # Errors
-/// When a file is missing (or only its `.gz` is there), unreadable or malformed (see
-/// [`read_idx`]), the image and label counts differ, or a label is not a digit 0–9.
+/// When a file is missing, unreadable or malformed (see [`read_idx`]), the image and label
+/// counts differ, or a label is not a digit 0–9.
 pub fn mnist<F: Float>(folder: impl AsRef<Path>) -> Result<(Dataset<F>, Dataset<F>)> {
     let folder = folder.as_ref();
-    let [train, test] = MNIST_FILES.map(|(images, labels)| -> Result<Dataset<F>> {
-        let (images, labels) = (find(folder, images)?, find(folder, labels)?);
-        idx_dataset(&images, &labels, Some(10))
-    });
-    Ok((train?, test?))
+    Ok((mnist_set(folder, MnistSet::Train)?, mnist_set(folder, MnistSet::Test)?))
 }
 
-/// Loads an image IDX file and a label IDX file as a classification data set.
+/// Loads one half of an MNIST-style folder (the files as in [`mnist`]), e.g. the training set
+/// of a folder without the t10k files ([`has_mnist_test_set`]).
+///
+/// # Errors
+/// As [`mnist`].
+pub fn mnist_set<F: Float>(folder: impl AsRef<Path>, set: MnistSet) -> Result<Dataset<F>> {
+    let folder = folder.as_ref();
+    let (images, labels) = set.files();
+    idx_dataset(&find(folder, images)?, &find(folder, labels)?, Some(10))
+}
+
+/// Whether `folder` holds both t10k files (test images and labels, in any form [`mnist`]
+/// accepts), so that they can be the test set instead of a split of the training set.
+pub fn has_mnist_test_set(folder: impl AsRef<Path>) -> bool {
+    let (images, labels) = MnistSet::Test.files();
+    [images, labels].iter().all(|name| find(folder.as_ref(), name).is_ok())
+}
+
+/// Loads an image IDX file and a label IDX file as a classification data set; either may be
+/// gzip-compressed (see [`read_idx`]).
 ///
 /// Images are `[n, d1, d2, ...]` (any element type) and become features `[n, d1·d2·...]`;
 /// `u8` pixels are scaled to `[0, 1]` (`x / 255`), other types are kept as they are. Labels
@@ -47,26 +82,27 @@ pub fn load_idx_pair<F: Float>(images: impl AsRef<Path>, labels: impl AsRef<Path
     idx_dataset(images.as_ref(), labels.as_ref(), None)
 }
 
-/// The path of `name` in `folder`, or of its `.`-variant, or an error saying what is missing.
+/// [`load_idx_pair`] with a known number of classes (say a test set whose labels must be those
+/// of the model, though some classes may be absent): the classes are `"0"` to `classes - 1`.
+///
+/// # Errors
+/// As [`load_idx_pair`], and when a label is not in `0..classes`.
+pub fn load_idx_pair_with_classes<F: Float>(
+    images: impl AsRef<Path>,
+    labels: impl AsRef<Path>,
+    classes: usize,
+) -> Result<Dataset<F>> {
+    idx_dataset(images.as_ref(), labels.as_ref(), Some(classes))
+}
+
+/// The path of `name` in `folder`: the name, its `.`-variant, or either with `.gz`, the first
+/// that is a file; or an error saying what is missing.
 fn find(folder: &Path, name: &str) -> Result<PathBuf> {
     let dotted = name.replacen("-idx", ".idx", 1);
-    let candidates = [folder.join(name), folder.join(&dotted)];
-    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
-        return Ok(found.clone());
-    }
-    let gz = candidates
-        .iter()
-        .map(|p| {
-            let mut gz = p.clone().into_os_string();
-            gz.push(".gz");
-            PathBuf::from(gz)
-        })
-        .find(|p| p.is_file());
-    let reason = match gz {
-        Some(gz) => format!("{} is compressed; decompress it first (gunzip)", gz.display()),
-        None => format!("{} has no {name} (nor {dotted})", folder.display()),
-    };
-    Err(DataError::invalid("mnist", reason))
+    let candidates = [name.to_string(), dotted.clone(), format!("{name}.gz"), format!("{dotted}.gz")];
+    candidates.iter().map(|file| folder.join(file)).find(|p| p.is_file()).ok_or_else(|| {
+        DataError::invalid("mnist", format!("{} has no {name} (nor {dotted})", folder.display()))
+    })
 }
 
 fn idx_dataset<F: Float>(
@@ -199,6 +235,13 @@ mod tests {
         let ds = load_idx_pair::<f64>(dir.join("x.idx"), dir.join("y.idx")).unwrap();
         assert_eq!(ds.features().to_vec(), vec![0.5, -1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(ds.targets().class_names().unwrap(), &["0", "1", "2"]);
+        let ds = load_idx_pair_with_classes::<f64>(dir.join("x.idx"), dir.join("y.idx"), 4).unwrap();
+        assert_eq!(ds.targets().class_names().unwrap(), &["0", "1", "2", "3"]);
+        let err = load_idx_pair_with_classes::<f64>(dir.join("x.idx"), dir.join("y.idx"), 2).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("{}: label 2 at index 0 is not in 0..2", dir.join("y.idx").display())
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -231,19 +274,52 @@ mod tests {
         assert_eq!(err(&images, &images, None), "lbl: labels must be a vector, got dims [2, 1, 1]");
     }
 
+    /// Replaces `dir/name` by `dir/name.gz`, its gzip-compressed bytes.
+    fn gzip_in_place(dir: &Path, name: &str) {
+        use std::io::Write;
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&bytes).unwrap();
+        std::fs::write(dir.join(format!("{name}.gz")), encoder.finish().unwrap()).unwrap();
+        std::fs::remove_file(dir.join(name)).unwrap();
+    }
+
     #[test]
-    fn missing_and_compressed_files_are_named() {
+    fn missing_files_are_named_and_gzip_files_read_the_same() {
         let dir = temp_folder("missing");
         let err = mnist::<f32>(&dir).unwrap_err().to_string();
         assert_eq!(
             err,
             format!("mnist: {} has no train-images-idx3-ubyte (nor train-images.idx3-ubyte)", dir.display())
         );
+        assert!(!has_mnist_test_set(&dir));
         write_tiny_mnist(&dir, false);
-        std::fs::rename(dir.join("t10k-labels-idx1-ubyte"), dir.join("t10k-labels-idx1-ubyte.gz")).unwrap();
-        let err = mnist::<f32>(&dir).unwrap_err().to_string();
-        let gz = dir.join("t10k-labels-idx1-ubyte.gz");
-        assert_eq!(err, format!("mnist: {} is compressed; decompress it first (gunzip)", gz.display()));
+        let plain = mnist::<f32>(&dir).unwrap();
+        let files = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"];
+        for name in files.into_iter().chain(["t10k-labels-idx1-ubyte"]) {
+            gzip_in_place(&dir, name);
+        }
+        assert_eq!(mnist::<f32>(&dir).unwrap(), plain, "all four .gz");
+        assert!(has_mnist_test_set(&dir));
+        std::fs::remove_file(dir.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+        assert!(!has_mnist_test_set(&dir), "test images without test labels are no test set");
+        assert_eq!(mnist_set::<f32>(&dir, MnistSet::Train).unwrap(), plain.0);
+        let err = mnist_set::<f32>(&dir, MnistSet::Test).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("mnist: {} has no t10k-labels-idx1-ubyte (nor t10k-labels.idx1-ubyte)", dir.display())
+        );
+        let pair = load_idx_pair::<f32>(
+            dir.join("t10k-images-idx3-ubyte.gz"),
+            dir.join("train-labels-idx1-ubyte.gz"),
+        );
+        let images = dir.join("t10k-images-idx3-ubyte.gz");
+        let expected = format!(
+            "{}: 2 images, but {} has 3 labels",
+            images.display(),
+            dir.join("train-labels-idx1-ubyte.gz").display()
+        );
+        assert_eq!(pair.unwrap_err().to_string(), expected);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

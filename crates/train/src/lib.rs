@@ -47,6 +47,7 @@ mod error;
 mod metrics;
 mod observer;
 mod reduce;
+mod report;
 mod source;
 mod trainer;
 
@@ -59,5 +60,9 @@ pub use error::{Result, TrainError};
 pub use metrics::{EVAL_CHUNK_ROWS, EpochRecord, Metrics, evaluate};
 pub use observer::{Control, Observer, OnEpochEnd, Snapshot, StepReport, StopReason};
 pub use reduce::{GradientReduction, LocalGradients};
+pub use report::{
+    ClassScores, ClassificationReport, RegressionReport, classification_report, confusion_matrix,
+    regression_report, regression_report_of,
+};
 pub use source::{BatchSource, DatasetBatches, FromFn};
 pub use trainer::{Evaluation, Fit, Trainer};
