@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use backprop_data::{DataError, Feature, PlaygroundDataset};
+use backprop_data::{DataError, Feature, PlaygroundDataset, Task};
 use backprop_nn::Activation;
 use backprop_optim::OptimizerConfig;
 use clap::{Args, Parser, Subcommand};
@@ -122,6 +122,13 @@ pub struct TrainArgs {
     /// cross-entropy), hinge [default: log for 2 classes, ce for more, mse for numbers]
     #[arg(long, value_name = "NAME", value_parser = parse_loss)]
     pub loss: Option<LossName>,
+    /// What a CSV target holds: classification (every distinct value a class, numbers too) or
+    /// regression (numbers to fit). [default: --loss log, ce or hinge mean classification and
+    /// mse regression; otherwise a target with text is classes, and a numeric one is classes when
+    /// all its values are integers with at most 20 distinct values and at most half as many as
+    /// rows (scikit-learn's "multiclass"), numbers otherwise; the choice and its reason are printed]
+    #[arg(long, value_name = "KIND", value_parser = parse_task)]
+    pub task: Option<Task>,
     /// Optimizer: sgd, momentum (SGD with momentum 0.9), adam, adamw, rmsprop (PyTorch's
     /// defaults otherwise) [default: sgd for Playground sets, adam for CSV]
     #[arg(long, value_name = "NAME", value_parser = parse_optimizer)]
@@ -427,6 +434,15 @@ pub fn parse_scale(text: &str) -> Result<Scale, String> {
         "standard" | "z" | "zscore" => Ok(Scale::Standard),
         "none" => Ok(Scale::None),
         _ => Err(format!("unknown scaling '{text}'; expected standard or none")),
+    }
+}
+
+/// Parses `--task`.
+pub fn parse_task(text: &str) -> Result<Task, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "classification" | "classes" => Ok(Task::Classification),
+        "regression" | "numbers" => Ok(Task::Regression),
+        _ => Err(format!("unknown task '{text}'; expected classification or regression")),
     }
 }
 

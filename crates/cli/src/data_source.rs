@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use backprop_data::{
-    CsvOptions, DataError, Dataset, Feature, PlaygroundDataset, PlaygroundSpec, Targets, load_csv,
-    train_test_split,
+    CsvOptions, DataError, Dataset, Feature, PlaygroundDataset, PlaygroundSpec, Targets, Task,
+    load_csv_with_choice, train_test_split,
 };
 use backprop_tensor::{Float, Tensor};
 
@@ -48,6 +48,8 @@ pub enum Origin {
         path: PathBuf,
         /// The target column.
         target: String,
+        /// Why the target was read as classes or as numbers (`Task::choose`'s reason).
+        task_reason: String,
     },
 }
 
@@ -110,14 +112,24 @@ pub fn split<F: Float>(
     Ok((train, (test_fraction > 0.0).then_some(test)))
 }
 
-/// A CSV file for training: every column but `target` is a feature.
+/// A CSV file for training: every column but `target` is a feature; `task` says whether the
+/// target holds classes or numbers (`Task::Auto`: decided from its values).
 ///
 /// # Errors
 /// As `backprop_data::load_csv` (file, line, column), and a split that leaves no training rows.
-pub fn csv_data<F: Float>(path: &Path, target: &str, test_fraction: f64, seed: u64) -> Result<Prepared<F>> {
-    let all: Dataset<F> = load_csv(path, &CsvOptions::new(target))?;
+pub fn csv_data<F: Float>(
+    path: &Path,
+    target: &str,
+    task: Task,
+    test_fraction: f64,
+    seed: u64,
+) -> Result<Prepared<F>> {
+    let (all, choice): (Dataset<F>, _) =
+        load_csv_with_choice(path, &CsvOptions { task, ..CsvOptions::new(target) })?;
     let (train, test) = split(&all, test_fraction, seed)?;
-    Ok(Prepared { train, test, origin: Origin::Csv { path: path.to_path_buf(), target: target.to_string() } })
+    let origin =
+        Origin::Csv { path: path.to_path_buf(), target: target.to_string(), task_reason: choice.reason };
+    Ok(Prepared { train, test, origin })
 }
 
 /// A CSV file for evaluating a model: the model's feature columns by name (Playground features

@@ -111,7 +111,9 @@ impl RunSummary<'_> {
             Origin::Playground { dataset, .. } => {
                 json!({"dataset": dataset.name(), "noise": args.data.noise.unwrap_or(0.0)})
             }
-            Origin::Csv { path, target } => json!({"csv": path.display().to_string(), "target": target}),
+            Origin::Csv { path, target, task_reason } => {
+                json!({"csv": path.display().to_string(), "target": target, "task_reason": task_reason})
+            }
         };
         json!({
             "command": "train",

@@ -4,13 +4,13 @@
 use std::time::Instant;
 
 use backprop_autograd::Graph;
-use backprop_data::{Feature, Standardizer};
+use backprop_data::{Feature, Standardizer, Task};
 use backprop_nn::{Activation, MlpSpec, ModelMeta, Module, Sequential, save_model};
 use backprop_optim::{Optimizer, OptimizerConfig, SgdConfig};
 use backprop_tensor::TensorRng;
 use backprop_train::{CheckpointWriter, Observer, TrainError, Trainer};
 
-use crate::args::{Scale, TrainArgs};
+use crate::args::{LossName, Scale, TrainArgs};
 use crate::data_source::{Origin, Prepared, csv_data, default_test_fraction, playground_data};
 use crate::error::{CliError, Result};
 use crate::init::InitModel;
@@ -42,7 +42,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
         (None, Some(path)) => {
             let target = args.data.target.as_deref().expect("checked by check_flags");
-            csv_data(path, target, test_fraction, seed)?
+            csv_data(path, target, csv_task(args), test_fraction, seed)?
         }
         (None, None) => unreachable!("clap requires --dataset or --csv"),
     };
@@ -119,6 +119,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         class_names: data.train.targets().class_names().map(<[String]>::to_vec).unwrap_or_default(),
         input_scaling: scaling.clone(),
     };
+    if let Origin::Csv { task_reason, .. } = &data.origin
+        && !args.json
+        && csv_task(args) == Task::Auto
+    {
+        emit(task_reason);
+    }
     let summary = RunSummary { data: &data, specs: &specs, meta: &meta, optimizer, lr, batch_size };
     let settings = summary.settings_json(args, test_fraction, threads);
     if !args.json {
@@ -205,6 +211,16 @@ fn check_flags(args: &TrainArgs, playground: bool) -> Result<()> {
         check_parent(path)?;
     }
     Ok(())
+}
+
+/// What a CSV target holds: `--task`, else what `--loss` implies, else decided from the values.
+fn csv_task(args: &TrainArgs) -> Task {
+    match (args.task, args.loss) {
+        (Some(task), _) => task,
+        (None, Some(LossName::Mse)) => Task::Regression,
+        (None, Some(LossName::Log | LossName::Ce | LossName::Hinge)) => Task::Classification,
+        (None, None) => Task::Auto,
+    }
 }
 
 fn default_layers(playground: bool) -> Vec<usize> {

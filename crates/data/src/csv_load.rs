@@ -8,6 +8,7 @@ use backprop_tensor::{Float, Tensor};
 use crate::csv_text::{next_row, normalize, parse_number, read_header, reader as csv_reader};
 use crate::dataset::{Dataset, Targets};
 use crate::error::{CellAt, DataError, Result};
+use crate::task_choice::TaskChoice;
 
 /// What kind of target a CSV column holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,10 +49,22 @@ impl CsvOptions {
 /// # Errors
 /// When the file cannot be read, and as [`read_csv`]; messages start with the path as given.
 pub fn load_csv<F: Float>(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Dataset<F>> {
+    Ok(load_csv_with_choice(path, options)?.0)
+}
+
+/// [`load_csv`], also returning the task chosen for the target and why ([`Task::choose`]), for
+/// a command to say what it decided.
+///
+/// # Errors
+/// As [`load_csv`].
+pub fn load_csv_with_choice<F: Float>(
+    path: impl AsRef<Path>,
+    options: &CsvOptions,
+) -> Result<(Dataset<F>, TaskChoice)> {
     let path = path.as_ref();
     let file = std::fs::File::open(path)
         .map_err(|source| DataError::Io { file: path.display().to_string(), source })?;
-    read_csv(file, &path.display().to_string(), options)
+    read_csv_with_choice(file, &path.display().to_string(), options)
 }
 
 /// Reads CSV text into a [`Dataset`]; `source` names it in error messages (e.g. the file name).
@@ -86,7 +99,19 @@ pub fn load_csv<F: Float>(path: impl AsRef<Path>, options: &CsvOptions) -> Resul
 /// let err = read_csv::<f32>(bad.as_bytes(), "pets.csv", &CsvOptions::new("label")).unwrap_err();
 /// assert_eq!(err.to_string(), "pets.csv:3: column 'x2' (2): 'oops' is not a number");
 /// ```
-pub fn read_csv<F: Float>(mut reader: impl Read, source: &str, options: &CsvOptions) -> Result<Dataset<F>> {
+pub fn read_csv<F: Float>(reader: impl Read, source: &str, options: &CsvOptions) -> Result<Dataset<F>> {
+    Ok(read_csv_with_choice(reader, source, options)?.0)
+}
+
+/// [`read_csv`], also returning the task chosen for the target and why.
+///
+/// # Errors
+/// As [`read_csv`].
+pub fn read_csv_with_choice<F: Float>(
+    mut reader: impl Read,
+    source: &str,
+    options: &CsvOptions,
+) -> Result<(Dataset<F>, TaskChoice)> {
     let mut bytes = Vec::new();
     reader.read_to_end(&mut bytes).map_err(|e| DataError::Io { file: source.to_string(), source: e })?;
     let text = normalize(bytes, source)?;
@@ -130,7 +155,8 @@ pub fn read_csv<F: Float>(mut reader: impl Read, source: &str, options: &CsvOpti
     let rows = target_cells.len();
     let column = &header[target];
     let texts: Vec<&str> = target_cells.iter().map(|(text, _)| text.as_str()).collect();
-    let classify = options.task.choose(column, &texts).task == Task::Classification;
+    let choice = options.task.choose(column, &texts);
+    let classify = choice.task == Task::Classification;
     if classify && options.task == Task::Auto {
         canonical_integers(&mut target_cells);
     }
@@ -153,7 +179,9 @@ pub fn read_csv<F: Float>(mut reader: impl Read, source: &str, options: &CsvOpti
     };
     let feature_names =
         header.iter().enumerate().filter(|&(j, _)| j != target).map(|(_, name)| name.clone()).collect();
-    Dataset::new(Tensor::from_vec(&[rows, header.len() - 1], features), targets, feature_names)
+    let dataset =
+        Dataset::new(Tensor::from_vec(&[rows, header.len() - 1], features), targets, feature_names)?;
+    Ok((dataset, choice))
 }
 
 /// Writes integers that the rule of [`Task::Auto`] read as classes the one way: `7.0` and `7`

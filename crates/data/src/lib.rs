@@ -67,7 +67,7 @@ mod standardize;
 mod task_choice;
 
 pub use batches::Batches;
-pub use csv_load::{CsvOptions, Task, load_csv, read_csv};
+pub use csv_load::{CsvOptions, Task, load_csv, load_csv_with_choice, read_csv, read_csv_with_choice};
 pub use csv_table::CsvTable;
 pub use csv_text::parse_number;
 pub use dataset::{Batch, BatchTargets, Dataset, Targets};
