@@ -123,10 +123,10 @@ pub struct TrainArgs {
     #[arg(long, value_name = "NAME", value_parser = parse_loss)]
     pub loss: Option<LossName>,
     /// What a CSV target holds: classification (every distinct value a class, numbers too) or
-    /// regression (numbers to fit). [default: --loss log, ce or hinge mean classification and
-    /// mse regression; otherwise a target with text is classes, and a numeric one is classes when
-    /// all its values are integers with at most 20 distinct values and at most half as many as
-    /// rows (scikit-learn's "multiclass"), numbers otherwise; the choice and its reason are printed]
+    /// regression (numbers to fit). [default: a target with text is classes, and a numeric one
+    /// is classes when all its values are integers with at most 20 distinct values and at most
+    /// half as many as rows (scikit-learn's "multiclass"), numbers otherwise; the choice and its
+    /// reason are printed]
     #[arg(long, value_name = "KIND", value_parser = parse_task)]
     pub task: Option<Task>,
     /// Optimizer: sgd, momentum (SGD with momentum 0.9), adam, adamw, rmsprop (PyTorch's

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::args::PlaygroundArgs;
 use crate::error::{CliError, Result};
 use crate::plot::{Figure, HeatMap, PlotPoint, check_plot_path, draw};
-use crate::report::{EpochRecord, Progress, emit, report_json};
+use crate::report::{EpochRecord, Progress, emit, finish_run};
 
 /// Runs `backprop playground`.
 ///
@@ -67,8 +67,8 @@ pub fn run(args: &PlaygroundArgs) -> Result<()> {
     if let Some(path) = &args.plot {
         draw_page(path, args, &run, &history)?;
     }
-    if args.json {
-        let settings = json!({
+    let settings = || {
+        json!({
             "command": "playground",
             "url_hash": config.to_hash(),
             "seed": run.seed(),
@@ -87,15 +87,10 @@ pub fn run(args: &PlaygroundArgs) -> Result<()> {
             "train_points": run.train_points().len(),
             "test_points": run.test_points().len(),
             "ignored_fields": config.ignored_fields,
-        });
-        emit(&report_json(settings, &history, classification, seconds).to_string());
-    } else {
-        let last = history.last().expect("epoch 0 is always recorded");
-        emit(&format!("final {}  ({seconds:.2} s)", last.to_line(args.epochs)));
-        if let Some(path) = &args.plot {
-            emit(&format!("wrote the picture to {}", path.display()));
-        }
-    }
+        })
+    };
+    let written = [("wrote the picture to", args.plot.as_deref())];
+    finish_run(args.json, settings, &history, classification, seconds, args.epochs, &written);
     Ok(())
 }
 

@@ -78,6 +78,30 @@ pub fn report_json(settings: Value, history: &[EpochRecord], classification: boo
     })
 }
 
+/// The end of a run's output: the JSON report with `--json` (`settings` built only then), else
+/// the final record's line and one line per file written (`("saved the model to", path)`).
+pub fn finish_run(
+    json: bool,
+    settings: impl FnOnce() -> Value,
+    history: &[EpochRecord],
+    classification: bool,
+    seconds: f64,
+    epochs: usize,
+    written: &[(&str, Option<&std::path::Path>)],
+) {
+    if json {
+        emit(&report_json(settings(), history, classification, seconds).to_string());
+        return;
+    }
+    let last = history.last().expect("epoch 0 is always recorded");
+    emit(&format!("final {}  ({seconds:.2} s)", last.to_line(epochs)));
+    for (what, path) in written {
+        if let Some(path) = path {
+            emit(&format!("{what} {}", path.display()));
+        }
+    }
+}
+
 /// Writes `text` and a line break to stdout. A closed pipe (`backprop ... | head`) or another
 /// write error is ignored: output is a report, and losing it must not stop a run that saves
 /// a model.

@@ -10,13 +10,13 @@ use backprop_optim::{Optimizer, OptimizerConfig, SgdConfig};
 use backprop_tensor::TensorRng;
 use backprop_train::{CheckpointWriter, Observer, TrainError, Trainer};
 
-use crate::args::{LossName, Scale, TrainArgs};
+use crate::args::{Scale, TrainArgs};
 use crate::data_source::{Origin, Prepared, csv_data, default_test_fraction, playground_data};
 use crate::error::{CliError, Result};
 use crate::init::InitModel;
 use crate::model::{TaskKind, outputs, resolve_loss};
 use crate::plot::{check_parent, check_plot_path};
-use crate::report::{EpochRecord, Progress, emit, report_json};
+use crate::report::{EpochRecord, Progress, emit, finish_run};
 use crate::set_threads;
 use crate::summary::RunSummary;
 use crate::surface;
@@ -166,19 +166,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             &summary.title(&history),
         )?;
     }
+    let written =
+        [("saved the model to", args.save.as_deref()), ("wrote the picture to", args.plot.as_deref())];
     let classification = matches!(task, TaskKind::Classes(_));
-    if args.json {
-        emit(&report_json(settings, &history, classification, seconds).to_string());
-    } else {
-        let last = history.last().expect("epoch 0 is always recorded");
-        emit(&format!("final {}  ({seconds:.2} s)", last.to_line(args.epochs)));
-        if let Some(path) = &args.save {
-            emit(&format!("saved the model to {}", path.display()));
-        }
-        if let Some(path) = &args.plot {
-            emit(&format!("wrote the picture to {}", path.display()));
-        }
-    }
+    finish_run(args.json, || settings, &history, classification, seconds, args.epochs, &written);
     Ok(())
 }
 
@@ -213,14 +204,10 @@ fn check_flags(args: &TrainArgs, playground: bool) -> Result<()> {
     Ok(())
 }
 
-/// What a CSV target holds: `--task`, else what `--loss` implies, else decided from the values.
+/// What a CSV target holds: `--task`, else decided from its values (a `--loss` that does not
+/// fit the decision is then a usage error naming both).
 fn csv_task(args: &TrainArgs) -> Task {
-    match (args.task, args.loss) {
-        (Some(task), _) => task,
-        (None, Some(LossName::Mse)) => Task::Regression,
-        (None, Some(LossName::Log | LossName::Ce | LossName::Hinge)) => Task::Classification,
-        (None, None) => Task::Auto,
-    }
+    args.task.unwrap_or(Task::Auto)
 }
 
 fn default_layers(playground: bool) -> Vec<usize> {

@@ -69,38 +69,34 @@ pub fn evaluate<F: Float, M: Module>(
 ) -> Result<Metrics> {
     let was_training = model.is_training();
     model.set_training(false);
-    let n = data.len();
-    let result = if n <= EVAL_CHUNK_ROWS {
-        evaluate_rows(g, model, loss, data.features(), targets_of(data.targets()))
-            .map(|(value, right)| metrics(value, right, n))
-    } else {
-        evaluate_in_chunks(g, model, loss, data)
-    };
+    let result = in_chunks(data, |features, targets| evaluate_rows(g, model, loss, features, targets));
     model.set_training(was_training);
     result
 }
 
-/// The mean loss is the row-weighted mean of the chunks' means.
-fn evaluate_in_chunks<F: Float, M: Module>(
-    g: &mut Graph<F>,
-    model: &mut M,
-    loss: Loss,
+/// The metrics of `data` from `rows` run on chunks of at most [`EVAL_CHUNK_ROWS`] rows (the
+/// whole data set when it fits): the mean loss is the row-weighted mean of the chunks' means.
+fn in_chunks<F: Float>(
     data: &Dataset<F>,
+    mut rows: impl FnMut(&Tensor<F>, Targets<'_, F>) -> Result<(f64, Option<usize>)>,
 ) -> Result<Metrics> {
     let n = data.len();
+    if n <= EVAL_CHUNK_ROWS {
+        let (value, right) = rows(data.features(), targets_of(data.targets()))?;
+        return Ok(metrics(value, right, n));
+    }
     let (mut total, mut right) = (0.0, Some(0));
-    let mut rows = Vec::with_capacity(EVAL_CHUNK_ROWS);
+    let mut chunk = Vec::with_capacity(EVAL_CHUNK_ROWS);
     let mut batch = Batch::new();
     for start in (0..n).step_by(EVAL_CHUNK_ROWS) {
-        rows.clear();
-        rows.extend(start..(start + EVAL_CHUNK_ROWS).min(n));
-        data.batch_into(&rows, &mut batch)?;
-        let (value, chunk_right) =
-            evaluate_rows(g, model, loss, &batch.features, batch_targets(&batch.targets))?;
+        chunk.clear();
+        chunk.extend(start..(start + EVAL_CHUNK_ROWS).min(n));
+        data.batch_into(&chunk, &mut batch)?;
+        let (value, chunk_right) = rows(&batch.features, batch_targets(&batch.targets))?;
         if !value.is_finite() {
             return Ok(metrics(value, None, n));
         }
-        total += value * rows.len() as f64 / n as f64;
+        total += value * chunk.len() as f64 / n as f64;
         right = right.zip(chunk_right).map(|(a, b)| a + b);
     }
     Ok(metrics(total, right, n))
