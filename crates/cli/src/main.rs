@@ -32,6 +32,9 @@ use backprop_tensor::set_num_threads;
 
 use crate::error::{CliError, Result};
 
+/// The element type of training (PyTorch's default).
+pub type F = f32;
+
 use clap::Parser;
 use clap::error::ErrorKind;
 

@@ -6,11 +6,11 @@ use backprop_nn::{LayerSpec, ModelMeta};
 use backprop_optim::OptimizerConfig;
 use serde_json::{Value, json};
 
+use crate::F;
 use crate::args::TrainArgs;
 use crate::data_source::{Origin, Prepared};
 use crate::model::{hidden_sizes, io_sizes};
 use crate::report::EpochRecord;
-use crate::train::F;
 
 /// `1,2,3`.
 pub fn join(sizes: &[usize]) -> String {

@@ -17,12 +17,9 @@ use crate::init::InitModel;
 use crate::model::{TaskKind, outputs, resolve_loss};
 use crate::plot::{check_parent, check_plot_path};
 use crate::report::{EpochRecord, Progress, emit, finish_run};
-use crate::set_threads;
 use crate::summary::RunSummary;
 use crate::surface;
-
-/// The element type of training (PyTorch's default).
-pub type F = f32;
+use crate::{F, set_threads};
 
 /// Runs `backprop train`.
 ///

@@ -8,21 +8,8 @@ use backprop_tensor::{Float, Tensor};
 use crate::csv_text::{next_row, normalize, parse_number, read_header, reader as csv_reader};
 use crate::dataset::{Dataset, Targets};
 use crate::error::{CellAt, DataError, Result};
+pub use crate::task_choice::Task;
 use crate::task_choice::TaskChoice;
-
-/// What kind of target a CSV column holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Task {
-    /// Classification when any target cell is not a number, or every cell is an integer and
-    /// there are few distinct values (at most 20 and at most half the rows: the rule and its
-    /// reasons are in [`Task::choose`]); regression otherwise.
-    #[default]
-    Auto,
-    /// Every distinct target text is a class (numeric labels such as `0`, `1`, `2` included).
-    Classification,
-    /// The target is a real number.
-    Regression,
-}
 
 /// How to read a CSV file: which column is the target, and what kind of target it is.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,19 @@
 //! covertype 7, wine quality 7–11), and a class needs on average two rows or more, so a small
 //! file of distinct integers (a line `y = 2x + 1` sampled at integers) stays a regression.
 
-use crate::csv_load::Task;
+/// What kind of target a CSV column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Task {
+    /// Classification when any target cell is not a number, or every cell is an integer and
+    /// there are few distinct values (at most 20 and at most half the rows: the rule and its
+    /// reasons are in [`Task::choose`]); regression otherwise.
+    #[default]
+    Auto,
+    /// Every distinct target text is a class (numeric labels such as `0`, `1`, `2` included).
+    Classification,
+    /// The target is a real number.
+    Regression,
+}
 
 /// The most distinct integer values a column may have for [`Task::Auto`] to read it as classes.
 pub const MAX_AUTO_CLASSES: usize = 20;

@@ -294,7 +294,7 @@ impl Dense {
                 format!("expected input of shape [batch, {}], got {shape:?}", self.in_features),
             ));
         }
-        pass.dense(x, self, activation)
+        pass.dense(x, self.weight(), self.bias(), activation)
     }
 }
 

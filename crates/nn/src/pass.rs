@@ -11,7 +11,6 @@ use backprop_autograd::{Graph, Var};
 use backprop_tensor::{Float, Tensor, Transpose};
 
 use crate::activation::Activation;
-use crate::dense::Dense;
 use crate::error::Result;
 
 /// The operations a forward pass is made of.
@@ -22,9 +21,15 @@ pub(crate) trait Pass<F: Float> {
     /// The shape of a value.
     fn shape<'v>(&'v self, x: &'v Self::Value) -> Result<&'v [usize]>;
 
-    /// `activation(x·W + b)` of a dense layer (`activation(x·W)` without a bias), its input
-    /// already checked.
-    fn dense(&mut self, x: Self::Value, layer: &Dense, activation: Activation) -> Result<Self::Value>;
+    /// `activation(x·W + b)` of a dense layer with weight `w` and bias `b`
+    /// (`activation(x·W)` without a bias), its input already checked.
+    fn dense(
+        &mut self,
+        x: Self::Value,
+        w: Var,
+        b: Option<Var>,
+        activation: Activation,
+    ) -> Result<Self::Value>;
 
     /// `activation(x)`.
     fn activation(&mut self, x: Self::Value, activation: Activation) -> Result<Self::Value>;
@@ -38,9 +43,8 @@ impl<F: Float> Pass<F> for Graph<F> {
         Ok(Graph::shape(self, *x)?)
     }
 
-    fn dense(&mut self, x: Var, layer: &Dense, activation: Activation) -> Result<Var> {
-        let w = layer.weight();
-        let z = match (layer.bias(), activation.fused()) {
+    fn dense(&mut self, x: Var, w: Var, b: Option<Var>, activation: Activation) -> Result<Var> {
+        let z = match (b, activation.fused()) {
             (Some(b), Some(fused)) => return Ok(self.affine_act(x, w, b, fused)?),
             (Some(b), None) => self.affine(x, w, b)?,
             (None, _) => self.matmul(x, w)?,
@@ -69,10 +73,16 @@ impl<'a, F: Float> Pass<F> for Evaluate<'a, F> {
         Ok(x.shape())
     }
 
-    fn dense(&mut self, x: Self::Value, layer: &Dense, activation: Activation) -> Result<Self::Value> {
-        let w = self.graph.value(layer.weight())?;
+    fn dense(
+        &mut self,
+        x: Self::Value,
+        w: Var,
+        b: Option<Var>,
+        activation: Activation,
+    ) -> Result<Self::Value> {
+        let w = self.graph.value(w)?;
         let mut out = Tensor::zeros(&[x.shape()[0], w.shape()[1]]);
-        let beta = match layer.bias() {
+        let beta = match b {
             Some(b) => {
                 let b = self.graph.value(b)?.as_slice();
                 for row in out.as_mut_slice().chunks_exact_mut(b.len()) {

@@ -25,6 +25,7 @@ use backprop_optim::{Optimizer, OptimizerConfig, OptimizerState, ParamState};
 use crate::error::{Result, TrainError};
 use crate::metrics::EpochRecord;
 use crate::observer::{Control, Observer, Snapshot};
+pub use crate::state::TrainingState;
 
 /// The metadata key of the checkpoint's JSON.
 pub const CHECKPOINT_KEY: &str = "backprop.checkpoint";
@@ -32,19 +33,6 @@ pub const CHECKPOINT_KEY: &str = "backprop.checkpoint";
 pub const OPTIMIZER_PREFIX: &str = "optimizer.";
 /// The checkpoint format version this crate writes and reads.
 pub const CHECKPOINT_VERSION: u32 = 1;
-
-/// Where training stands: what, besides model and optimizer, a resumed run needs.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct TrainingState {
-    /// Completed epochs.
-    pub epoch: u64,
-    /// Completed optimizer steps (or any step counter the trainer keeps).
-    pub step: u64,
-    /// The trainer's random generator (shuffling), to continue the same sequence.
-    pub rng: Option<RngState>,
-    /// Anything else the trainer wants back (a scheduler's step, the best loss, ...).
-    pub extra: BTreeMap<String, serde_json::Value>,
-}
 
 /// A loaded checkpoint, ready to continue training.
 pub struct Checkpoint<F: Float> {

@@ -49,6 +49,7 @@ mod observer;
 mod reduce;
 mod report;
 mod source;
+mod state;
 mod trainer;
 
 pub use checkpoint::{

@@ -5,9 +5,9 @@ use backprop_autograd::Graph;
 use backprop_optim::Optimizer;
 use backprop_tensor::Float;
 
-use crate::checkpoint::TrainingState;
 use crate::error::Result;
 use crate::metrics::EpochRecord;
+use crate::state::TrainingState;
 
 /// What an observer wants after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

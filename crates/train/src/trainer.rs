@@ -12,12 +12,12 @@ use backprop_optim::{LrScheduler, Optimizer, clip_grad_norm, clip_grad_value};
 use backprop_tensor::{Float, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::TrainingState;
 use crate::config::{Clip, EarlyStopping, Monitor, ScheduleStep, TrainConfig};
 use crate::error::{Result, TrainError};
 use crate::metrics::{EpochRecord, Metrics, batch_targets, evaluate};
 use crate::observer::{Control, Observer, Snapshot, StepReport, StopReason};
 use crate::reduce::{GradientReduction, LocalGradients};
+use crate::state::TrainingState;
 
 use crate::source::{BatchSource, DatasetBatches};
 
