@@ -36,3 +36,18 @@ unsafe impl GlobalAlloc for CountingAllocator {
 pub fn allocations() -> usize {
     ALLOCATIONS.load(Ordering::Relaxed)
 }
+
+/// Runs `step` once and twice more to warm up, then `counted` times while counting: returns
+/// the first and the last result and the allocations of the counted steps.
+pub fn steady_state<T: Copy>(counted: usize, mut step: impl FnMut() -> T) -> (T, T, usize) {
+    let first = step();
+    for _ in 0..2 {
+        step();
+    }
+    let before = allocations();
+    let mut last = first;
+    for _ in 0..counted {
+        last = step();
+    }
+    (first, last, allocations() - before)
+}

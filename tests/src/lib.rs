@@ -38,7 +38,7 @@ mod op_check;
 mod shapes;
 mod values;
 
-pub use alloc::{CountingAllocator, allocations};
+pub use alloc::{CountingAllocator, allocations, steady_state};
 pub use compare::{max_difference, max_difference_all};
 pub use config::{DEFAULT_CASES, cases, config};
 pub use model_check::{Comparison, ModelCheckError, ModelReport, Objective, check_model_gradients};

@@ -7,7 +7,7 @@ use backprop_autograd::Graph;
 use backprop_nn::{Activation, Module, Reduction, bce_with_logits, mlp, mse, softmax_cross_entropy};
 use backprop_optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
 use backprop_tensor::{Tensor, TensorRng};
-use backprop_tests::{CountingAllocator, allocations};
+use backprop_tests::{CountingAllocator, steady_state};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -51,7 +51,7 @@ fn run(loss: LossKind, opt: OptKind, sizes: &[usize], activation: Activation) ->
     let values = Tensor::from_shape_fn(&[batch, outputs], |_| rng.normal() as f32);
     let classes: Vec<usize> = (0..batch).map(|_| rng.below(outputs)).collect();
 
-    let mut step = || {
+    let step = || {
         optimizer.zero_grad(&mut g);
         let xv = g.input_copy(&x);
         let out = model.forward(&mut g, xv).unwrap();
@@ -72,16 +72,7 @@ fn run(loss: LossKind, opt: OptKind, sizes: &[usize], activation: Activation) ->
         g.clear();
         value
     };
-    let first = step();
-    for _ in 0..2 {
-        step();
-    }
-    let before = allocations();
-    let mut last = first;
-    for _ in 0..20 {
-        last = step();
-    }
-    (first, last, allocations() - before)
+    steady_state(20, step)
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use backprop_autograd::Graph;
 use backprop_nn::{Activation, Loss, Module, Reduction, Targets, mlp};
 use backprop_tensor::{Tensor, TensorRng};
-use backprop_tests::{CountingAllocator, allocations};
+use backprop_tests::{CountingAllocator, steady_state};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -28,7 +28,7 @@ fn run(loss: Loss, sizes: &[usize]) -> (f32, f32, usize) {
         Loss::Mse => Targets::Values(&values),
         _ => Targets::Classes(&classes),
     };
-    let mut step = || {
+    let step = || {
         g.zero_grad();
         let xv = g.input_copy(&x);
         let out = model.forward(&mut g, xv).unwrap();
@@ -42,16 +42,7 @@ fn run(loss: Loss, sizes: &[usize]) -> (f32, f32, usize) {
         g.clear();
         value
     };
-    let first = step();
-    for _ in 0..2 {
-        step();
-    }
-    let before = allocations();
-    let mut last = first;
-    for _ in 0..20 {
-        last = step();
-    }
-    (first, last, allocations() - before)
+    steady_state(20, step)
 }
 
 #[test]
