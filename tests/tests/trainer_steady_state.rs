@@ -1,6 +1,7 @@
 //! A `Trainer` step allocates nothing in the steady state: from the second epoch on, nothing is
 //! allocated between one step and the next of the same epoch (the batch buffers, the tape's
-//! buffers and the optimizer state are all reused; only evaluation between epochs allocates).
+//! buffers and the optimizer state are all reused; only evaluation between epochs allocates),
+//! with L1 and L2 penalties on.
 //!
 //! This file holds a single test, so that the global allocation counter sees only its loops.
 
@@ -62,7 +63,8 @@ fn run(
     let mut g = Graph::<f32>::new();
     let mut model = mlp(&mut g, sizes, activation, &mut rng).unwrap();
     let mut optimizer = optimizer.build(model.parameters()).unwrap();
-    let config = TrainConfig { epochs: 4, batch_size: 16, clip, ..TrainConfig::default() };
+    let config =
+        TrainConfig { epochs: 4, batch_size: 16, clip, l1: 1e-4, l2: 1e-3, ..TrainConfig::default() };
     let mut counter = AllocationsBetweenSteps { last: None, counted: 0, allocated: 0 };
     Trainer::new(loss, config)
         .unwrap()

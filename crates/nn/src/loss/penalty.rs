@@ -87,15 +87,22 @@ impl<F: Float> Op<F> for Penalty {
 
 fn apply<F: Float>(g: &mut Graph<F>, params: &[(String, Var)], lambda: f64, norm: Norm) -> Result<Var> {
     let op = Penalty { norm, lambda };
-    let name = Op::<F>::name(&op).to_string();
+    let name = || Op::<F>::name(&op).to_string();
     if !lambda.is_finite() || lambda < 0.0 {
         return Err(NnError::invalid(
-            name,
+            name(),
             format!("the strength must be finite and non-negative, got {lambda}"),
         ));
     }
     if params.is_empty() {
-        return Err(NnError::invalid(name, "no parameters given"));
+        return Err(NnError::invalid(name(), "no parameters given"));
+    }
+    // Up to three handles on the stack (as many as `Graph::apply` records without allocating):
+    // a training step with penalties on a small network allocates nothing.
+    let n = params.len();
+    if n <= 3 {
+        let inline: [Var; 3] = std::array::from_fn(|k| params[k.min(n - 1)].1);
+        return Ok(g.apply(op, &inline[..n])?);
     }
     let vars: Vec<Var> = params.iter().map(|(_, v)| *v).collect();
     Ok(g.apply(op, &vars)?)
