@@ -1,7 +1,7 @@
 //! What an evaluation measures, and the record of an epoch.
 
 use backprop_autograd::Graph;
-use backprop_data::{Batch, BatchTargets, Dataset, Targets as DataTargets};
+use backprop_data::{Batch, Dataset};
 use backprop_nn::{Loss, Module, Reduction};
 use backprop_tensor::{Float, Tensor};
 use serde::{Deserialize, Serialize};
@@ -38,22 +38,6 @@ pub struct EpochRecord {
     pub validation: Option<Metrics>,
 }
 
-/// The targets of a data set as a loss takes them.
-pub(crate) fn targets_of<F: Float>(targets: &DataTargets<F>) -> Targets<'_, F> {
-    match targets {
-        DataTargets::Classes { indices, .. } => Targets::Classes(indices),
-        DataTargets::Values(values) => Targets::Values(values),
-    }
-}
-
-/// The targets of a mini-batch as a loss takes them.
-pub(crate) fn batch_targets<F: Float>(targets: &BatchTargets<F>) -> Targets<'_, F> {
-    match targets {
-        BatchTargets::Classes(indices) => Targets::Classes(indices),
-        BatchTargets::Values(values) => Targets::Values(values),
-    }
-}
-
 /// Evaluates `model` on `data`: its mean `loss` and, for classification, its accuracy, in
 /// evaluation mode (dropout off) and without recording gradients. A model whose outputs are not
 /// finite gets that non-finite value as its loss (the losses refuse such outputs), so that the
@@ -82,7 +66,7 @@ fn in_chunks<F: Float>(
 ) -> Result<Metrics> {
     let n = data.len();
     if n <= EVAL_CHUNK_ROWS {
-        let (value, right) = rows(data.features(), targets_of(data.targets()))?;
+        let (value, right) = rows(data.features(), data.targets().into())?;
         return Ok(metrics(value, right, n));
     }
     let (mut total, mut right) = (0.0, Some(0));
@@ -92,7 +76,7 @@ fn in_chunks<F: Float>(
         chunk.clear();
         chunk.extend(start..(start + EVAL_CHUNK_ROWS).min(n));
         data.batch_into(&chunk, &mut batch)?;
-        let (value, chunk_right) = rows(&batch.features, batch_targets(&batch.targets))?;
+        let (value, chunk_right) = rows(&batch.features, (&batch.targets).into())?;
         if !value.is_finite() {
             return Ok(metrics(value, None, n));
         }
@@ -139,6 +123,7 @@ fn evaluate_rows<F: Float, M: Module>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use backprop_data::Targets as DataTargets;
     use backprop_nn::{Activation, MlpSpec};
     use backprop_tensor::TensorRng;
 

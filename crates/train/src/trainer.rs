@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Clip, EarlyStopping, Monitor, ScheduleStep, TrainConfig};
 use crate::error::{Result, TrainError};
-use crate::metrics::{EpochRecord, Metrics, batch_targets, evaluate};
+use crate::metrics::{EpochRecord, Metrics, evaluate};
 use crate::observer::{Control, Observer, Snapshot, StepReport, StopReason};
 use crate::reduce::{GradientReduction, LocalGradients};
 use crate::state::TrainingState;
@@ -286,8 +286,7 @@ impl<F: Float> Trainer<F> {
             if let Some(bad) = g.value(output)?.as_slice().iter().find(|v| !v.is_finite()) {
                 return Err(diverged(format!("the model's output holds {bad}")));
             }
-            let data_loss =
-                loss.compute_targets(g, output, batch_targets(&batch.targets), Reduction::Mean)?;
+            let data_loss = loss.compute_targets(g, output, (&batch.targets).into(), Reduction::Mean)?;
             let value = g.value(data_loss)?.item();
             if !value.is_finite() {
                 return Err(diverged(format!("the training loss is {value}")));

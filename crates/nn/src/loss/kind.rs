@@ -140,6 +140,26 @@ pub enum Targets<'a, F: Float> {
     Values(&'a Tensor<F>),
 }
 
+/// A data set's targets as a loss takes them (class indices stay indices).
+impl<'a, F: Float> From<&'a backprop_data::Targets<F>> for Targets<'a, F> {
+    fn from(targets: &'a backprop_data::Targets<F>) -> Self {
+        match targets {
+            backprop_data::Targets::Classes { indices, .. } => Targets::Classes(indices),
+            backprop_data::Targets::Values(values) => Targets::Values(values),
+        }
+    }
+}
+
+/// A mini-batch's targets as a loss takes them.
+impl<'a, F: Float> From<&'a backprop_data::BatchTargets<F>> for Targets<'a, F> {
+    fn from(targets: &'a backprop_data::BatchTargets<F>) -> Self {
+        match targets {
+            backprop_data::BatchTargets::Classes(indices) => Targets::Classes(indices),
+            backprop_data::BatchTargets::Values(values) => Targets::Values(values),
+        }
+    }
+}
+
 impl Loss {
     /// The loss of `outputs` against `targets` (class indices are turned into each loss's label
     /// convention -- 0/1, -1/+1, index -- inside the op, without allocating in the steady state).
