@@ -491,8 +491,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// A path no other test (in this process or another) uses at the same time: tests run in
+    /// parallel, and two of them writing and removing the same `t.idx` race.
     fn temp_path(name: &str) -> std::path::PathBuf {
-        std::env::temp_dir().join(format!("backprop-data-{}-{name}", std::process::id()))
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        std::env::temp_dir().join(format!("backprop-data-{}-{n}-{name}", std::process::id()))
     }
 
     fn header(code: u8, dims: &[u32]) -> Vec<u8> {
