@@ -1,8 +1,9 @@
 //! A global allocator that counts allocations, for steady-state tests ("a training step
 //! allocates nothing once warmed up"). A test binary installs it with
 //! `#[global_allocator] static GLOBAL: CountingAllocator = CountingAllocator;` and reads
-//! [`allocations`] before and after the loop it measures; such a file should hold a single
-//! test, so that the counter sees only that loop.
+//! [`allocations`] before and after the loop it measures. The counter sees every thread, so such
+//! a file runs without libtest's harness (`harness = false` in tests/Cargo.toml, a `main` that
+//! calls the test): the harness's thread allocates for its own bookkeeping while a test runs.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
