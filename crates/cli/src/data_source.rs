@@ -211,12 +211,17 @@ pub struct ImageSets<F: Float> {
 
 /// IDX images for evaluating a model whose classes are `classes`: `--idx DIR` gives its t10k
 /// files (the test set), `--images/--labels` a set evaluated whole and `--test-images/--test-labels`
-/// a test set.
+/// a test set; the images must have the model's `inputs` pixels.
 ///
 /// # Errors
-/// A missing or malformed file, labels outside the model's classes, or a model whose class
-/// names are not `0..k` (it was not trained on labels that are integers).
-pub fn images_for_model<F: Float>(args: &ImageArgs, classes: &[String]) -> Result<ImageSets<F>> {
+/// A missing or malformed file, labels outside the model's classes, images of another size,
+/// or a model whose class names are not `0..k` (it was not trained on labels that are
+/// integers).
+pub fn images_for_model<F: Float>(
+    args: &ImageArgs,
+    classes: &[String],
+    inputs: usize,
+) -> Result<ImageSets<F>> {
     if classes.iter().enumerate().any(|(i, c)| *c != i.to_string()) {
         return Err(CliError::usage(format!(
             "the model's classes [{}] are not 0..{}, so IDX labels (integers) cannot name them",
@@ -224,17 +229,29 @@ pub fn images_for_model<F: Float>(args: &ImageArgs, classes: &[String]) -> Resul
             classes.len()
         )));
     }
-    let k = classes.len();
+    let load = |images: &Path, labels: &Path| -> Result<Dataset<F>> {
+        let set = load_idx_pair_with_classes(images, labels, classes.len())?;
+        if set.num_features() != inputs {
+            return Err(CliError::file(
+                images,
+                format!(
+                    "the images have {} pixels each, but the model takes {inputs} inputs",
+                    set.num_features()
+                ),
+            ));
+        }
+        Ok(set)
+    };
     match (&args.idx, &args.images, &args.labels) {
         (Some(dir), _, _) => {
             let (images, labels) = MnistSet::Test.paths(dir)?;
-            let test = load_idx_pair_with_classes(images, labels, k)?;
+            let test = load(&images, &labels)?;
             Ok(ImageSets { all: None, test: Some(test), source: dir.display().to_string() })
         }
         (None, Some(images), Some(labels)) => {
-            let all = load_idx_pair_with_classes(images, labels, k)?;
+            let all = load(images, labels)?;
             let test = match (&args.test_images, &args.test_labels) {
-                (Some(ti), Some(tl)) => Some(load_idx_pair_with_classes(ti, tl, k)?),
+                (Some(ti), Some(tl)) => Some(load(ti, tl)?),
                 _ => None,
             };
             Ok(ImageSets { all: Some(all), test, source: images.display().to_string() })

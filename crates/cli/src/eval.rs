@@ -52,7 +52,8 @@ fn run_typed<F: Float>(args: &EvalArgs) -> Result<()> {
             let classes = classes.as_deref().ok_or_else(|| {
                 CliError::file(&args.model, "the model is a regression model; IDX images have class labels")
             })?;
-            let sets = images_for_model::<F>(&args.data.images, classes)?;
+            let inputs = model_feature_names(&args.model, &meta)?.len();
+            let sets = images_for_model::<F>(&args.data.images, classes, inputs)?;
             (sets.all, sets.test, json!({"images": sets.source}))
         }
         (Some(dataset), _) => {

@@ -210,6 +210,15 @@ fn idx_folder_and_image_files_train_eval_and_predict_alike() {
     .json();
     assert_eq!(eval["report"]["set"], "all");
     assert_eq!(eval["report"]["confusion"], report["confusion"]);
+
+    // Images of another size are refused, naming the file.
+    write_idx_file(&dir.path("small.idx"), vec![2, 2, 2], vec![0; 8]);
+    write_idx_file(&dir.path("small-labels.idx"), vec![2], vec![0, 1]);
+    let small = dir.arg("small.idx");
+    let line =
+        backprop(&["eval", "--model", &model, "--images", &small, "--labels", &dir.arg("small-labels.idx")])
+            .error_line(1);
+    assert_eq!(line, format!("error: {small}: the images have 4 pixels each, but the model takes 16 inputs"));
 }
 
 #[test]
