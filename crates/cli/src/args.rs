@@ -20,7 +20,8 @@ use clap::{Args, Parser, Subcommand};
     about = "Train, evaluate and use small neural networks (MLPs) on the CPU",
     long_about = "Train, evaluate and use small neural networks (multilayer perceptrons) on the CPU.\n\n\
                   Data comes from the TensorFlow Playground's data sets (--dataset circle, xor, gauss, \
-                  spiral, plane, multi-gauss) or from a CSV file with a header row (--csv FILE --target COL). \
+                  spiral, plane, multi-gauss), from a CSV file with a header row (--csv FILE --target COL) \
+                  or from IDX image files such as MNIST's (--idx DIR, or --images FILE --labels FILE). \
                   Models are saved as safetensors files that PyTorch loads as a torch.nn.Sequential.",
     after_help = "Examples:\n  \
                   backprop train --dataset spiral --features x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2 --layers 16,16,8 \
@@ -28,6 +29,8 @@ use clap::{Args, Parser, Subcommand};
                   backprop train --csv iris.csv --target species --save iris.safetensors\n  \
                   backprop eval --model iris.safetensors --csv iris.csv --target species\n  \
                   backprop predict --model iris.safetensors --csv new.csv --out predictions.csv\n  \
+                  backprop train --idx /usr/share/datasets/fashion-mnist --layers 512,256 --optimizer adam \
+                  --lr 0.001 --batch-size 128 --epochs 10 --scale none --save fmnist.safetensors --plot fmnist.png\n  \
                   backprop playground --url 'https://playground.tensorflow.org/#dataset=spiral&seed=0.1' --epochs 500"
 )]
 pub struct Cli {
@@ -60,11 +63,13 @@ Defaults that depend on the data:
   --lr             0.03                             0.01
   --batch-size     10                               32 (or all rows when fewer)
   --test-fraction  0.5 (the page's 50% split)       0.25 (scikit-learn's)
-  --scale          none                             standard
+  --scale          none                             standard (none for IDX images, whose
+                                                    pixels are already divided by 255)
   --features       x1,x2                            (every column but the target)
   --loss           2 classes: log (binary cross-entropy on a logit); more classes: ce (softmax
                    cross-entropy); numeric target: mse. A CSV target is a class label when any
-                   cell is not a number.
+                   cell is not a number; --loss log, ce or hinge makes it one (integers only).
+IDX images (--idx, --images) take the CSV column's defaults; their labels are classes 0..max.
 Other defaults: --epochs 100, --seed 0, --l1 0, --l2 0, --threads = all cores.
 Same command, same seed and same --threads give the same model (weights and metadata).";
 
@@ -76,14 +81,17 @@ pub struct DataArgs {
     #[arg(
         long,
         value_name = "NAME",
-        conflicts_with = "csv",
-        required_unless_present = "csv",
+        conflicts_with_all = ["csv", "idx", "images"],
+        required_unless_present_any = ["csv", "idx", "images"],
         value_parser = parse_dataset
     )]
     pub dataset: Option<PlaygroundDataset>,
     /// CSV file with a header row; every column but the target is a numeric feature
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["idx", "images"])]
     pub csv: Option<PathBuf>,
+    /// The images.
+    #[command(flatten)]
+    pub images: ImageArgs,
     /// The target column of the CSV file (class labels or numbers)
     #[arg(long, value_name = "COL")]
     pub target: Option<String>,
@@ -98,6 +106,37 @@ pub struct DataArgs {
     /// Seed of the split, the initial weights, the batch order and the Playground points
     #[arg(long, value_name = "N", default_value_t = 0, allow_hyphen_values = true)]
     pub seed: u64,
+}
+
+/// Image data in IDX files (MNIST's format, `.gz` or not): a folder of the four MNIST files, or
+/// image and label files named one by one.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ImageArgs {
+    /// Folder of MNIST-style IDX files: train-images-idx3-ubyte, train-labels-idx1-ubyte and,
+    /// when present, the t10k test files (each may end in .gz); train trains on the train
+    /// files and tests on the t10k files (--test-fraction splits the training files when there
+    /// are none), eval and predict use the t10k files. u8 pixels are divided by 255
+    #[arg(long, value_name = "DIR", conflicts_with = "images")]
+    pub idx: Option<PathBuf>,
+    /// IDX file of images [n, rows, cols] (u8 pixels are divided by 255), .gz or not
+    #[arg(long, value_name = "FILE", requires = "labels")]
+    pub images: Option<PathBuf>,
+    /// IDX file of the images' class labels [n] (integers from 0)
+    #[arg(long, value_name = "FILE", requires = "images")]
+    pub labels: Option<PathBuf>,
+    /// IDX file of test images (with --images); the test set instead of a --test-fraction split
+    #[arg(long, value_name = "FILE", requires_all = ["images", "test_labels"])]
+    pub test_images: Option<PathBuf>,
+    /// IDX file of the test images' labels
+    #[arg(long, value_name = "FILE", requires = "test_images")]
+    pub test_labels: Option<PathBuf>,
+}
+
+impl ImageArgs {
+    /// Whether the data comes from IDX files.
+    pub fn given(&self) -> bool {
+        self.idx.is_some() || self.images.is_some()
+    }
 }
 
 /// `backprop train`.
@@ -207,8 +246,15 @@ pub struct PredictArgs {
     pub model: PathBuf,
     /// Input rows: a CSV file with a header naming the model's feature columns (other columns,
     /// such as the target, are copied through)
-    #[arg(long, value_name = "IN")]
-    pub csv: PathBuf,
+    #[arg(long, value_name = "IN", required_unless_present_any = ["idx", "images"], conflicts_with_all = ["idx", "images"])]
+    pub csv: Option<PathBuf>,
+    /// Folder of MNIST-style IDX files: predicts its t10k test images (one row per image, in
+    /// file order: index, prediction, one probability per class)
+    #[arg(long, value_name = "DIR", conflicts_with = "images")]
+    pub idx: Option<PathBuf>,
+    /// IDX file of images to predict (u8 pixels divided by 255, as train reads them), .gz or not
+    #[arg(long, value_name = "FILE")]
+    pub images: Option<PathBuf>,
     /// Output CSV file (written atomically) [default: stdout]
     #[arg(long, value_name = "OUT")]
     pub out: Option<PathBuf>,
@@ -261,6 +307,18 @@ pub enum LossName {
     Ce,
     /// Hinge loss on one output with labels ±1 (2 classes), multi-class hinge for more.
     Hinge,
+}
+
+impl LossName {
+    /// The name `--loss` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            LossName::Mse => "mse",
+            LossName::Log => "log",
+            LossName::Ce => "ce",
+            LossName::Hinge => "hinge",
+        }
+    }
 }
 
 /// `--scale`.

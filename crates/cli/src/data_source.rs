@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use backprop_data::{
-    CsvOptions, DataError, Dataset, Feature, PlaygroundDataset, PlaygroundSpec, Targets, Task,
-    load_csv_with_choice, train_test_split,
+    CsvOptions, DataError, Dataset, Feature, MnistSet, PlaygroundDataset, PlaygroundSpec, Targets, Task,
+    has_mnist_test_set, load_csv_with_choice, load_idx_pair, load_idx_pair_with_classes, train_test_split,
 };
 use backprop_tensor::{Float, Tensor};
 
+use crate::args::ImageArgs;
 use crate::error::{CliError, Result};
 use backprop_data::CsvTable;
 
@@ -50,6 +51,13 @@ pub enum Origin {
         target: String,
         /// Why the target was read as classes or as numbers (`Task::choose`'s reason).
         task_reason: String,
+    },
+    /// IDX image files (their labels are classes `0..k`).
+    Images {
+        /// The training images and labels, as the user named them (a folder or two files).
+        source: String,
+        /// Where the test set came from: the t10k files, the --test-images file, or a split.
+        test_source: String,
     },
 }
 
@@ -130,6 +138,126 @@ pub fn csv_data<F: Float>(
     let origin =
         Origin::Csv { path: path.to_path_buf(), target: target.to_string(), task_reason: choice.reason };
     Ok(Prepared { train, test, origin })
+}
+
+/// IDX images for training: `--idx DIR` (its t10k files the test set when present) or
+/// `--images/--labels` (with `--test-images/--test-labels` as the test set); without a test
+/// file, `test_fraction` (given or the default) splits the training images as a CSV is split.
+/// The test labels must be classes of the training labels.
+///
+/// # Errors
+/// A missing or malformed file (named, as `backprop_data::read_idx` says), labels that do not
+/// fit the images, and `--test-fraction` given beside test files (usage error).
+pub fn image_data<F: Float>(args: &ImageArgs, test_fraction: Option<f64>, seed: u64) -> Result<Prepared<F>> {
+    // The classes are those of the training labels (0 to the largest), as for named files.
+    let (images, labels, tests, source, test_file) = match (&args.idx, &args.images, &args.labels) {
+        (Some(dir), _, _) => {
+            let (images, labels) = MnistSet::Train.paths(dir)?;
+            let tests = has_mnist_test_set(dir).then(|| MnistSet::Test.paths(dir)).transpose()?;
+            let test_file = tests.is_some().then(|| format!("the t10k files of {}", dir.display()));
+            (images, labels, tests, dir.display().to_string(), test_file)
+        }
+        (None, Some(images), Some(labels)) => {
+            let tests = args.test_images.clone().zip(args.test_labels.clone());
+            let test_file = args.test_images.as_ref().map(|p| p.display().to_string());
+            let source = format!("{} with {}", images.display(), labels.display());
+            (images.clone(), labels.clone(), tests, source, test_file)
+        }
+        _ => unreachable!("clap requires --idx, or --images with --labels"),
+    };
+    let train: Dataset<F> = load_idx_pair(&images, &labels)?;
+    let classes = train.targets().num_classes().unwrap_or(0);
+    let test = tests.map(|(ti, tl)| load_idx_pair_with_classes(ti, tl, classes)).transpose()?;
+    match (test, test_file) {
+        (Some(test), Some(test_file)) => {
+            if let Some(f) = test_fraction {
+                return Err(CliError::usage(format!(
+                    "--test-fraction {f} splits the training images, but the test set is {test_file}; leave --test-fraction out"
+                )));
+            }
+            if test.num_features() != train.num_features() {
+                return Err(CliError::usage(format!(
+                    "the test images ({test_file}) have {} pixels each, the training images {}",
+                    test.num_features(),
+                    train.num_features()
+                )));
+            }
+            Ok(Prepared {
+                train,
+                test: Some(test),
+                origin: Origin::Images { source, test_source: test_file },
+            })
+        }
+        _ => {
+            let f = test_fraction.unwrap_or(default_test_fraction(false));
+            let (train, test) = split(&train, f, seed)?;
+            let test_source = format!("a --test-fraction {f} split of the training images");
+            Ok(Prepared { train, test, origin: Origin::Images { source, test_source } })
+        }
+    }
+}
+
+/// The image sets of `eval`: a set scored whole and a test set (at least one of them), and
+/// where they came from.
+#[derive(Debug, Clone)]
+pub struct ImageSets<F: Float> {
+    /// `--images/--labels`, scored whole.
+    pub all: Option<Dataset<F>>,
+    /// `--test-images/--test-labels`, or the t10k files of `--idx`.
+    pub test: Option<Dataset<F>>,
+    /// The folder or the images file.
+    pub source: String,
+}
+
+/// IDX images for evaluating a model whose classes are `classes`: `--idx DIR` gives its t10k
+/// files (the test set), `--images/--labels` a set evaluated whole and `--test-images/--test-labels`
+/// a test set; the images must have the model's `inputs` pixels.
+///
+/// # Errors
+/// A missing or malformed file, labels outside the model's classes, images of another size,
+/// or a model whose class names are not `0..k` (it was not trained on labels that are
+/// integers).
+pub fn images_for_model<F: Float>(
+    args: &ImageArgs,
+    classes: &[String],
+    inputs: usize,
+) -> Result<ImageSets<F>> {
+    if classes.iter().enumerate().any(|(i, c)| *c != i.to_string()) {
+        return Err(CliError::usage(format!(
+            "the model's classes [{}] are not 0..{}, so IDX labels (integers) cannot name them",
+            classes.join(", "),
+            classes.len()
+        )));
+    }
+    let load = |images: &Path, labels: &Path| -> Result<Dataset<F>> {
+        let set = load_idx_pair_with_classes(images, labels, classes.len())?;
+        if set.num_features() != inputs {
+            return Err(CliError::file(
+                images,
+                format!(
+                    "the images have {} pixels each, but the model takes {inputs} inputs",
+                    set.num_features()
+                ),
+            ));
+        }
+        Ok(set)
+    };
+    match (&args.idx, &args.images, &args.labels) {
+        (Some(dir), _, _) => {
+            let (images, labels) = MnistSet::Test.paths(dir)?;
+            let test = load(&images, &labels)?;
+            Ok(ImageSets { all: None, test: Some(test), source: dir.display().to_string() })
+        }
+        (None, Some(images), Some(labels)) => {
+            let all = load(images, labels)?;
+            let test = match (&args.test_images, &args.test_labels) {
+                (Some(ti), Some(tl)) => Some(load(ti, tl)?),
+                _ => None,
+            };
+            Ok(ImageSets { all: Some(all), test, source: images.display().to_string() })
+        }
+        _ => unreachable!("clap requires --idx, or --images with --labels"),
+    }
 }
 
 /// A CSV file for evaluating a model: the model's feature columns by name (Playground features

@@ -10,10 +10,12 @@ use backprop_train::evaluate;
 use serde_json::json;
 
 use crate::args::EvalArgs;
-use crate::data_source::{Prepared, csv_for_model, default_test_fraction, playground_data, split};
+use crate::data_source::{
+    Prepared, csv_for_model, default_test_fraction, images_for_model, playground_data, split,
+};
 use crate::error::{CliError, Result};
 use crate::model::load_model_or_checkpoint;
-use crate::report::{EpochRecord, emit, report_json};
+use crate::report::{EpochRecord, Scores, emit, report_json_with};
 use crate::set_threads;
 
 /// Runs `backprop eval`.
@@ -33,7 +35,27 @@ fn run_typed<F: Float>(args: &EvalArgs) -> Result<()> {
     let seed = args.data.seed;
     let n_outputs = model.out_features().unwrap_or(0);
     let classes = (meta.task != Task::Regression).then(|| class_names(&meta, n_outputs));
-    let (mut train, mut test, source) = match (args.data.dataset, &args.data.csv) {
+    let (train, test, source) = match (args.data.dataset, &args.data.csv) {
+        _ if args.data.images.given() => {
+            for (given, flag) in
+                [(args.data.target.is_some(), "--target"), (args.data.noise.is_some(), "--noise")]
+            {
+                if given {
+                    return Err(CliError::usage(format!("{flag} does not apply to IDX images")));
+                }
+            }
+            if let Some(f) = args.data.test_fraction {
+                return Err(CliError::usage(format!(
+                    "--test-fraction {f} does not apply to IDX images: eval scores the files as they are (--idx: its t10k files)"
+                )));
+            }
+            let classes = classes.as_deref().ok_or_else(|| {
+                CliError::file(&args.model, "the model is a regression model; IDX images have class labels")
+            })?;
+            let inputs = model_feature_names(&args.model, &meta)?.len();
+            let sets = images_for_model::<F>(&args.data.images, classes, inputs)?;
+            (sets.all, sets.test, json!({"images": sets.source}))
+        }
         (Some(dataset), _) => {
             if args.data.target.is_some() {
                 return Err(CliError::usage(
@@ -54,7 +76,11 @@ fn run_typed<F: Float>(args: &EvalArgs) -> Result<()> {
             }
             let p: Prepared<F> =
                 playground_data(dataset, args.data.noise.unwrap_or(0.0), &features, seed, test_fraction)?;
-            (p.train, p.test, json!({"dataset": dataset.name(), "noise": args.data.noise.unwrap_or(0.0)}))
+            (
+                Some(p.train),
+                p.test,
+                json!({"dataset": dataset.name(), "noise": args.data.noise.unwrap_or(0.0)}),
+            )
         }
         (None, Some(path)) => {
             if args.data.noise.is_some() {
@@ -66,27 +92,38 @@ fn run_typed<F: Float>(args: &EvalArgs) -> Result<()> {
             let (all, target) =
                 csv_for_model::<F>(path, args.data.target.as_deref(), &names, classes.as_deref())?;
             let (train, test) = split(&all, test_fraction, seed)?;
-            (train, test, json!({"csv": path.display().to_string(), "target": target}))
+            (Some(train), test, json!({"csv": path.display().to_string(), "target": target}))
         }
-        (None, None) => unreachable!("clap requires --dataset or --csv"),
+        (None, None) => unreachable!("clap requires --dataset, --csv, --idx or --images"),
     };
-    if let Some(s) = &meta.input_scaling {
-        for set in std::iter::once(&mut train).chain(test.as_mut()) {
-            let standardizer = s;
+    // The parts scored: the training part (all rows without a test set) and the test part.
+    let mut parts: Vec<(&str, Dataset<F>)> = Vec::new();
+    parts.extend(train.map(|t| (if test.is_some() { "train" } else { "all" }, t)));
+    parts.extend(test.map(|t| ("test", t)));
+    if let Some(standardizer) = &meta.input_scaling {
+        for (_, set) in &mut parts {
             standardizer.apply_to_dataset(set)?;
         }
     }
     let start = Instant::now();
-    let train_metrics = evaluate(&mut g, &mut model, meta.loss, &train)?;
-    let test_metrics = test.as_ref().map(|t| evaluate(&mut g, &mut model, meta.loss, t)).transpose()?;
+    let mut metrics = Vec::with_capacity(parts.len());
+    for (_, set) in &parts {
+        metrics.push(evaluate(&mut g, &mut model, meta.loss, set)?);
+    }
     let seconds = start.elapsed().as_secs_f64();
+    let (first, last) = (metrics[0], metrics[metrics.len() - 1]);
+    let tested = parts.last().is_some_and(|(name, _)| *name == "test");
     let record = EpochRecord {
         epoch: 0,
-        train_loss: train_metrics.loss,
-        test_loss: test_metrics.map(|m| m.loss),
-        train_accuracy: train_metrics.accuracy,
-        test_accuracy: test_metrics.and_then(|m| m.accuracy),
+        train_loss: first.loss,
+        test_loss: tested.then_some(last.loss),
+        train_accuracy: first.accuracy,
+        test_accuracy: if tested { last.accuracy } else { None },
+        seconds: None,
     };
+    // The report of the last part: the test set when there is one, as train reports.
+    let (scored_name, scored) = parts.last().map(|(n, d)| (*n, d)).expect("at least one part");
+    let scores = Scores::of(&g, &model, &meta, scored)?;
     let classification = meta.task != Task::Regression;
     if args.json {
         let settings = json!({
@@ -99,10 +136,11 @@ fn run_typed<F: Float>(args: &EvalArgs) -> Result<()> {
             "classes": classes,
             "test_fraction": test_fraction,
             "seed": seed,
-            "train_rows": train.len(),
-            "test_rows": test.as_ref().map(Dataset::len),
+            "train_rows": parts.iter().find(|(n, _)| *n != "test").map(|(_, d)| d.len()),
+            "test_rows": parts.iter().find(|(n, _)| *n == "test").map(|(_, d)| d.len()),
         });
-        emit(&report_json(settings, &[record], classification, seconds).to_string());
+        let shown = Some((scored_name, scored.len(), &scores));
+        emit(&report_json_with(settings, &[record], classification, seconds, shown).to_string());
     } else {
         emit(&format!(
             "model {} ({}, {}): {}",
@@ -111,19 +149,18 @@ fn run_typed<F: Float>(args: &EvalArgs) -> Result<()> {
             meta.loss,
             model_summary(&meta)
         ));
-        let part = if test.is_some() { "train" } else { "all  " };
-        emit(&line(part, train_metrics.loss, train_metrics.accuracy, train.len()));
-        if let (Some(m), Some(t)) = (test_metrics, &test) {
-            emit(&line("test ", m.loss, m.accuracy, t.len()));
+        for ((name, set), m) in parts.iter().zip(&metrics) {
+            emit(&line(name, m.loss, m.accuracy, set.len()));
         }
+        emit(&scores.to_text(scored_name, scored.len()));
     }
     Ok(())
 }
 
 fn line(part: &str, loss: f64, accuracy: Option<f64>, rows: usize) -> String {
     match accuracy {
-        Some(a) => format!("{part}  loss {loss:.6}  accuracy {a:.4}  ({rows} rows)"),
-        None => format!("{part}  loss {loss:.6}  ({rows} rows)"),
+        Some(a) => format!("{part:<5}  loss {loss:.6}  accuracy {a:.4}  ({rows} rows)"),
+        None => format!("{part:<5}  loss {loss:.6}  ({rows} rows)"),
     }
 }
 

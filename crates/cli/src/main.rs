@@ -16,6 +16,7 @@ mod args;
 mod data_source;
 mod error;
 mod eval;
+mod image_plot;
 mod init;
 mod model;
 mod playground;

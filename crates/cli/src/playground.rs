@@ -90,7 +90,7 @@ pub fn run(args: &PlaygroundArgs) -> Result<()> {
         })
     };
     let written = [("wrote the picture to", args.plot.as_deref())];
-    finish_run(args.json, settings, &history, classification, seconds, args.epochs, &written);
+    finish_run(args.json, settings, &history, classification, seconds, args.epochs, &written, None);
     Ok(())
 }
 
@@ -102,6 +102,7 @@ fn convert(r: PageRecord) -> EpochRecord {
         test_loss: Some(r.test_loss),
         train_accuracy: r.train_accuracy,
         test_accuracy: r.test_accuracy,
+        seconds: None,
     }
 }
 

@@ -19,7 +19,7 @@ use crate::report::EpochRecord;
 /// The font, DejaVu Sans (license in `assets/DejaVuSans-LICENSE.txt`).
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 /// The family name the font is registered under.
-const FAMILY: &str = "sans-serif";
+pub const FAMILY: &str = "sans-serif";
 
 /// Registers the shipped font with plotters (once).
 fn register_font() -> Result<()> {
@@ -116,9 +116,41 @@ pub fn check_parent(path: &Path) -> Result<()> {
 /// # Errors
 /// When the file cannot be written or the colouring fails.
 pub fn draw(path: &Path, size: PlotSize, figure: &Figure) -> Result<()> {
+    draw_picture(path, size, &figure.title, |body, plot_err| match &figure.heat_map {
+        Some(map) => {
+            let (_, body_height) = body.dim_in_pixel();
+            let (top, bottom) = body.split_vertically((body_height as f64 * 0.68) as u32);
+            draw_heat_map(&top, map).map_err(|e| match e {
+                DrawError::Cli(e) => e,
+                DrawError::Plot(m) => plot_err(&m),
+            })?;
+            draw_losses(&bottom, figure).map_err(|e| plot_err(&e))
+        }
+        None => draw_losses(body, figure).map_err(|e| plot_err(&e)),
+    })
+}
+
+/// A drawing area of the picture being drawn.
+pub type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+
+/// Turns a plotters message into the command's error about the picture.
+pub type PlotErr<'a> = dyn Fn(&dyn std::fmt::Display) -> CliError + 'a;
+
+/// Draws a picture into the PNG file `path` of `size` pixels: `title` on top, `body` below it
+/// (given the area under the title and the error maker), written to a temporary file and
+/// renamed over `path`, so that a failure leaves no half picture.
+///
+/// # Errors
+/// When the file cannot be written or `body` fails.
+pub fn draw_picture(
+    path: &Path,
+    size: PlotSize,
+    title: &str,
+    body: impl FnOnce(&Area<'_>, &PlotErr<'_>) -> Result<()>,
+) -> Result<()> {
     register_font()?;
     let temp = temp_path(path);
-    let result = draw_to(&temp, size, figure).and_then(|()| {
+    let result = draw_to(&temp, size, title, body).and_then(|()| {
         std::fs::rename(&temp, path)
             .map_err(|e| CliError::file(path, format!("cannot write the picture: {e}")))
     });
@@ -134,7 +166,12 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}.png", std::process::id()))
 }
 
-fn draw_to(temp: &Path, size: PlotSize, figure: &Figure) -> Result<()> {
+fn draw_to(
+    temp: &Path,
+    size: PlotSize,
+    title: &str,
+    body_of: impl FnOnce(&Area<'_>, &PlotErr<'_>) -> Result<()>,
+) -> Result<()> {
     let plot_err = |e: &dyn std::fmt::Display| CliError::file(temp, format!("cannot draw the picture: {e}"));
     let root = BitMapBackend::new(temp, (size.width, size.height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_err(&e))?;
@@ -142,24 +179,9 @@ fn draw_to(temp: &Path, size: PlotSize, figure: &Figure) -> Result<()> {
     let (title_area, body) = root.split_vertically(title_height);
     let title_font = (FAMILY, (title_height as f64 * 0.5).max(12.0)).into_font().color(&BLACK);
     title_area
-        .draw_text(
-            &figure.title,
-            &title_font,
-            (10, (title_height as i32 - title_font_height(title_height)) / 2),
-        )
+        .draw_text(title, &title_font, (10, (title_height as i32 - title_font_height(title_height)) / 2))
         .map_err(|e| plot_err(&e))?;
-    match &figure.heat_map {
-        Some(map) => {
-            let body_height = size.height - title_height;
-            let (top, bottom) = body.split_vertically((body_height as f64 * 0.68) as u32);
-            draw_heat_map(&top, map).map_err(|e| match e {
-                DrawError::Cli(e) => e,
-                DrawError::Plot(m) => plot_err(&m),
-            })?;
-            draw_losses(&bottom, figure).map_err(|e| plot_err(&e))?;
-        }
-        None => draw_losses(&body, figure).map_err(|e| plot_err(&e))?,
-    }
+    body_of(&body, &plot_err)?;
     root.present().map_err(|e| plot_err(&e))?;
     Ok(())
 }
@@ -187,7 +209,8 @@ impl<E: std::fmt::Display> From<E> for DrawError {
     }
 }
 
-fn rgb(c: [u8; 3]) -> RGBColor {
+/// A plotters colour.
+pub fn rgb(c: [u8; 3]) -> RGBColor {
     RGBColor(c[0], c[1], c[2])
 }
 
@@ -251,17 +274,36 @@ fn draw_heat_map(
     Ok(())
 }
 
+/// The loss curves of a run, training and test.
 fn draw_losses(
     area: &DrawingArea<BitMapBackend<'_>, Shift>,
     figure: &Figure,
 ) -> std::result::Result<(), String> {
-    let (w, h) = area.dim_in_pixel();
-    let font_size = (f64::from(w.min(h * 3)) / 45.0).clamp(11.0, 24.0);
     let history = figure.history;
-    let last_epoch = history.last().map_or(1, |r| r.epoch.max(1)) as f64;
     let losses = history.iter().flat_map(|r| std::iter::once(r.train_loss).chain(r.test_loss));
     let top = losses.filter(|v| v.is_finite()).fold(0.0_f64, f64::max);
     let top = if top > 0.0 { top * 1.05 } else { 1.0 };
+    draw_curves(
+        area,
+        history,
+        &format!("loss ({})", figure.loss_name),
+        top,
+        [|r: &EpochRecord| Some(r.train_loss), |r: &EpochRecord| r.test_loss],
+    )
+}
+
+/// Two curves over the epochs of `history` (training, dark; test, orange), from 0 to `top`:
+/// `of` picks each curve's value of a record (non-finite and missing values are left out).
+pub fn draw_curves(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    history: &[EpochRecord],
+    y_desc: &str,
+    top: f64,
+    of: [fn(&EpochRecord) -> Option<f64>; 2],
+) -> std::result::Result<(), String> {
+    let (w, h) = area.dim_in_pixel();
+    let font_size = (f64::from(w.min(h * 3)) / 45.0).clamp(11.0, 24.0);
+    let last_epoch = history.last().map_or(1, |r| r.epoch.max(1)) as f64;
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let mut chart = ChartBuilder::on(area)
         .margin(12)
@@ -276,23 +318,24 @@ fn draw_losses(
         .bold_line_style(RGBColor(225, 225, 225))
         .x_desc("epoch")
         .x_label_formatter(&|v| tick(*v))
-        .y_desc(format!("loss ({})", figure.loss_name))
+        .y_desc(y_desc)
         .label_style((FAMILY, font_size))
         .axis_desc_style((FAMILY, font_size))
         .draw()
         .map_err(|e| err(&e))?;
-    let train: Vec<(f64, f64)> =
-        history.iter().filter(|r| r.train_loss.is_finite()).map(|r| (r.epoch as f64, r.train_loss)).collect();
+    let curve = |pick: fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+        history
+            .iter()
+            .filter_map(|r| pick(r).filter(|v| v.is_finite()).map(|v| (r.epoch as f64, v)))
+            .collect()
+    };
+    let (train, test) = (curve(of[0]), curve(of[1]));
     let dark = RGBColor(40, 40, 40);
     chart
         .draw_series(LineSeries::new(train, dark.stroke_width(2)))
         .map_err(|e| err(&e))?
         .label("train")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], dark.stroke_width(2)));
-    let test: Vec<(f64, f64)> = history
-        .iter()
-        .filter_map(|r| r.test_loss.filter(|v| v.is_finite()).map(|v| (r.epoch as f64, v)))
-        .collect();
     if !test.is_empty() {
         let orange = rgb(backprop_playground::heatmap::ORANGE);
         chart
@@ -334,6 +377,7 @@ mod tests {
                 test_loss: Some(1.2 / (e + 1) as f64),
                 train_accuracy: None,
                 test_accuracy: None,
+                seconds: None,
             })
             .collect();
         let colour = |xy: &[[f64; 2]]| -> Result<Vec<[u8; 3]>> {

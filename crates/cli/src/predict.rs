@@ -4,6 +4,9 @@
 //! value for regression) and, for classifiers, one `p_<class>` column per class with its
 //! probability (for hinge-loss models, σ or softmax of the margins: a score, not a calibrated
 //! probability).
+//!
+//! On IDX images (`--images FILE`, or `--idx DIR` for its t10k images) the output has one row
+//! per image, in file order: `index` (from 0), `prediction` and the `p_<class>` columns.
 
 use std::io::Write;
 
@@ -17,7 +20,7 @@ use crate::eval::{class_names, model_feature_names};
 use crate::model::load_model_or_checkpoint;
 use crate::report::emit;
 use crate::set_threads;
-use backprop_data::CsvTable;
+use backprop_data::{CsvTable, MnistSet, load_idx_images};
 
 /// Runs `backprop predict`.
 ///
@@ -36,8 +39,32 @@ pub fn run(args: &PredictArgs) -> Result<()> {
 fn run_typed<F: Float>(args: &PredictArgs) -> Result<()> {
     let (g, model, meta) = load_model_or_checkpoint::<F>(&args.model)?;
     let names = model_feature_names(&args.model, &meta)?;
-    let table = CsvTable::read(&args.csv)?;
-    let mut x = table.playground_feature_matrix::<F>(&names)?;
+    let (table, mut x) = match (&args.csv, &args.idx, &args.images) {
+        (Some(csv), _, _) => {
+            let table = CsvTable::read(csv)?;
+            let x = table.playground_feature_matrix::<F>(&names)?;
+            (table, x)
+        }
+        (None, idx, images) => {
+            let path = match (idx, images) {
+                (Some(dir), _) => MnistSet::Test.paths(dir)?.0,
+                (None, Some(file)) => file.clone(),
+                (None, None) => unreachable!("clap requires --csv, --idx or --images"),
+            };
+            let x = load_idx_images::<F>(&path)?;
+            if x.shape()[1] != names.len() {
+                return Err(CliError::file(
+                    &path,
+                    format!(
+                        "the images have {} pixels each, but the model takes {} inputs",
+                        x.shape()[1],
+                        names.len()
+                    ),
+                ));
+            }
+            (index_table(&path, x.shape()[0]), x)
+        }
+    };
     if let Some(s) = &meta.input_scaling {
         s.apply_in_place(&mut x)?;
     }
@@ -54,6 +81,17 @@ fn run_typed<F: Float>(args: &PredictArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The rows of `count` images as a table of one column, `index` (0, 1, ...), which the
+/// predictions follow.
+fn index_table(path: &std::path::Path, count: usize) -> CsvTable {
+    CsvTable {
+        source: path.display().to_string(),
+        header: vec!["index".to_string()],
+        rows: (0..count).map(|i| vec![i.to_string()]).collect(),
+        lines: (0..count as u64).map(|i| i + 1).collect(),
+    }
 }
 
 /// The output CSV: the input's columns, `prediction`, and `p_<class>` columns for classifiers.

@@ -1,8 +1,16 @@
 //! What a run prints: per-epoch records, the JSON report, the progress bar or plain lines.
 
 use std::io::{IsTerminal, Write};
+use std::time::Instant;
 
-use backprop_train::{Control, Observer, Result as TrainResult, Snapshot};
+use backprop_autograd::Graph;
+use backprop_data::{Dataset, Targets};
+use backprop_nn::{ModelMeta, Sequential};
+use backprop_tensor::Float;
+use backprop_train::{
+    ClassificationReport, Control, Observer, RegressionReport, Result as TrainResult, Snapshot, StepReport,
+    classification_report, regression_report_of,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value, json};
 
@@ -19,6 +27,9 @@ pub struct EpochRecord {
     pub train_accuracy: Option<f64>,
     /// Fraction of test rows classified right (classification with a test set only).
     pub test_accuracy: Option<f64>,
+    /// Seconds of the epoch's optimizer steps (batches, forward, backward, update; not the
+    /// evaluation), as `torch_fmnist.py` times an epoch; `None` for epoch 0 and for `eval`.
+    pub seconds: Option<f64>,
 }
 
 impl From<&backprop_train::EpochRecord> for EpochRecord {
@@ -30,16 +41,19 @@ impl From<&backprop_train::EpochRecord> for EpochRecord {
             test_loss: r.validation.map(|m| m.loss),
             train_accuracy: r.train.and_then(|m| m.accuracy),
             test_accuracy: r.validation.and_then(|m| m.accuracy),
+            seconds: None,
         }
     }
 }
 
 impl EpochRecord {
-    /// The record as JSON: `epoch`, `train_loss`, `test_loss` (null without a test set) and,
-    /// for classification, `train_accuracy` and `test_accuracy`.
+    /// The record as JSON: `epoch`, `seconds` (of the epoch's steps; null for epoch 0),
+    /// `train_loss`, `test_loss` (null without a test set) and, for classification,
+    /// `train_accuracy` and `test_accuracy`.
     pub fn to_json(self, classification: bool) -> Value {
         let mut m = Map::new();
         m.insert("epoch".into(), json!(self.epoch));
+        m.insert("seconds".into(), json!(self.seconds));
         m.insert("train_loss".into(), json!(self.train_loss));
         m.insert("test_loss".into(), json!(self.test_loss));
         if classification {
@@ -78,8 +92,25 @@ pub fn report_json(settings: Value, history: &[EpochRecord], classification: boo
     })
 }
 
+/// The scores of a run on one set, as the report shows them: `(set name, rows, scores)`.
+pub type SetScores<'a> = (&'a str, usize, &'a Scores);
+
+/// [`report_json`] with the run's `report` ([`Scores::to_json`], null without scores).
+pub fn report_json_with(
+    settings: Value,
+    history: &[EpochRecord],
+    classification: bool,
+    seconds: f64,
+    scores: Option<SetScores>,
+) -> Value {
+    let mut report = report_json(settings, history, classification, seconds);
+    report["report"] = scores.map_or(Value::Null, |(set, _, s)| s.to_json(set));
+    report
+}
+
 /// The end of a run's output: the JSON report with `--json` (`settings` built only then), else
 /// the final record's line and one line per file written (`("saved the model to", path)`).
+#[allow(clippy::too_many_arguments)]
 pub fn finish_run(
     json: bool,
     settings: impl FnOnce() -> Value,
@@ -88,17 +119,116 @@ pub fn finish_run(
     seconds: f64,
     epochs: usize,
     written: &[(&str, Option<&std::path::Path>)],
+    scores: Option<SetScores>,
 ) {
     if json {
-        emit(&report_json(settings(), history, classification, seconds).to_string());
+        emit(&report_json_with(settings(), history, classification, seconds, scores).to_string());
         return;
     }
     let last = history.last().expect("epoch 0 is always recorded");
     emit(&format!("final {}  ({seconds:.2} s)", last.to_line(epochs)));
+    if let Some((set, rows, s)) = scores {
+        emit(&s.to_text(set, rows));
+    }
     for (what, path) in written {
         if let Some(path) = path {
             emit(&format!("{what} {}", path.display()));
         }
+    }
+}
+
+/// The metrics people read of a model on one data set: scikit-learn's classification report
+/// and confusion matrix for classes, R², RMSE and MAE for numbers (backprop-train's functions).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scores {
+    /// A classifier's report.
+    Classes(ClassificationReport),
+    /// A regression model's report.
+    Numbers(RegressionReport),
+}
+
+impl Scores {
+    /// The scores of the model's predictions on `data`, whose targets are in the model's terms
+    /// (class indices of the model's classes, or values).
+    ///
+    /// # Errors
+    /// When the data does not fit the model.
+    pub fn of<F: Float>(
+        g: &Graph<F>,
+        model: &Sequential,
+        meta: &ModelMeta,
+        data: &Dataset<F>,
+    ) -> crate::error::Result<Self> {
+        let outputs = model.predict(g, data.features())?;
+        Ok(match data.targets() {
+            Targets::Classes { indices, names } => {
+                let predicted = meta.loss.predict_classes(&outputs)?;
+                Scores::Classes(classification_report(indices, &predicted, names)?)
+            }
+            Targets::Values(values) => Scores::Numbers(regression_report_of(values, &outputs)?),
+        })
+    }
+
+    /// The scores as JSON, with the name of the set they are about: `{"set": "test", ...}` and
+    /// the report's fields (`classes`, `class_names`, `accuracy`, `macro_avg`, `weighted_avg`,
+    /// `confusion`; or `r2`, `rmse`, `mae`, `rows`).
+    pub fn to_json(&self, set: &str) -> Value {
+        let fields = match self {
+            Scores::Classes(r) => serde_json::to_value(r),
+            Scores::Numbers(r) => serde_json::to_value(r),
+        };
+        let mut m = match fields {
+            Ok(Value::Object(m)) => m,
+            // Both reports are plain structs of numbers and strings.
+            _ => unreachable!("a report serializes to an object"),
+        };
+        m.insert("set".into(), json!(set));
+        Value::Object(m)
+    }
+
+    /// The scores as text under a line naming the set.
+    pub fn to_text(&self, set: &str, rows: usize) -> String {
+        let body = match self {
+            Scores::Classes(r) => r.to_string(),
+            Scores::Numbers(r) => r.to_string(),
+        };
+        format!("{set} set ({rows} rows):\n{}", body.trim_end())
+    }
+}
+
+/// Times the optimizer steps of each epoch (from the end of the previous epoch's record to the
+/// epoch's last step), so that the evaluation after an epoch and the other observers' work are
+/// not counted. It must be the last observer, so that its clock starts after theirs.
+#[derive(Debug, Default)]
+pub struct EpochTimer {
+    started: Option<Instant>,
+    last_step: Option<Instant>,
+    seconds: Vec<(usize, f64)>,
+}
+
+impl EpochTimer {
+    /// The seconds of `epoch`'s steps, if it was timed.
+    pub fn seconds(&self, epoch: usize) -> Option<f64> {
+        self.seconds.iter().find(|(e, _)| *e == epoch).map(|&(_, s)| s)
+    }
+}
+
+impl<F: Float, M> Observer<F, M> for EpochTimer {
+    fn on_step(&mut self, _step: &StepReport) -> Control {
+        self.last_step = Some(Instant::now());
+        Control::Continue
+    }
+
+    fn on_epoch_end(
+        &mut self,
+        _run: &Snapshot<'_, F, M>,
+        record: &backprop_train::EpochRecord,
+    ) -> TrainResult<Control> {
+        if let (Some(start), Some(end)) = (self.started, self.last_step.take()) {
+            self.seconds.push((record.epoch as usize, end.duration_since(start).as_secs_f64()));
+        }
+        self.started = Some(Instant::now());
+        Ok(Control::Continue)
     }
 }
 
@@ -184,18 +314,19 @@ mod tests {
             test_loss: None,
             train_accuracy: Some(0.5),
             test_accuracy: None,
+            seconds: None,
         };
-        let r1 = EpochRecord { epoch: 1, train_loss: 0.25, ..r0 };
+        let r1 = EpochRecord { epoch: 1, train_loss: 0.25, seconds: Some(0.75), ..r0 };
         let report = report_json(json!({"lr": 0.1}), &[r0, r1], true, 1.5);
         assert_eq!(
             report,
             json!({
                 "settings": {"lr": 0.1},
                 "history": [
-                    {"epoch": 0, "train_loss": 0.5, "test_loss": null, "train_accuracy": 0.5, "test_accuracy": null},
-                    {"epoch": 1, "train_loss": 0.25, "test_loss": null, "train_accuracy": 0.5, "test_accuracy": null},
+                    {"epoch": 0, "seconds": null, "train_loss": 0.5, "test_loss": null, "train_accuracy": 0.5, "test_accuracy": null},
+                    {"epoch": 1, "seconds": 0.75, "train_loss": 0.25, "test_loss": null, "train_accuracy": 0.5, "test_accuracy": null},
                 ],
-                "final": {"epoch": 1, "train_loss": 0.25, "test_loss": null, "train_accuracy": 0.5, "test_accuracy": null},
+                "final": {"epoch": 1, "seconds": 0.75, "train_loss": 0.25, "test_loss": null, "train_accuracy": 0.5, "test_accuracy": null},
                 "seconds": 1.5,
             })
         );

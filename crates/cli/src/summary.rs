@@ -42,6 +42,7 @@ fn source_name(data: &Prepared<F>) -> String {
         Origin::Csv { path, .. } => {
             path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
         }
+        Origin::Images { source, .. } => source.clone(),
     }
 }
 
@@ -103,8 +104,9 @@ impl RunSummary<'_> {
         t
     }
 
-    /// The resolved settings, for `--json`.
-    pub fn settings_json(&self, args: &TrainArgs, test_fraction: f64, threads: usize) -> Value {
+    /// The resolved settings, for `--json`; `test_fraction` is `None` when test files are the
+    /// test set.
+    pub fn settings_json(&self, args: &TrainArgs, test_fraction: Option<f64>, threads: usize) -> Value {
         let (data, meta, specs) = (self.data, self.meta, self.specs);
         let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
         let source = match &data.origin {
@@ -114,6 +116,7 @@ impl RunSummary<'_> {
             Origin::Csv { path, target, task_reason } => {
                 json!({"csv": path.display().to_string(), "target": target, "task_reason": task_reason})
             }
+            Origin::Images { source, test_source } => json!({"images": source, "test": test_source}),
         };
         json!({
             "command": "train",

@@ -242,7 +242,7 @@ pub fn draw_run<F: Float>(
                 test_xy,
             )
         }
-        Origin::Csv { .. } => {
+        Origin::Csv { .. } | Origin::Images { .. } => {
             let figure = Figure {
                 title: title.to_string(),
                 heat_map: None,

@@ -10,13 +10,13 @@ use backprop_optim::{Optimizer, OptimizerConfig, SgdConfig};
 use backprop_tensor::TensorRng;
 use backprop_train::{CheckpointWriter, Observer, TrainError, Trainer};
 
-use crate::args::{Scale, TrainArgs};
-use crate::data_source::{Origin, Prepared, csv_data, default_test_fraction, playground_data};
+use crate::args::{LossName, Scale, TrainArgs};
+use crate::data_source::{Origin, Prepared, csv_data, default_test_fraction, image_data, playground_data};
 use crate::error::{CliError, Result};
 use crate::init::InitModel;
 use crate::model::{TaskKind, outputs, resolve_loss};
 use crate::plot::{check_parent, check_plot_path};
-use crate::report::{EpochRecord, Progress, emit, finish_run};
+use crate::report::{EpochRecord, EpochTimer, Progress, Scores, emit, finish_run};
 use crate::summary::RunSummary;
 use crate::surface;
 use crate::{F, set_threads};
@@ -28,30 +28,35 @@ use crate::{F, set_threads};
 /// file that cannot be written.
 pub fn run(args: &TrainArgs) -> Result<()> {
     let playground = args.data.dataset.is_some();
-    check_flags(args, playground)?;
+    let images = args.data.images.given();
+    check_flags(args, playground, images)?;
     let threads = set_threads(args.threads)?;
     let test_fraction = args.data.test_fraction.unwrap_or(default_test_fraction(playground));
     let seed = args.data.seed;
     let mut data: Prepared<F> = match (args.data.dataset, &args.data.csv) {
+        _ if images => image_data(&args.data.images, args.data.test_fraction, seed)?,
         (Some(dataset), _) => {
             let features = args.features.as_ref().map_or(vec![Feature::X1, Feature::X2], |f| f.0.clone());
             playground_data(dataset, args.data.noise.unwrap_or(0.0), &features, seed, test_fraction)?
         }
         (None, Some(path)) => {
             let target = args.data.target.as_deref().expect("checked by check_flags");
-            csv_data(path, target, csv_task(args), test_fraction, seed)?
+            let mut data = csv_data(path, target, csv_task(args), test_fraction, seed)?;
+            classes_by_loss(args, &mut data)?;
+            data
         }
-        (None, None) => unreachable!("clap requires --dataset or --csv"),
+        (None, None) => unreachable!("clap requires --dataset, --csv, --idx or --images"),
     };
-    let raw_train = data.train.clone();
-    let raw_test = data.test.clone();
+    // The decision-boundary picture shows the unscaled points; image pictures need no copy
+    // (a second copy of 60 000 images would double the command's memory).
+    let raw = (args.plot.is_some() && !images).then(|| (data.train.clone(), data.test.clone()));
 
     let init = args.init.as_deref().map(InitModel::read).transpose()?;
 
     let task = TaskKind::of(data.train.targets());
     let target_name = match &data.origin {
         Origin::Csv { target, .. } => target.clone(),
-        Origin::Playground { .. } => "label".to_string(),
+        Origin::Playground { .. } | Origin::Images { .. } => "label".to_string(),
     };
     let loss = match (args.loss, init.as_ref().and_then(|i| i.loss_for(&task))) {
         (None, Some(stored)) => stored,
@@ -75,10 +80,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 
     let scaling = match (args.scale, init.as_ref().and_then(InitModel::scaling)) {
         (None, Some(stored)) => Some(stored),
-        (choice, _) => match choice.unwrap_or(if playground { Scale::None } else { Scale::Standard }) {
-            Scale::None => None,
-            Scale::Standard => Some(Standardizer::fit(data.train.features())?),
-        },
+        (choice, _) => {
+            match choice.unwrap_or(if playground || images { Scale::None } else { Scale::Standard }) {
+                Scale::None => None,
+                Scale::Standard => Some(Standardizer::fit(data.train.features())?),
+            }
+        }
     };
     if let Some(standardizer) = &scaling {
         standardizer.apply_to_dataset(&mut data.train)?;
@@ -118,12 +125,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     };
     if let Origin::Csv { task_reason, .. } = &data.origin
         && !args.json
-        && csv_task(args) == Task::Auto
+        && args.task.is_none()
     {
         emit(task_reason);
     }
     let summary = RunSummary { data: &data, specs: &specs, meta: &meta, optimizer, lr, batch_size };
-    let settings = summary.settings_json(args, test_fraction, threads);
+    let settings =
+        summary.settings_json(args, (!images || data.test.is_none()).then_some(test_fraction), threads);
     if !args.json {
         emit(&summary.describe());
     }
@@ -146,36 +154,71 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         &data,
     )?;
     let seconds = start.elapsed().as_secs_f64();
+    let (set_name, scored) = match &data.test {
+        Some(test) => ("test", test),
+        None => ("training", &data.train),
+    };
+    let scores = Scores::of(&g, &model, &meta, scored)?;
 
     if let Some(path) = &args.save {
         save_model(path, &model, &g, &meta)?;
     }
     if let Some(path) = &args.plot {
-        let view = surface::View { g: &g, model: &model, meta: &meta };
-        surface::draw_run(
-            path,
-            args.plot_size,
-            &view,
-            &data.origin,
-            &raw_train,
-            raw_test.as_ref(),
-            &history,
-            &summary.title(&history),
-        )?;
+        match &raw {
+            Some((raw_train, raw_test)) => {
+                let view = surface::View { g: &g, model: &model, meta: &meta };
+                surface::draw_run(
+                    path,
+                    args.plot_size,
+                    &view,
+                    &data.origin,
+                    raw_train,
+                    raw_test.as_ref(),
+                    &history,
+                    &summary.title(&history),
+                )?;
+            }
+            None => {
+                let view = surface::View { g: &g, model: &model, meta: &meta };
+                crate::image_plot::draw_image_run(
+                    path,
+                    args.plot_size,
+                    &view,
+                    (set_name, scored),
+                    &scores,
+                    &history,
+                    &summary.title(&history),
+                )?;
+            }
+        }
     }
     let written =
         [("saved the model to", args.save.as_deref()), ("wrote the picture to", args.plot.as_deref())];
     let classification = matches!(task, TaskKind::Classes(_));
-    finish_run(args.json, || settings, &history, classification, seconds, args.epochs, &written);
+    let shown = (set_name, scored.len(), &scores);
+    finish_run(args.json, || settings, &history, classification, seconds, args.epochs, &written, Some(shown));
     Ok(())
 }
 
 /// Flags that do not go together, and output paths that cannot be written (checked before
 /// any training).
-fn check_flags(args: &TrainArgs, playground: bool) -> Result<()> {
-    if playground {
+fn check_flags(args: &TrainArgs, playground: bool, images: bool) -> Result<()> {
+    if playground || images {
+        let flag = if playground { "--dataset" } else { "IDX images" };
         if args.data.target.is_some() {
-            return Err(CliError::usage("--target names a CSV column; it goes with --csv, not --dataset"));
+            return Err(CliError::usage(format!(
+                "--target names a CSV column; it goes with --csv, not {flag}"
+            )));
+        }
+        if images && args.features.is_some() {
+            return Err(CliError::usage(
+                "--features chooses Playground input features; an image's features are its pixels",
+            ));
+        }
+        if images && args.data.noise.is_some() {
+            return Err(CliError::usage(
+                "--noise applies to Playground data sets (--dataset), not to IDX images",
+            ));
         }
     } else {
         if args.data.target.is_none() {
@@ -201,10 +244,42 @@ fn check_flags(args: &TrainArgs, playground: bool) -> Result<()> {
     Ok(())
 }
 
-/// What a CSV target holds: `--task`, else decided from its values (a `--loss` that does not
-/// fit the decision is then a usage error naming both).
+/// What a CSV target holds: `--task`; else classes when `--loss` is a classification loss
+/// (log, ce, hinge); else decided from its values (an `mse` that does not fit the decision is
+/// then a usage error naming both).
 fn csv_task(args: &TrainArgs) -> Task {
-    args.task.unwrap_or(Task::Auto)
+    match (args.task, args.loss) {
+        (Some(task), _) => task,
+        (None, Some(loss)) if loss != LossName::Mse => Task::Classification,
+        (None, _) => Task::Auto,
+    }
+}
+
+/// When `--loss` alone made a CSV target classes ([`csv_task`]): numbers that are not integers
+/// (`2.5`) are no class labels, so such a target is refused, naming one; otherwise the reason
+/// printed says that the loss decided.
+///
+/// # Errors
+/// A usage error for a target of numbers that are not all integers.
+fn classes_by_loss(args: &TrainArgs, data: &mut Prepared<F>) -> Result<()> {
+    let (None, Some(loss)) = (args.task, args.loss) else { return Ok(()) };
+    let Origin::Csv { target, task_reason, .. } = &mut data.origin else { return Ok(()) };
+    let names = data.train.targets().class_names().unwrap_or_default();
+    let numbers: Option<Vec<f64>> = names.iter().map(|n| n.parse::<f64>().ok()).collect();
+    if let Some(values) = numbers
+        && let Some(bad) = values.iter().find(|v| !v.is_finite() || v.fract() != 0.0)
+    {
+        return Err(CliError::usage(format!(
+            "--loss {} needs class labels, but the target '{target}' holds numbers that are not integers (such as {bad}); use --loss mse to fit numbers, or --task classification to make every value a class",
+            loss.name()
+        )));
+    }
+    *task_reason = format!(
+        "treating '{target}' as {} classes, as --loss {} asks; --task regression --loss mse to fit numbers",
+        names.len(),
+        loss.name()
+    );
+    Ok(())
 }
 
 fn default_layers(playground: bool) -> Vec<usize> {
@@ -226,16 +301,23 @@ fn train_loop(
 ) -> Result<Vec<EpochRecord>> {
     let mut progress = Progress::new(args.epochs, args.json);
     let mut checkpoints = args.checkpoint.as_deref().map(|path| CheckpointWriter::new(path, meta.clone()));
+    let mut timer = EpochTimer::default();
     let result = {
         let mut observers: Vec<&mut dyn Observer<F, Sequential>> = vec![&mut progress];
         if let Some(writer) = &mut checkpoints {
             observers.push(writer);
         }
+        // Last, so that its clock starts after the other observers' work.
+        observers.push(&mut timer);
         trainer.fit(g, model, optimizer, &data.train, data.test.as_ref(), &mut observers)
     };
     progress.finish();
     match result {
-        Ok(fit) => Ok(fit.history.iter().map(EpochRecord::from).collect()),
+        Ok(fit) => Ok(fit
+            .history
+            .iter()
+            .map(|r| EpochRecord { seconds: timer.seconds(r.epoch as usize), ..EpochRecord::from(r) })
+            .collect()),
         Err(TrainError::Diverged { epoch, step, what }) => {
             let mut kept = String::new();
             if let Some(writer) = &checkpoints

@@ -83,12 +83,19 @@ fn keys(v: &Value) -> Vec<String> {
 #[test]
 fn json_report_layout() {
     let report = backprop(&["train", "--dataset", "circle", "--epochs", "3", "--json"]).json();
-    assert_eq!(keys(&report), ["final", "history", "seconds", "settings"]);
+    assert_eq!(keys(&report), ["final", "history", "report", "seconds", "settings"]);
+    assert_eq!(report["report"]["set"], "test");
+    assert_eq!(report["report"]["macro_avg"]["support"], 250);
     let history = report["history"].as_array().unwrap();
     assert_eq!(history.len(), 4, "epochs + 1 entries");
     for (i, entry) in history.iter().enumerate() {
-        assert_eq!(keys(entry), ["epoch", "test_accuracy", "test_loss", "train_accuracy", "train_loss"]);
+        assert_eq!(
+            keys(entry),
+            ["epoch", "seconds", "test_accuracy", "test_loss", "train_accuracy", "train_loss"]
+        );
         assert_eq!(entry["epoch"], i);
+        // Epoch 0 trains nothing; the others time their steps.
+        assert_eq!(entry["seconds"].is_null(), i == 0, "{entry}");
         for key in ["train_loss", "test_loss", "train_accuracy", "test_accuracy"] {
             assert!(entry[key].as_f64().unwrap().is_finite(), "{key}");
         }
@@ -107,7 +114,12 @@ fn json_report_layout() {
     let report =
         backprop(&["train", "--dataset", "plane", "--epochs", "2", "--test-fraction", "0", "--json"]).json();
     let entry = &report["history"][2];
-    assert_eq!(keys(entry), ["epoch", "test_loss", "train_loss"]);
+    assert_eq!(keys(entry), ["epoch", "seconds", "test_loss", "train_loss"]);
+    assert_eq!(keys(&report["report"]), ["mae", "r2", "rmse", "rows", "set"]);
+    assert_eq!(
+        (report["report"]["set"].as_str(), report["report"]["rows"].as_u64()),
+        (Some("training"), Some(1200))
+    );
     assert!(entry["test_loss"].is_null());
     assert_eq!(report["settings"]["loss"], "mse");
     assert_eq!(report["settings"]["train_rows"], 1200);
@@ -125,7 +137,10 @@ fn text_output_is_plain_lines_without_a_terminal() {
     );
     assert!(lines[1].starts_with("epoch  0/40  train_loss "), "{}", lines[1]);
     assert_eq!(lines.iter().filter(|l| l.starts_with("epoch")).count(), 21, "every second epoch of 40");
-    assert!(lines.last().unwrap().starts_with("final epoch 40/40  train_loss"), "{}", run.stdout);
+    let last = lines.iter().position(|l| l.starts_with("final epoch 40/40  train_loss")).expect(&run.stdout);
+    // Then scikit-learn's classification report of the test set.
+    assert_eq!(lines[last + 1], "test set (250 rows):", "{}", run.stdout);
+    assert!(lines[last + 2..].iter().any(|l| l.trim_start().starts_with("weighted avg")), "{}", run.stdout);
     assert!(run.stderr.is_empty(), "{}", run.stderr);
 }
 

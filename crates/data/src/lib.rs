@@ -74,7 +74,10 @@ pub use dataset::{Batch, BatchTargets, Dataset, Targets};
 pub use error::{CellAt, DataError, Result};
 pub use idx::{IdxArray, IdxData, IdxType, idx_bytes, read_idx, read_idx_from, write_idx};
 pub use labels::LabelEncoding;
-pub use mnist::{MnistSet, has_mnist_test_set, load_idx_pair, load_idx_pair_with_classes, mnist, mnist_set};
+pub use mnist::{
+    MnistSet, has_mnist_test_set, load_idx_images, load_idx_pair, load_idx_pair_with_classes, mnist,
+    mnist_set,
+};
 #[cfg(feature = "playground")]
 pub use playground::{Feature, PlaygroundDataset, PlaygroundSpec};
 pub use split::train_test_split;

@@ -31,6 +31,17 @@ impl MnistSet {
             MnistSet::Test => MNIST_FILES[1],
         }
     }
+
+    /// The paths of this half's (images, labels) files in `folder`, in any form [`mnist`]
+    /// accepts: to read them with other classes than MNIST's ten ([`load_idx_pair`]), or the
+    /// images without their labels ([`load_idx_images`]).
+    ///
+    /// # Errors
+    /// When the folder lacks one of them (the message names it).
+    pub fn paths(self, folder: impl AsRef<Path>) -> Result<(PathBuf, PathBuf)> {
+        let (images, labels) = self.files();
+        Ok((find(folder.as_ref(), images)?, find(folder.as_ref(), labels)?))
+    }
 }
 
 /// Loads MNIST (or Fashion-MNIST, which uses the same files) from a folder: returns
@@ -116,6 +127,34 @@ fn idx_dataset<F: Float>(
     from_arrays(&images, &image_file, &labels, &label_file, classes)
 }
 
+/// The images of an IDX file without labels (say for predictions) as features
+/// `[n, d1·d2·...]`, scaled as [`load_idx_pair`] scales them (`u8` pixels `x / 255`).
+///
+/// # Errors
+/// As [`read_idx`], and when the images have fewer than 2 dimensions.
+pub fn load_idx_images<F: Float>(images: impl AsRef<Path>) -> Result<Tensor<F>> {
+    let path = images.as_ref();
+    image_features(&read_idx(path)?, &path.display().to_string())
+}
+
+/// The image array `[n, d1, d2, ...]` as features `[n, d1·d2·...]`: `u8` pixels divided by 255,
+/// other types as they are; `image_file` names it in messages.
+fn image_features<F: Float>(images: &IdxArray, image_file: &str) -> Result<Tensor<F>> {
+    let dims = images.dims();
+    if dims.len() < 2 {
+        return Err(DataError::idx(
+            image_file,
+            format!("images need at least 2 dimensions (count, pixels...), got dims {dims:?}"),
+        ));
+    }
+    let (count, pixels) = (dims[0], dims[1..].iter().product::<usize>());
+    let features: Vec<F> = match images.data() {
+        IdxData::U8(bytes) => bytes.iter().map(|&b| F::from_f64(f64::from(b) / 255.0)).collect(),
+        other => other.to_f64_vec().into_iter().map(F::from_f64).collect(),
+    };
+    Ok(Tensor::from_vec(&[count, pixels], features))
+}
+
 /// A data set from image and label arrays already read; the names are for messages.
 fn from_arrays<F: Float>(
     images: &IdxArray,
@@ -124,20 +163,14 @@ fn from_arrays<F: Float>(
     label_file: &str,
     classes: Option<usize>,
 ) -> Result<Dataset<F>> {
-    let dims = images.dims();
-    if dims.len() < 2 {
-        return Err(DataError::idx(
-            image_file,
-            format!("images need at least 2 dimensions (count, pixels...), got dims {dims:?}"),
-        ));
-    }
+    let features = image_features(images, image_file)?;
     if labels.dims().len() != 1 {
         return Err(DataError::idx(
             label_file,
             format!("labels must be a vector, got dims {:?}", labels.dims()),
         ));
     }
-    let (count, pixels) = (dims[0], dims[1..].iter().product::<usize>());
+    let (count, pixels) = (features.shape()[0], features.shape()[1]);
     if labels.dims()[0] != count {
         return Err(DataError::idx(
             image_file,
@@ -165,12 +198,8 @@ fn from_arrays<F: Float>(
         }
         None => values.iter().max().map_or(0, |&m| m as usize + 1),
     };
-    let features: Vec<F> = match images.data() {
-        IdxData::U8(bytes) => bytes.iter().map(|&b| F::from_f64(f64::from(b) / 255.0)).collect(),
-        other => other.to_f64_vec().into_iter().map(F::from_f64).collect(),
-    };
     Dataset::new(
-        Tensor::from_vec(&[count, pixels], features),
+        features,
         Targets::Classes {
             indices: values.into_iter().map(|v| v as usize).collect(),
             names: (0..num_classes).map(|c| c.to_string()).collect(),
