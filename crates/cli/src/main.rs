@@ -16,6 +16,7 @@ mod args;
 mod data_source;
 mod error;
 mod eval;
+mod info;
 mod init;
 mod model;
 mod playground;
@@ -84,6 +85,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Playground(args) => playground::run(args),
+        Command::Info => info::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
