@@ -27,6 +27,9 @@ use backprop_train::{Control, DatasetBatches, EpochRecord, Evaluation, OnEpochEn
 const DEFAULT_FOLDER: &str = "/usr/share/datasets/fashion-mnist";
 
 fn main() {
+    if !backprop_benches::started_by_cargo_bench("fmnist") {
+        return;
+    }
     let folder =
         std::env::var_os("FASHION_MNIST").map_or_else(|| PathBuf::from(DEFAULT_FOLDER), PathBuf::from);
     if !folder.join("train-images-idx3-ubyte.gz").is_file()

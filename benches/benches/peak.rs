@@ -20,6 +20,9 @@ fn json_string(s: &str) -> String {
 }
 
 fn main() {
+    if !backprop_benches::started_by_cargo_bench("peak") {
+        return;
+    }
     let n = threads();
     let caches = cpu::cache_sizes();
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());

@@ -22,6 +22,19 @@ pub fn threads() -> usize {
     std::env::var("BACKPROP_THREADS").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(2)
 }
 
+/// Whether a bench that is not criterion's was started by `cargo bench` (which passes
+/// `--bench`) rather than by `cargo test --all-targets` (which runs benches once as tests, where
+/// a seconds-long measurement would only slow the suite down). Says so when it was not.
+pub fn started_by_cargo_bench(name: &str) -> bool {
+    let bench = std::env::args().any(|a| a == "--bench");
+    if !bench {
+        println!(
+            "{name}: not measured under `cargo test` (run `cargo bench -p backprop-benches --bench {name}`)"
+        );
+    }
+    bench
+}
+
 /// Where the benches that are not criterion's write their JSON results: `$BACKPROP_BENCH_OUT`
 /// (set by `cargo xtask bench`), else `bench/` in `$CARGO_TARGET_DIR` or the workspace's
 /// `target/`.

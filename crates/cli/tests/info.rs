@@ -24,3 +24,24 @@ fn info_reports_the_cpu_caches_and_each_gemm_path() {
         "{text}"
     );
 }
+
+/// OpenBLAS honours `OPENBLAS_CORETYPE` (set here on the child only, as a user would): pinned to
+/// its SSE3 kernels on a processor with AVX or more, `info` must call the path a fallback.
+#[test]
+fn a_fallback_openblas_core_is_reported() {
+    let out = Command::new(env!("CARGO_BIN_EXE_backprop"))
+        .arg("info")
+        .env("OPENBLAS_CORETYPE", "Prescott")
+        .output()
+        .expect("backprop runs");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("openblas: Prescott kernels"), "{text}");
+    let f64_line = text.lines().find(|l| l.starts_with("gemm f64: ")).unwrap();
+    let cpu_line = text.lines().find(|l| l.starts_with("cpu: ")).unwrap();
+    if cpu_line.ends_with("SSE)") {
+        assert!(!f64_line.contains("fallback"), "{text}");
+    } else {
+        assert!(f64_line.contains("a fallback below this CPU's"), "{text}");
+    }
+}
