@@ -33,6 +33,7 @@
 use std::hint::black_box;
 
 use backprop_autograd::{Graph, Var};
+use backprop_benches::threads;
 use backprop_nn::{
     Activation, Module, Reduction, Sequential, bce_with_logits, mlp, mse, softmax_cross_entropy,
 };
@@ -177,10 +178,6 @@ impl Trainer {
 /// FLOPs of one training step as the reference counts them: 6·batch·Σ in·out.
 fn step_flops(w: &Workload) -> u64 {
     6 * w.batch as u64 * w.sizes.windows(2).map(|p| (p[0] * p[1]) as u64).sum::<u64>()
-}
-
-fn threads() -> usize {
-    std::env::var("BACKPROP_THREADS").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(2)
 }
 
 fn workloads(c: &mut Criterion) {

@@ -155,7 +155,7 @@ fn apt_install(packages: &[&str]) -> Result<(), String> {
 
 /// Where Debian's `dataset-fashion-mnist` puts the four gzip-compressed IDX files, which
 /// `crates/data/tests/fashion_mnist.rs` reads.
-const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
+pub(crate) const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
 const FASHION_MNIST_PACKAGE: &str = "dataset-fashion-mnist";
 
 fn have_fashion_mnist() -> bool {

@@ -51,6 +51,8 @@ pub enum Command {
     Predict(PredictArgs),
     /// Replay a TensorFlow Playground URL with the faithful replica of the page
     Playground(PlaygroundArgs),
+    /// The machine (CPU, caches) and the kernels each element type's matrix products run on
+    Info,
 }
 
 /// The defaults of `train`, shown under its `--help`.

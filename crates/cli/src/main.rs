@@ -17,6 +17,7 @@ mod data_source;
 mod error;
 mod eval;
 mod image_plot;
+mod info;
 mod init;
 mod model;
 mod playground;
@@ -85,6 +86,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Playground(args) => playground::run(args),
+        Command::Info => info::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

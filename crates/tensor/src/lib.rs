@@ -32,6 +32,7 @@
 use blas_src as _;
 use openblas_src as _;
 
+pub mod cpu;
 mod elementwise;
 mod error;
 mod float;

@@ -24,13 +24,8 @@ use std::arch::x86_64::{
     _mm512_storeu_ps,
 };
 
-use crate::panels::{KC, MC, NC, PANELS, Panels};
+use crate::panels::{Blocking, MR, NR, PANELS, Panels, blocking};
 use crate::team::parallel_for;
-
-/// Rows of the register tile.
-const MR: usize = 12;
-/// Columns of the register tile (two 16-lane registers).
-const NR: usize = 32;
 
 /// Whether this processor runs the AVX-512 kernel (checked once, then cached by std).
 pub(crate) fn available() -> bool {
@@ -99,10 +94,10 @@ pub(crate) unsafe fn sgemm(
         let transpose = |x: Strided| Strided { ptr: x.ptr, rows: x.cols, cols: x.rows };
         let c_t = StridedMut { ptr: c.ptr, rows: c.cols, cols: c.rows };
         // SAFETY: the same memory, read through swapped strides.
-        unsafe { split((n, m, k), alpha, transpose(b), transpose(a), beta, c_t, threads) };
+        unsafe { split((n, m, k), alpha, transpose(b), transpose(a), beta, c_t, threads, blocking()) };
     } else {
         // SAFETY: forwarded from the caller.
-        unsafe { split((m, n, k), alpha, a, b, beta, c, threads) };
+        unsafe { split((m, n, k), alpha, a, b, beta, c, threads, blocking()) };
     }
 }
 
@@ -123,6 +118,7 @@ unsafe fn split(
     beta: f32,
     c: StridedMut,
     threads: usize,
+    blocking: Blocking,
 ) {
     let column_tiles = n.div_ceil(NR);
     let row_tiles = m.div_ceil(MR);
@@ -131,10 +127,10 @@ unsafe fn split(
     let parts = threads.clamp(1, tiles);
     if parts == 1 {
         // SAFETY: forwarded from the caller.
-        unsafe { sgemm_serial((m, n, k), alpha, a, b, beta, c) };
+        unsafe { sgemm_serial((m, n, k), alpha, a, b, beta, c, &blocking) };
         return;
     }
-    let job = Split { mnk: (m, n, k), alpha, a, b, beta, c, tiles, parts, by_columns };
+    let job = Split { mnk: (m, n, k), alpha, a, b, beta, c, tiles, parts, by_columns, blocking };
     parallel_for(parts, |part| {
         // SAFETY: forwarded from the caller; the parts write disjoint blocks of C.
         unsafe { job.run(part) }
@@ -152,6 +148,7 @@ struct Split {
     tiles: usize,
     parts: usize,
     by_columns: bool,
+    blocking: Blocking,
 }
 
 impl Split {
@@ -160,7 +157,7 @@ impl Split {
     /// # Safety
     /// As [`sgemm`]; distinct parts write disjoint blocks of C, so they may run at once.
     unsafe fn run(&self, part: usize) {
-        let Split { mnk: (m, n, k), alpha, a, b, beta, c, tiles, parts, by_columns } = *self;
+        let Split { mnk: (m, n, k), alpha, a, b, beta, c, tiles, parts, by_columns, blocking } = *self;
         let (start, end) = (tiles * part / parts, tiles * (part + 1) / parts);
         // SAFETY: the block lies inside C (and the matching rows or columns inside A or B).
         unsafe {
@@ -168,18 +165,18 @@ impl Split {
                 let (j0, j1) = (start * NR, (end * NR).min(n));
                 let b_part = Strided { ptr: b.ptr.offset(j0 as isize * b.cols), ..b };
                 let c_part = StridedMut { ptr: c.ptr.offset(j0 as isize * c.cols), ..c };
-                sgemm_serial((m, j1 - j0, k), alpha, a, b_part, beta, c_part);
+                sgemm_serial((m, j1 - j0, k), alpha, a, b_part, beta, c_part, &blocking);
             } else {
                 let (i0, i1) = (start * MR, (end * MR).min(m));
                 let a_part = Strided { ptr: a.ptr.offset(i0 as isize * a.rows), ..a };
                 let c_part = StridedMut { ptr: c.ptr.offset(i0 as isize * c.rows), ..c };
-                sgemm_serial((i1 - i0, n, k), alpha, a_part, b, beta, c_part);
+                sgemm_serial((i1 - i0, n, k), alpha, a_part, b, beta, c_part, &blocking);
             }
         }
     }
 }
 
-/// The blocked product on the calling thread.
+/// The blocked product on the calling thread, in blocks of `blocking`.
 ///
 /// # Safety
 /// As [`sgemm`].
@@ -190,22 +187,25 @@ unsafe fn sgemm_serial(
     b: Strided,
     beta: f32,
     c: StridedMut,
+    blocking: &Blocking,
 ) {
+    let Blocking { mc: block_m, kc: block_k, nc: block_n } = *blocking;
     PANELS.with(|panels| {
         let mut panels = panels.borrow_mut();
+        panels.reserve(blocking);
         let Panels { a: a_buf, b: b_buf } = &mut *panels;
-        debug_assert!(a_buf.len() >= MC * KC && b_buf.len() >= NC * KC);
+        debug_assert!(a_buf.len() >= block_m * block_k && b_buf.len() >= block_n * block_k);
         // Spill space for tiles at the edges of C (or of a C with strided rows).
         let mut tile = [[0.0f32; NR]; MR];
-        for j0 in (0..n).step_by(NC) {
-            let nc = NC.min(n - j0);
-            for p0 in (0..k).step_by(KC) {
-                let kc = KC.min(k - p0);
+        for j0 in (0..n).step_by(block_n) {
+            let nc = block_n.min(n - j0);
+            for p0 in (0..k).step_by(block_k) {
+                let kc = block_k.min(k - p0);
                 // SAFETY: the block lies inside B; the buffer holds nc rounded up to NR columns.
                 unsafe { pack_b(b, p0, kc, j0, nc, b_buf) };
                 let beta_block = if p0 == 0 { beta } else { 1.0 };
-                for i0 in (0..m).step_by(MC) {
-                    let mc = MC.min(m - i0);
+                for i0 in (0..m).step_by(block_m) {
+                    let mc = block_m.min(m - i0);
                     // SAFETY: the block lies inside A; the buffer holds mc rounded up to MR rows.
                     unsafe { pack_a(a, i0, mc, p0, kc, a_buf) };
                     for jr in (0..nc).step_by(NR) {
@@ -662,6 +662,76 @@ impl RowJob {
                     *dst = if self.beta == 0.0 { self.alpha * v } else { self.alpha * v + self.beta * *dst };
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `C = A·B` (row-major, `A: [m, k]`, `B: [k, n]`) in blocks of `blocking` on `threads`.
+    fn product(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[f32],
+        b: &[f32],
+        blocking: Blocking,
+        threads: usize,
+    ) -> Vec<f32> {
+        let mut c = vec![f32::NAN; m * n];
+        let a_op = Strided { ptr: a.as_ptr(), rows: k as isize, cols: 1 };
+        let b_op = Strided { ptr: b.as_ptr(), rows: n as isize, cols: 1 };
+        let c_op = StridedMut { ptr: c.as_mut_ptr(), rows: n as isize, cols: 1 };
+        // SAFETY: AVX-512 is available (checked by the callers); the slices hold m·k, k·n and
+        // m·n values in row-major order.
+        unsafe { split((m, n, k), 1.0, a_op, b_op, 0.0, c_op, threads, blocking) };
+        c
+    }
+
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        (0..len as u64).map(|i| (((i * 2654435761 + seed) % 1000) as f32 / 500.0) - 1.0).collect()
+    }
+
+    /// Every blocking, the machine's own and deliberately small or odd ones, gives the product
+    /// of a naive `f64`-accumulated reference within rounding; blockings that share `kc` sum each
+    /// element in the same order, so they agree bit for bit, whatever the thread count.
+    #[test]
+    fn every_blocking_matches_the_f64_reference() {
+        if !available() {
+            eprintln!("skipped: this processor has no AVX-512F, so the blocked kernel cannot run here");
+            return;
+        }
+        for (m, n, k) in [(50, 70, 300), (130, 40, 257), (25, 200, 33)] {
+            let (a, b) = (values(m * k, 1), values(k * n, 2));
+            let reference: Vec<f64> = (0..m * n)
+                .map(|ij| (0..k).map(|p| a[ij / n * k + p] as f64 * b[p * n + ij % n] as f64).sum())
+                .collect();
+            let blockings = [
+                blocking(),
+                Blocking { mc: 24, kc: 16, nc: 64 },
+                Blocking { mc: 12, kc: 200, nc: 32 },
+                Blocking { mc: 36, kc: 96, nc: 96 },
+            ];
+            let mut results = Vec::new();
+            for blocking in blockings {
+                let c = product(m, n, k, &a, &b, blocking, 1);
+                for (ij, (&got, &want)) in c.iter().zip(&reference).enumerate() {
+                    let tolerance = 1e-5 * (k as f64).sqrt() * (1.0 + want.abs());
+                    assert!(
+                        (got as f64 - want).abs() <= tolerance,
+                        "{m}x{n}x{k} {blocking:?}: C[{ij}] = {got}, want {want}"
+                    );
+                }
+                results.push(c);
+            }
+            // Same kc, other mc and nc, two threads: the very same numbers.
+            let same_kc = Blocking { mc: 12, kc: 16, nc: 32 };
+            assert_eq!(product(m, n, k, &a, &b, same_kc, 2), results[1], "{m}x{n}x{k}");
+            let own = blocking();
+            let other = Blocking { mc: MR * 3, nc: NR * 2, ..own };
+            assert_eq!(product(m, n, k, &a, &b, other, 1), results[0], "{m}x{n}x{k}");
         }
     }
 }
