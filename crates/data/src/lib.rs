@@ -62,6 +62,7 @@ mod matrix;
 mod mnist;
 #[cfg(feature = "playground")]
 mod playground;
+mod shorten;
 mod split;
 mod standardize;
 mod task_choice;
@@ -77,6 +78,7 @@ pub use labels::LabelEncoding;
 pub use mnist::{MnistSet, has_mnist_test_set, load_idx_pair, load_idx_pair_with_classes, mnist, mnist_set};
 #[cfg(feature = "playground")]
 pub use playground::{Feature, PlaygroundDataset, PlaygroundSpec};
+pub use shorten::{MAX_QUOTED_CHARS, shorten};
 pub use split::train_test_split;
 pub use standardize::Standardizer;
 pub use task_choice::{MAX_AUTO_CLASSES, TaskChoice};
