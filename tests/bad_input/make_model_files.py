@@ -6,7 +6,14 @@ and remakes them. The good model comes from the 8-row `data.csv` of the model ca
 
     backprop train --csv tests/bad_input/30-model-truncated-data/data.csv --target y \
         --layers 3 --epochs 1 --seed 0 --threads 1 --save /tmp/base.safetensors
-    python3 tests/bad_input/make_model_files.py /tmp/base.safetensors
+    python3 tests/bad_input/make_model_files.py /tmp/base.safetensors [CASE ...]
+
+With CASE names, only those cases are written. Cases 30-59 were made with the older checksum
+(`fnv1a64:`, tensors only), which backprop still reads; cases from 150 on use the current one
+(`fnv1a64m:`, tensors and metadata), and case 150 needs a base written by a backprop that
+writes it (cases 150-152 were made with `--save` from that version, then
+`... /tmp/base.safetensors 150-model-header-byte-flipped 151-model-duplicate-class-names
+152-model-duplicate-feature-names`).
 
 Each case folder gets a `model.safetensors` (created or overwritten). Variants that change the
 tensors or the metadata recompute the `backprop.checksum` entry, so that the file is refused for
@@ -45,8 +52,10 @@ def fnv1a64(parts):
     return h
 
 
-def checksum(tensors):
-    """The checksum that backprop's safetensors writer stores (FNV-1a over the sorted tensors)."""
+def checksum(tensors, metadata=None):
+    """The checksum that backprop's safetensors writer stores: FNV-1a over the sorted tensors
+    and, with `metadata`, over its sorted entries (length-prefixed key and value); without it,
+    the older tensors-only scheme."""
     parts = []
     for name in sorted(tensors):
         dtype, shape, raw = tensors[name]
@@ -54,15 +63,21 @@ def checksum(tensors):
         parts.append(f"{dtype}[{', '.join(str(d) for d in shape)}]".encode())
         parts.append(struct.pack("<Q", len(raw)))
         parts.append(raw)
-    return f"fnv1a64:{fnv1a64(parts):016x}"
+    if metadata is None:
+        return f"fnv1a64:{fnv1a64(parts):016x}"
+    for key in sorted(k for k in metadata if k != CHECKSUM_KEY):
+        for text in (key.encode(), metadata[key].encode()):
+            parts.append(struct.pack("<Q", len(text)))
+            parts.append(text)
+    return f"fnv1a64m:{fnv1a64(parts):016x}"
 
 
-def serialize(tensors, metadata, with_checksum=True, offsets=None):
+def serialize(tensors, metadata, with_checksum=True, offsets=None, cover_metadata=False):
     """Safetensors bytes as backprop writes them: sorted keys, header padded to 8 bytes."""
     metadata = dict(metadata)
     metadata.pop(CHECKSUM_KEY, None)
     if with_checksum:
-        metadata[CHECKSUM_KEY] = checksum(tensors)
+        metadata[CHECKSUM_KEY] = checksum(tensors, metadata if cover_metadata else None)
     header = {}
     body = b""
     for name in sorted(tensors):
@@ -113,6 +128,11 @@ def variants(good):
     nan["2.weight"] = ("F32", tensors["2.weight"][1], struct.pack(f"<{len(w)}f", *w))
     flipped_byte = bytearray(good)
     flipped_byte[-5] ^= 0x40
+    # One bit of the header's input scaling (the first mean's first digit after the point).
+    header_flip = bytearray(good)
+    at = good.index(b'\\"mean\\":[') + len(b'\\"mean\\":[')
+    at = good.index(b".", at) + 1
+    header_flip[at] ^= 0x01
 
     def set_meta(key, value):
         return lambda h: h["meta"].__setitem__(key, value)
@@ -163,14 +183,24 @@ def variants(good):
         "57-predict-missing-feature-column": good,
         "58-init-layers-differ": good,
         "59-init-other-features": good,
+        "150-model-header-byte-flipped": bytes(header_flip),
+        "151-model-duplicate-class-names": serialize(
+            tensors, with_header(metadata, set_meta("class_names", ["yes", "yes"])), cover_metadata=True
+        ),
+        "152-model-duplicate-feature-names": serialize(
+            tensors, with_header(metadata, set_meta("feature_names", ["x1", "x1"])), cover_metadata=True
+        ),
     }
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) < 2:
         sys.exit(__doc__)
     good = Path(sys.argv[1]).read_bytes()
+    only = set(sys.argv[2:])
     for case, data in variants(good).items():
+        if only and case not in only:
+            continue
         folder = HERE / case
         folder.mkdir(exist_ok=True)
         (folder / "model.safetensors").write_bytes(data)

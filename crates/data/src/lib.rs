@@ -62,6 +62,7 @@ mod matrix;
 mod mnist;
 #[cfg(feature = "playground")]
 mod playground;
+mod shorten;
 mod split;
 mod standardize;
 mod task_choice;
@@ -80,6 +81,7 @@ pub use mnist::{
 };
 #[cfg(feature = "playground")]
 pub use playground::{Feature, PlaygroundDataset, PlaygroundSpec};
+pub use shorten::{MAX_QUOTED_CHARS, shorten};
 pub use split::train_test_split;
 pub use standardize::Standardizer;
 pub use task_choice::{MAX_AUTO_CLASSES, TaskChoice};

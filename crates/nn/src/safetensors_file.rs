@@ -3,10 +3,15 @@
 //! data altered after saving).
 //!
 //! Model files and checkpoints are built on these two functions. Besides the caller's
-//! metadata, every file written here carries a checksum of its tensors under
-//! [`CHECKSUM_KEY`], which [`SafetensorsFile::read`] verifies, so that a flipped byte is an
-//! error rather than a silently different model. Other readers (PyTorch's
+//! metadata, every file written here carries a checksum of its tensors and of its other
+//! metadata entries under [`CHECKSUM_KEY`], which [`SafetensorsFile::read`] verifies, so that
+//! a flipped byte, in the tensors or in the header (architecture, scaling, names), is an error
+//! rather than a silently different model. Other readers (PyTorch's
 //! `safetensors.torch.load_file`) ignore it.
+//!
+//! Files written before the metadata was covered carry a checksum of the tensors alone,
+//! prefixed [`TENSORS_ONLY_SCHEME`]; they still load, verified as far as their checksum goes.
+//! The scheme is told by the prefix, so the model header's format version did not change.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -20,8 +25,15 @@ use safetensors::{Dtype, SafeTensors, View};
 
 use crate::error::{ModelFileError, ModelFileErrorKind as Kind};
 
-/// The metadata key of the checksum over all tensors (names, dtypes, shapes and bytes).
+/// The metadata key of the checksum over all tensors (names, dtypes, shapes and bytes) and
+/// the other metadata entries.
 pub const CHECKSUM_KEY: &str = "backprop.checksum";
+
+/// The prefix of the checksum this crate writes: tensors and metadata.
+pub const CHECKSUM_SCHEME: &str = "fnv1a64m:";
+
+/// The prefix of the checksum older versions wrote: tensors only (still read).
+pub const TENSORS_ONLY_SCHEME: &str = "fnv1a64:";
 
 /// The safetensors dtype of `F` (`F32` or `F64`).
 pub fn dtype_of<F: Float>() -> Dtype {
@@ -63,9 +75,14 @@ fn to_bytes<F: Float>(t: &Tensor<F>) -> Bytes {
     Bytes { dtype, shape: t.shape().to_vec(), data }
 }
 
-/// A 64-bit FNV-1a checksum over the tensors in name order (each: name, dtype, shape, bytes).
-/// It detects accidental alteration, not tampering.
-fn checksum<'a>(tensors: impl Iterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>) -> String {
+/// A 64-bit FNV-1a checksum over the tensors in name order (each: name, dtype, shape, bytes)
+/// and, when `metadata` is given, over its entries but [`CHECKSUM_KEY`] in key order (each:
+/// key and value, both length-prefixed so that no two maps hash the same bytes). `None` gives
+/// the older [`TENSORS_ONLY_SCHEME`]. It detects accidental alteration, not tampering.
+fn checksum<'a>(
+    tensors: impl Iterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>,
+    metadata: Option<&HashMap<String, String>>,
+) -> String {
     let mut sorted: Vec<_> = tensors.collect();
     sorted.sort_by(|a, b| a.0.cmp(b.0));
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -81,7 +98,30 @@ fn checksum<'a>(tensors: impl Iterator<Item = (&'a str, Dtype, &'a [usize], &'a 
         eat(&(data.len() as u64).to_le_bytes());
         eat(data);
     }
-    format!("fnv1a64:{h:016x}")
+    let Some(metadata) = metadata else {
+        return format!("{TENSORS_ONLY_SCHEME}{h:016x}");
+    };
+    let entries: BTreeMap<&String, &String> = metadata.iter().filter(|(k, _)| *k != CHECKSUM_KEY).collect();
+    for (key, value) in entries {
+        for text in [key, value] {
+            eat(&(text.len() as u64).to_le_bytes());
+            eat(text.as_bytes());
+        }
+    }
+    format!("{CHECKSUM_SCHEME}{h:016x}")
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many times this thread parsed a safetensors header: the counted work of the test
+    /// that loading is linear in the number of tensors.
+    pub(crate) static HEADER_PARSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one header parse (tests only; nothing in release builds).
+fn count_header_parse() {
+    #[cfg(test)]
+    HEADER_PARSES.with(|c| c.set(c.get() + 1));
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -105,10 +145,11 @@ pub fn write_safetensors<F: Float>(
         }
     }
     let mut meta: HashMap<String, String> = metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    meta.insert(
-        CHECKSUM_KEY.to_string(),
-        checksum(bytes.iter().map(|(n, b)| (n.as_str(), b.dtype, b.shape.as_slice(), b.data.as_slice()))),
+    let sum = checksum(
+        bytes.iter().map(|(n, b)| (n.as_str(), b.dtype, b.shape.as_slice(), b.data.as_slice())),
+        Some(&meta),
     );
+    meta.insert(CHECKSUM_KEY.to_string(), sum);
     let views: Vec<(String, &Bytes)> = bytes.iter().map(|(n, b)| (n.clone(), b)).collect();
     let serialized = safetensors::serialize(views, Some(meta))
         .map_err(|e| err(Kind::Inconsistent { reason: format!("cannot serialize: {e}") }))?;
@@ -215,11 +256,24 @@ fn bad_entry(entries: &serde_json::Map<String, serde_json::Value>) -> Option<Str
     None
 }
 
+/// Where one tensor lies in a file's bytes, taken from the header once when the file is read.
+struct Entry {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    /// Absolute byte range of the tensor's data in the file.
+    span: std::ops::Range<usize>,
+}
+
 /// A safetensors file read into memory and checked.
+///
+/// The header is parsed once, in [`SafetensorsFile::from_bytes`]; every later question (names,
+/// shapes, dtypes, tensors) is answered from the index built then, so loading is linear in the
+/// file's size however many tensors it holds.
 pub struct SafetensorsFile {
     path: PathBuf,
     bytes: Vec<u8>,
     metadata: HashMap<String, String>,
+    index: BTreeMap<String, Entry>,
 }
 
 impl std::fmt::Debug for SafetensorsFile {
@@ -312,21 +366,40 @@ impl SafetensorsFile {
         })?;
         let (_, meta) = SafeTensors::read_metadata(&bytes)
             .map_err(|e| err(Kind::NotSafetensors { reason: format!("invalid header: {e}") }))?;
+        count_header_parse();
         let metadata = meta.metadata().clone().unwrap_or_default();
         if let Some(stored) = metadata.get(CHECKSUM_KEY) {
             let tensors = parsed.tensors();
-            let computed =
-                checksum(tensors.iter().map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data())));
+            let views = || tensors.iter().map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data()));
+            let (computed, what) = if stored.starts_with(TENSORS_ONLY_SCHEME) {
+                (checksum(views(), None), "the tensors were")
+            } else {
+                (checksum(views(), Some(&metadata)), "the tensors or the metadata were")
+            };
             if *stored != computed {
                 return Err(err(Kind::Inconsistent {
                     reason: format!(
-                        "checksum mismatch: the tensors were altered after saving (stored {stored}, computed {computed})"
+                        "checksum mismatch: {what} altered after saving (stored {stored}, computed {computed})"
                     ),
                 }));
             }
         }
         drop(parsed);
-        Ok(SafetensorsFile { path: path.to_path_buf(), bytes, metadata })
+        let data_start = 8 + n;
+        let index = meta
+            .tensors()
+            .into_iter()
+            .map(|(name, info)| {
+                let (start, end) = info.data_offsets;
+                let entry = Entry {
+                    dtype: info.dtype,
+                    shape: info.shape.clone(),
+                    span: data_start + start..data_start + end,
+                };
+                (name, entry)
+            })
+            .collect();
+        Ok(SafetensorsFile { path: path.to_path_buf(), bytes, metadata, index })
     }
 
     /// The file's path.
@@ -339,25 +412,24 @@ impl SafetensorsFile {
         &self.metadata
     }
 
-    fn parsed(&self) -> SafeTensors<'_> {
-        SafeTensors::deserialize(&self.bytes).expect("checked when read")
-    }
-
     /// The tensor names, sorted.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.parsed().names().into_iter().map(str::to_string).collect();
-        names.sort();
-        names
+        self.index.keys().cloned().collect()
+    }
+
+    /// Whether the file holds a tensor `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.index.contains_key(name)
     }
 
     /// The shape of a tensor, if the file has it.
     pub fn shape(&self, name: &str) -> Option<Vec<usize>> {
-        self.parsed().tensor(name).ok().map(|v| v.shape().to_vec())
+        self.index.get(name).map(|e| e.shape.clone())
     }
 
     /// The dtype of a tensor, if the file has it.
     pub fn dtype(&self, name: &str) -> Option<Dtype> {
-        self.parsed().tensor(name).ok().map(|v| v.dtype())
+        self.index.get(name).map(|e| e.dtype)
     }
 
     /// Reads tensor `name` as `F`, checking its dtype and, when given, its shape.
@@ -370,42 +442,39 @@ impl SafetensorsFile {
         expected_shape: Option<&[usize]>,
     ) -> Result<Tensor<F>, ModelFileError> {
         let err = |kind| ModelFileError::new(&self.path, kind);
-        let parsed = self.parsed();
-        let view = parsed.tensor(name).map_err(|_| {
+        let view = self.index.get(name).ok_or_else(|| {
             err(Kind::MissingTensor {
                 name: name.to_string(),
                 expected: expected_shape.unwrap_or_default().to_vec(),
             })
         })?;
         let want = dtype_of::<F>();
-        if view.dtype() != want {
+        if view.dtype != want {
             return Err(err(Kind::DtypeMismatch {
                 name: name.to_string(),
-                found: format!("{:?}", view.dtype()),
+                found: format!("{:?}", view.dtype),
                 expected: format!("{want:?}"),
             }));
         }
         if let Some(shape) = expected_shape
-            && view.shape() != shape
+            && view.shape != shape
         {
             return Err(err(Kind::ShapeMismatch {
                 name: name.to_string(),
-                found: view.shape().to_vec(),
+                found: view.shape.clone(),
                 expected: shape.to_vec(),
             }));
         }
+        // In range: `from_bytes` checked that the data covers every span the header announces.
+        let data = &self.bytes[view.span.clone()];
         let values: Vec<F> = if want == Dtype::F32 {
-            view.data()
-                .chunks_exact(4)
+            data.chunks_exact(4)
                 .map(|c| F::from_f64(f32::from_le_bytes(c.try_into().expect("4")) as f64))
                 .collect()
         } else {
-            view.data()
-                .chunks_exact(8)
-                .map(|c| F::from_f64(f64::from_le_bytes(c.try_into().expect("8"))))
-                .collect()
+            data.chunks_exact(8).map(|c| F::from_f64(f64::from_le_bytes(c.try_into().expect("8")))).collect()
         };
-        Tensor::try_from_vec(view.shape(), values)
+        Tensor::try_from_vec(&view.shape, values)
             .map_err(|e| err(Kind::Inconsistent { reason: format!("tensor '{name}': {e}") }))
     }
 }
@@ -479,11 +548,55 @@ mod tests {
         let mut altered = good.clone();
         let last = altered.len() - 1;
         altered[last] ^= 0x40;
-        check(altered, "inconsistent: checksum mismatch: the tensors were altered after saving");
+        check(
+            altered,
+            "inconsistent: checksum mismatch: the tensors or the metadata were altered after saving",
+        );
         assert!(SafetensorsFile::from_bytes(Path::new("m"), good).is_ok());
         let err = SafetensorsFile::read(&dir.join("absent.safetensors")).unwrap_err().to_string();
         assert!(err.contains("absent.safetensors: cannot read: "), "{err}");
         fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod checksum_tests {
+    use super::*;
+
+    /// The bytes of a file holding tensor `a` and metadata `k = v`, with `sum` (a function of
+    /// the tensors and the metadata) as its checksum, as an older version would have written it.
+    fn file_with(
+        sum: impl Fn(&[(&str, Dtype, &[usize], &[u8])], &HashMap<String, String>) -> String,
+    ) -> Vec<u8> {
+        let a = to_bytes(&Tensor::from_vec(&[2], vec![1.5_f32, -2.0]));
+        let mut meta = HashMap::from([("k".to_string(), "v".to_string())]);
+        let tensors = [("a", a.dtype, a.shape.as_slice(), a.data.as_slice())];
+        meta.insert(CHECKSUM_KEY.to_string(), sum(&tensors, &meta));
+        safetensors::serialize([("a".to_string(), &a)], Some(meta)).unwrap()
+    }
+
+    #[test]
+    fn the_checksum_covers_the_metadata() {
+        let bytes = file_with(|t, m| checksum(t.iter().copied(), Some(m)));
+        assert!(SafetensorsFile::from_bytes(Path::new("m"), bytes.clone()).is_ok());
+        let at = bytes.windows(5).position(|w| w == br#""k":""#).expect("the key is in the header");
+        let mut changed = bytes.clone();
+        changed[at + 1] = b'j';
+        let err = SafetensorsFile::from_bytes(Path::new("m"), changed).unwrap_err().to_string();
+        assert!(err.contains("checksum mismatch: the tensors or the metadata were altered"), "{err}");
+    }
+
+    #[test]
+    fn files_with_the_older_tensors_only_checksum_still_load_and_are_checked() {
+        let bytes = file_with(|t, _| checksum(t.iter().copied(), None));
+        let file = SafetensorsFile::from_bytes(Path::new("m"), bytes.clone()).unwrap();
+        assert!(file.metadata()[CHECKSUM_KEY].starts_with(TENSORS_ONLY_SCHEME));
+        assert_eq!(file.tensor::<f32>("a", Some(&[2])).unwrap().to_vec(), vec![1.5, -2.0]);
+        let mut altered = bytes;
+        let last = altered.len() - 1;
+        altered[last] ^= 1;
+        let err = SafetensorsFile::from_bytes(Path::new("m"), altered).unwrap_err().to_string();
+        assert!(err.contains("checksum mismatch: the tensors were altered"), "{err}");
     }
 }
 

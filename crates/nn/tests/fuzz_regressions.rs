@@ -1,12 +1,13 @@
 //! Inputs the `model_file` fuzz target (`fuzz/`) found, kept as tests.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use backprop_autograd::Graph;
 use backprop_nn::model_file::{check_model_tensors, header_of};
-use backprop_nn::safetensors_file::SafetensorsFile;
+use backprop_nn::safetensors_file::{CHECKSUM_KEY, SafetensorsFile, write_safetensors};
 use backprop_nn::{Activation, Loss, ModelMeta, load_model, mlp, read_model_header, save_model};
-use backprop_tensor::TensorRng;
+use backprop_tensor::{Tensor, TensorRng};
 
 /// The bytes of a small f64 model file, as `save_model` writes them.
 fn f64_model_bytes(dir: &Path) -> Vec<u8> {
@@ -17,12 +18,26 @@ fn f64_model_bytes(dir: &Path) -> Vec<u8> {
     std::fs::read(&path).unwrap()
 }
 
-/// `bytes` with its metadata's dtype changed from f64 to f32; the text keeps its length, and
-/// the checksum, which covers the tensors only, still holds.
-fn claim_f32(bytes: &[u8]) -> Vec<u8> {
-    let (from, to) = (br#"\"dtype\":\"f64\""#, br#"\"dtype\":\"f32\""#);
-    let at = bytes.windows(from.len()).position(|w| w == from).expect("the header names its dtype");
-    [&bytes[..at], &to[..], &bytes[at + from.len()..]].concat()
+/// `bytes` with its metadata's dtype changed from f64 to f32 and the checksum (which covers
+/// the metadata) recomputed, as the fuzzer's input had a garbled checksum key: the tensors'
+/// own dtype check must still catch the lie.
+fn claim_f32(dir: &Path, bytes: &[u8]) -> Vec<u8> {
+    let file = SafetensorsFile::from_bytes(Path::new("m.safetensors"), bytes.to_vec()).unwrap();
+    let mut meta: BTreeMap<String, String> = file
+        .metadata()
+        .iter()
+        .filter(|(k, _)| *k != CHECKSUM_KEY)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let header = meta.get_mut("backprop").expect("a model file");
+    assert!(header.contains(r#""dtype":"f64""#));
+    *header = header.replace(r#""dtype":"f64""#, r#""dtype":"f32""#);
+    let tensors: Vec<(String, Tensor<f64>)> =
+        file.names().into_iter().map(|n| (n.clone(), file.tensor::<f64>(&n, None).unwrap())).collect();
+    let refs: Vec<(String, &Tensor<f64>)> = tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
+    let path = dir.join("resealed.safetensors");
+    write_safetensors(&path, &refs, &meta).unwrap();
+    std::fs::read(&path).unwrap()
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -38,7 +53,7 @@ fn temp_dir(tag: &str) -> PathBuf {
 #[test]
 fn a_header_dtype_that_contradicts_the_tensors_is_refused() {
     let dir = temp_dir("dtype");
-    let lying = claim_f32(&f64_model_bytes(&dir));
+    let lying = claim_f32(&dir, &f64_model_bytes(&dir));
     let path = dir.join("lying.safetensors");
     std::fs::write(&path, &lying).unwrap();
 
