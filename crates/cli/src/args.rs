@@ -28,6 +28,7 @@ use clap::{Args, Parser, Subcommand};
                   backprop train --csv iris.csv --target species --save iris.safetensors\n  \
                   backprop eval --model iris.safetensors --csv iris.csv --target species\n  \
                   backprop predict --model iris.safetensors --csv new.csv --out predictions.csv\n  \
+                  backprop export --model iris.safetensors --onnx iris.onnx\n  \
                   backprop playground --url 'https://playground.tensorflow.org/#dataset=spiral&seed=0.1' --epochs 500"
 )]
 pub struct Cli {
@@ -46,6 +47,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Predictions of a saved model for every row of a CSV file
     Predict(PredictArgs),
+    /// Export a saved model (with its input scaling) as an ONNX file
+    Export(ExportArgs),
     /// Replay a TensorFlow Playground URL with the faithful replica of the page
     Playground(PlaygroundArgs),
 }
@@ -215,6 +218,17 @@ pub struct PredictArgs {
     /// Threads for BLAS and elementwise kernels [default: all cores]
     #[arg(long, value_name = "N", value_parser = parse_threads, allow_hyphen_values = true)]
     pub threads: Option<usize>,
+}
+
+/// `backprop export`.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// The model file written by `train --save` (or a checkpoint)
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// The ONNX file to write (atomically)
+    #[arg(long, value_name = "OUT")]
+    pub onnx: PathBuf,
 }
 
 /// `backprop playground`.
