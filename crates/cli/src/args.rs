@@ -31,6 +31,7 @@ use clap::{Args, Parser, Subcommand};
                   backprop predict --model iris.safetensors --csv new.csv --out predictions.csv\n  \
                   backprop train --idx /usr/share/datasets/fashion-mnist --layers 512,256 --optimizer adam \
                   --lr 0.001 --batch-size 128 --epochs 10 --scale none --save fmnist.safetensors --plot fmnist.png\n  \
+                  backprop export --model iris.safetensors --onnx iris.onnx\n  \
                   backprop playground --url 'https://playground.tensorflow.org/#dataset=spiral&seed=0.1' --epochs 500"
 )]
 pub struct Cli {
@@ -49,6 +50,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Predictions of a saved model for every row of a CSV file
     Predict(PredictArgs),
+    /// Export a saved model (with its input scaling) as an ONNX file
+    Export(ExportArgs),
     /// Replay a TensorFlow Playground URL with the faithful replica of the page
     Playground(PlaygroundArgs),
     /// The machine (CPU, caches) and the kernels each element type's matrix products run on
@@ -263,6 +266,17 @@ pub struct PredictArgs {
     /// Threads for BLAS and elementwise kernels [default: all cores]
     #[arg(long, value_name = "N", value_parser = parse_threads, allow_hyphen_values = true)]
     pub threads: Option<usize>,
+}
+
+/// `backprop export`.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// The model file written by `train --save` (or a checkpoint)
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// The ONNX file to write (atomically)
+    #[arg(long, value_name = "OUT")]
+    pub onnx: PathBuf,
 }
 
 /// `backprop playground`.

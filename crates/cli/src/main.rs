@@ -4,6 +4,7 @@
 //! backprop train --dataset NAME | --csv FILE --target COL [options]   train an MLP
 //! backprop eval --model FILE (--dataset NAME | --csv FILE)            loss and accuracy
 //! backprop predict --model FILE --csv IN [--out OUT]                  predictions per row
+//! backprop export --model FILE --onnx OUT                             the model as ONNX
 //! backprop playground --url URL [--epochs N]                          replay a Playground URL
 //! ```
 //!
@@ -16,6 +17,7 @@ mod args;
 mod data_source;
 mod error;
 mod eval;
+mod export;
 mod image_plot;
 mod info;
 mod init;
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Export(args) => export::run(args),
         Command::Playground(args) => playground::run(args),
         Command::Info => info::run(),
     };

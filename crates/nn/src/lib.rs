@@ -16,6 +16,7 @@
 //! - Predictions: [`sign_labels`], [`threshold_labels`], [`argmax_labels`], probabilities,
 //!   [`Loss::predict_classes`], [`accuracy`].
 //! - Model files: [`save_model`], [`load_model`], [`load_weights`] with [`ModelMeta`].
+//! - ONNX export of a model and its input scaling: [`export_onnx`] ([`onnx`]).
 //!
 //! One training step of a small classifier, by hand (`backprop-optim` has the optimizers):
 //!
@@ -56,6 +57,7 @@ mod loss;
 mod mlp;
 pub mod model_file;
 mod module;
+pub mod onnx;
 mod pass;
 mod predict;
 pub mod safetensors_file;
@@ -72,6 +74,7 @@ pub use loss::{
 pub use mlp::{MlpSpec, mlp};
 pub use model_file::{ModelHeader, ModelMeta, load_model, load_weights, read_model_header, save_model};
 pub use module::Module;
+pub use onnx::export_onnx;
 pub use predict::{
     accuracy, argmax_labels, sigmoid_probabilities, sign_labels, softmax_probabilities, threshold_labels,
 };

@@ -588,7 +588,9 @@ mod tests {
         #[cfg(not(target_arch = "x86_64"))]
         let ours = false;
         if !ours {
-            eprintln!("skipped: f32 products run on OpenBLAS here (no AVX-512F), which promises no row independence");
+            eprintln!(
+                "skipped: f32 products run on OpenBLAS here (no AVX-512F), which promises no row independence"
+            );
             return;
         }
         let a = sample(300, 100, 34).mapv(|v| v as f32);
