@@ -8,6 +8,8 @@
 //! - `cargo xtask test`: deps, then the whole test suite (plus the data, fmt and clippy when `CI`
 //!   is set).
 //! - `cargo xtask demo`: deps, then train a network on the spiral and draw its decision boundary.
+//! - `cargo xtask onnx`: deps, then a venv with onnx and onnxruntime and the test that checks
+//!   `backprop export` against them (see `onnx.rs`).
 //! - `cargo xtask bench [--quick]`: deps, then the criterion benches and the PyTorch comparison.
 
 use std::env;
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod onnx;
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
         },
         Some("test") => deps().and_then(|()| test()),
         Some("demo") => deps().and_then(|()| demo()),
+        Some("onnx") => deps().and_then(|()| onnx::run_check()),
         Some("bench") => deps().and_then(|()| bench::run(&args[1..])),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!("{USAGE}");
@@ -50,6 +54,8 @@ tasks:
   test            deps, then cargo test --workspace (all targets and doc tests); with CI set, first the data
                   (deps --data), and fmt and clippy
   demo            deps, then train an MLP on the Playground spiral and write its decision boundary picture
+  onnx            deps, then a venv under target/ with onnx and onnxruntime, and the ONNX export comparison test
+                  (cargo xtask test runs it too when CI or BACKPROP_ONNX=1 is set)
   bench [--quick] deps, then the criterion benches, target/bench/summary.json and the PyTorch comparison";
 
 /// Directory of the workspace root (the parent of `xtask/`).
@@ -86,7 +92,7 @@ fn cargo() -> String {
     env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
 }
 
-fn succeeds(program: &str, args: &[&str]) -> bool {
+pub(crate) fn succeeds(program: &str, args: &[&str]) -> bool {
     Command::new(program).args(args).output().map(|out| out.status.success()).unwrap_or(false)
 }
 
@@ -98,7 +104,7 @@ fn have_openblas() -> bool {
     succeeds("pkg-config", &["--exists", "openblas"])
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -106,7 +112,7 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn is_debian_like() -> bool {
+pub(crate) fn is_debian_like() -> bool {
     Path::new("/etc/debian_version").exists() && succeeds("apt-get", &["--version"])
 }
 
@@ -136,7 +142,7 @@ fn deps() -> Result<(), String> {
 }
 
 /// `apt-get update`, then `apt-get install` of `packages`, without recommends or prompts.
-fn apt_install(packages: &[&str]) -> Result<(), String> {
+pub(crate) fn apt_install(packages: &[&str]) -> Result<(), String> {
     // A non-interactive frontend so that apt never waits for a prompt.
     let apt = |args: &[&str]| -> Result<(), String> {
         let line = format!("apt-get {}", args.join(" "));
@@ -198,6 +204,7 @@ fn test() -> Result<(), String> {
         run(&cargo, &["fmt", "--all", "--check"])?;
         run(&cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     }
+    onnx::prepare_tests(ci);
     let mut totals = TestTotals::default();
     let outcome = run_counting_tests(&cargo, &["test", "--workspace", "--all-targets"], &mut totals)
         .and_then(|()| run_counting_tests(&cargo, &["test", "--workspace", "--doc"], &mut totals));

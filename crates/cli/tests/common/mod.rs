@@ -37,15 +37,13 @@ impl Run {
     }
 }
 
-/// Runs `backprop args...` with one thread (so results do not depend on the machine).
+/// Runs `backprop args...`, the commands that compute (`train`, `eval`, `predict`) with one
+/// thread (so results do not depend on the machine).
 pub fn backprop(args: &[&str]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_backprop"));
     command.args(args);
-    if !args.contains(&"--threads")
-        && !args.is_empty()
-        && args[0] != "playground"
-        && !args.contains(&"--help")
-    {
+    let computes = matches!(args.first(), Some(&"train" | &"eval" | &"predict"));
+    if computes && !args.contains(&"--threads") && !args.contains(&"--help") {
         command.args(["--threads", "1"]);
     }
     let Output { status, stdout, stderr } = command.output().expect("the backprop binary runs");

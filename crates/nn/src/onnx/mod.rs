@@ -193,7 +193,7 @@ fn onnx_activation(a: Activation, index: usize) -> Result<Option<(&'static str, 
                 return Err(NnError::invalid(
                     "export_onnx",
                     format!(
-                        "layer {index} ({a}): ONNX's LeakyRelu keeps its slope as a 32-bit float, which cannot hold {alpha}"
+                        "layer {index} (leaky_relu): ONNX's LeakyRelu keeps its slope as a 32-bit float, which cannot hold {alpha:e}"
                     ),
                 ));
             }
@@ -248,7 +248,7 @@ impl<F: Float> GraphBuilder<F> {
     }
 
     fn add_initializer(&mut self, name: &str, shape: &[usize], values: &[F]) -> String {
-        let mut raw_data = Vec::with_capacity(values.len() * std::mem::size_of::<F>());
+        let mut raw_data = Vec::with_capacity(std::mem::size_of_val(values));
         for v in values {
             // `to_f64` is exact for both element types, and narrowing back to f32 is too.
             if F::NAME == "f64" {
