@@ -14,19 +14,27 @@ fn info_reports_the_cpu_caches_and_each_gemm_path() {
     assert!(line("caches: L1d ").contains(" KiB"), "{text}");
     let core = line("openblas: ").trim_start_matches("openblas: ").trim_end_matches(" kernels").to_string();
     assert!(!core.is_empty() && core != "unknown", "{text}");
-    // f64 always runs on OpenBLAS, named with the kernels it chose; f32 on it or on the
-    // AVX-512 kernel.
-    assert!(line("gemm f64: ").starts_with(&format!("gemm f64: OpenBLAS {core} kernels")), "{text}");
-    let f32_line = line("gemm f32: ");
+    // f64 runs on OpenBLAS, named with the kernels it chose, or on the gemm crate in place of
+    // a fallback; f32 on either or on the AVX-512 kernel.
+    let on_openblas = |dtype: &str| {
+        line(&format!("gemm {dtype}: ")).starts_with(&format!("gemm {dtype}: OpenBLAS {core} kernels"))
+    };
+    let on_gemm_crate = |dtype: &str| {
+        line(&format!("gemm {dtype}: "))
+            .starts_with(&format!("gemm {dtype}: the gemm crate, in place of OpenBLAS's {core} kernels"))
+    };
+    assert!(on_openblas("f64") || on_gemm_crate("f64"), "{text}");
     assert!(
-        f32_line.starts_with("gemm f32: backprop AVX-512 kernel (blocks mc=")
-            || f32_line.starts_with(&format!("gemm f32: OpenBLAS {core} kernels")),
+        line("gemm f32: ").starts_with("gemm f32: backprop AVX-512 kernel (blocks mc=")
+            || on_openblas("f32")
+            || on_gemm_crate("f32"),
         "{text}"
     );
 }
 
 /// OpenBLAS honours `OPENBLAS_CORETYPE` (set here on the child only, as a user would): pinned to
-/// its SSE3 kernels on a processor with AVX or more, `info` must call the path a fallback.
+/// its SSE3 kernels on a processor with AVX or more, `info` must call the path a fallback, and
+/// with AVX2 and FMA say that the gemm crate replaces it.
 #[test]
 fn a_fallback_openblas_core_is_reported() {
     let out = Command::new(env!("CARGO_BIN_EXE_backprop"))
@@ -41,7 +49,15 @@ fn a_fallback_openblas_core_is_reported() {
     let cpu_line = text.lines().find(|l| l.starts_with("cpu: ")).unwrap();
     if cpu_line.ends_with("SSE)") {
         assert!(!f64_line.contains("fallback"), "{text}");
+    } else if cpu_line.ends_with("AVX)") {
+        assert!(
+            f64_line.starts_with("gemm f64: OpenBLAS Prescott kernels (SSE): a fallback below"),
+            "{text}"
+        );
     } else {
-        assert!(f64_line.contains("a fallback below this CPU's"), "{text}");
+        assert!(
+            f64_line.starts_with("gemm f64: the gemm crate, in place of OpenBLAS's Prescott kernels (SSE), a fallback below this CPU's"),
+            "{text}"
+        );
     }
 }

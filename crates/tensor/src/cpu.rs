@@ -300,6 +300,12 @@ pub enum GemmPath {
         /// Rows, depth and columns of a block.
         blocking: (usize, usize, usize),
     },
+    /// The `gemm` crate's kernels (AVX2/FMA, chosen at run time), in place of OpenBLAS's `core`
+    /// kernels, which are a fallback narrower than this processor's vectors.
+    GemmCrate {
+        /// `openblas_get_corename` of the kernels replaced.
+        core: String,
+    },
     /// OpenBLAS, with the kernels it chose.
     OpenBlas {
         /// `openblas_get_corename`.
@@ -318,6 +324,14 @@ impl std::fmt::Display for GemmPath {
             GemmPath::OpenBlas { core, fallback: false } => {
                 let isa = core_isa(core).map_or("unknown width".to_string(), |i| i.name().to_string());
                 write!(f, "OpenBLAS {core} kernels ({isa})")
+            }
+            GemmPath::GemmCrate { core } => {
+                let isa = core_isa(core).map_or("?", VectorIsa::name);
+                write!(
+                    f,
+                    "the gemm crate, in place of OpenBLAS's {core} kernels ({isa}), a fallback below this CPU's {}",
+                    cpu_isa().name()
+                )
             }
             GemmPath::OpenBlas { core, fallback: true } => {
                 let isa = core_isa(core).map_or("?", VectorIsa::name);
@@ -340,8 +354,33 @@ pub fn gemm_path<F: crate::Float>() -> GemmPath {
         return GemmPath::Avx512 { blocking: (b.mc, b.kc, b.nc) };
     }
     let core = openblas_core().to_string();
+    if gemm_crate_replaces_openblas() {
+        return GemmPath::GemmCrate { core };
+    }
     let fallback = is_fallback(&core, cpu_isa());
     GemmPath::OpenBlas { core, fallback }
+}
+
+/// Whether [`crate::gemm`] hands its products to the `gemm` crate instead of OpenBLAS, decided
+/// once per process: when OpenBLAS runs kernels narrower than this processor's vectors
+/// ([`is_fallback`] of [`openblas_core`] and [`cpu_isa`]) and the processor has AVX2 and FMA,
+/// which the `gemm` crate's fast kernels need (below them it is scalar). Measured on an AVX2
+/// machine, the crate is 3.6–5× faster than OpenBLAS's SSE3 kernels and 0.8–0.9× of OpenBLAS's
+/// own AVX2 ones, hence only in place of a fallback (docs/PERFORMANCE.md).
+pub fn gemm_crate_replaces_openblas() -> bool {
+    static REPLACES: OnceLock<bool> = OnceLock::new();
+    *REPLACES.get_or_init(|| is_fallback(openblas_core(), cpu_isa()) && has_avx2_fma())
+}
+
+fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 #[cfg(test)]
@@ -423,7 +462,15 @@ mod tests {
         let core = openblas_core();
         assert!(!core.is_empty() && core != "unknown", "{core}");
         let path = gemm_path::<f64>();
-        assert!(matches!(&path, GemmPath::OpenBlas { core: c, .. } if c == core), "{path:?}");
+        // f64 runs on OpenBLAS, unless its kernels are a fallback the gemm crate replaces
+        // (e.g. under OPENBLAS_CORETYPE=Prescott on an AVX2 machine).
+        match &path {
+            GemmPath::GemmCrate { core: c } => {
+                assert!(c == core && gemm_crate_replaces_openblas() && is_fallback(core, cpu_isa()))
+            }
+            GemmPath::OpenBlas { core: c, .. } => assert!(c == core && !gemm_crate_replaces_openblas()),
+            GemmPath::Avx512 { .. } => panic!("f64 never runs on the f32 AVX-512 kernel: {path:?}"),
+        }
         assert!(path.to_string().contains(core), "{path}");
     }
 }

@@ -136,6 +136,101 @@ fn to_i32(op: &'static str, what: &str, value: usize) -> Result<i32> {
     })
 }
 
+/// `C = α·op(A)·op(B) + β·C` on the `gemm` crate, which reads any strides in place (a transpose
+/// is a swap of strides); the path where OpenBLAS would run a fallback kernel (see
+/// [`crate::cpu::gemm_crate_replaces_openblas`]). Shapes were checked by [`gemm`] and are
+/// non-empty. Threads: rayon's pool (sized by `set_num_threads`) from
+/// [`MULTI_THREAD_GEMM_MACS`] multiply-adds on, as for OpenBLAS.
+///
+/// With `β ≠ 0` the product goes to a scratch matrix first and `β·C` is added last, as BLAS
+/// does: the crate would start each sum from `C`, so `affine` (bias preloaded, `β = 1`) would
+/// no longer equal the product plus the bias bit for bit. The scratch is kept per thread, so
+/// steady-state training allocates nothing on this path either.
+#[allow(clippy::too_many_arguments)]
+fn gemm_crate<F: Float>(
+    alpha: F,
+    a: &ArrayView2<'_, F>,
+    trans_a: Transpose,
+    b: &ArrayView2<'_, F>,
+    trans_b: Transpose,
+    beta: F,
+    c: &mut ArrayViewMut2<'_, F>,
+    macs: usize,
+) {
+    // (row stride, column stride) of op(view).
+    let strides = |view: &ArrayView2<'_, F>, trans: Transpose| {
+        let (s0, s1) = (view.strides()[0], view.strides()[1]);
+        if trans == Transpose::No { (s0, s1) } else { (s1, s0) }
+    };
+    let (m, k) = trans_a.apply(a.dim());
+    let n = c.dim().1;
+    let (a_rs, a_cs) = strides(a, trans_a);
+    let (b_rs, b_cs) = strides(b, trans_b);
+    let parallelism = if macs < MULTI_THREAD_GEMM_MACS {
+        gemm::Parallelism::None
+    } else {
+        gemm::Parallelism::Rayon(rayon::current_num_threads())
+    };
+    // dst = α·op(A)·op(B), dst never read.
+    let product = |dst: *mut F, dst_rs: isize, dst_cs: isize| {
+        // SAFETY: each pointer and its (row, column) strides describe the view it came from,
+        // with the shapes checked by `gemm`; dst is an m×n matrix with these strides that
+        // aliases neither A nor B (C is a unique mutable borrow, the scratch is ours). The crate
+        // computes dst = 0·dst + alpha·lhs·rhs without reading dst when read_dst is false, so
+        // C's old contents (even NaN) are ignored. `F` is f32 or f64, both implemented.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst,
+                dst_cs,
+                dst_rs,
+                false,
+                a.as_ptr(),
+                a_cs,
+                a_rs,
+                b.as_ptr(),
+                b_cs,
+                b_rs,
+                F::zero(),
+                alpha,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+    };
+    if beta == F::zero() {
+        let (c_rs, c_cs) = (c.strides()[0], c.strides()[1]);
+        product(c.as_mut_ptr(), c_rs, c_cs);
+        return;
+    }
+    SCRATCH.with_borrow_mut(|scratch| {
+        let words = (m * n * std::mem::size_of::<F>()).div_ceil(std::mem::size_of::<u64>());
+        if scratch.len() < words {
+            scratch.resize(words, 0);
+        }
+        // The scratch holds m·n values of F (f32 or f64: their alignment divides u64's).
+        let ptr = scratch.as_mut_ptr().cast::<F>();
+        product(ptr, n as isize, 1);
+        // SAFETY: `ptr` points at m·n initialised values of F (written by `product`), owned
+        // by this thread's scratch, which nothing else borrows while this view lives.
+        let prod = unsafe { ArrayView2::from_shape_ptr((m, n), ptr.cast_const()) };
+        if beta == F::one() {
+            ndarray::Zip::from(c.view_mut()).and(prod).for_each(|c, &p| *c = p + *c);
+        } else {
+            ndarray::Zip::from(c.view_mut()).and(prod).for_each(|c, &p| *c = p + beta * *c);
+        }
+    });
+}
+
+thread_local! {
+    /// [`gemm_crate`]'s scratch for products added to `β·C`, as 8-byte words.
+    static SCRATCH: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// `C = α·op(A)·op(B) + β·C`, computed by `cblas_sgemm` or `cblas_dgemm`.
 ///
 /// `op(A)` must be `[m, k]`, `op(B)` `[k, n]` and `C` `[m, n]`. Operands may be any 2-D views:
@@ -287,6 +382,10 @@ pub fn gemm<F: Float>(
                 threads,
             )
         };
+        return Ok(());
+    }
+    if crate::cpu::gemm_crate_replaces_openblas() {
+        gemm_crate(alpha, &a, trans_a, &b, trans_b, beta, &mut c, macs);
         return Ok(());
     }
     if (m == 1 || n == 1) && beta == F::zero() {
@@ -472,9 +571,43 @@ mod tests {
         }
     }
 
+    /// A product with `gemm`'s arguments, checked shapes assumed.
+    type Product =
+        fn(f64, ArrayView2<'_, f64>, Transpose, ArrayView2<'_, f64>, Transpose, f64, ArrayViewMut2<'_, f64>);
+
+    fn by_gemm(
+        alpha: f64,
+        a: ArrayView2<'_, f64>,
+        ta: Transpose,
+        b: ArrayView2<'_, f64>,
+        tb: Transpose,
+        beta: f64,
+        c: ArrayViewMut2<'_, f64>,
+    ) {
+        gemm(alpha, a, ta, b, tb, beta, c).unwrap();
+    }
+
+    fn by_gemm_crate(
+        alpha: f64,
+        a: ArrayView2<'_, f64>,
+        ta: Transpose,
+        b: ArrayView2<'_, f64>,
+        tb: Transpose,
+        beta: f64,
+        mut c: ArrayViewMut2<'_, f64>,
+    ) {
+        let (m, n) = c.dim();
+        let macs = m * n * ta.apply(a.dim()).1;
+        gemm_crate(alpha, &a, ta, &b, tb, beta, &mut c, macs);
+    }
+
+    fn check_all_layouts(m: usize, k: usize, n: usize) {
+        check_all_layouts_of(by_gemm, m, k, n);
+    }
+
     /// Every transpose combination (as flags and as `.t()` views), row- and column-major
     /// output, `β = 0` over NaN and `β = 0.5`, against the naive product.
-    fn check_all_layouts(m: usize, k: usize, n: usize) {
+    fn check_all_layouts_of(product: Product, m: usize, k: usize, n: usize) {
         let a = sample(m, k, 21);
         let b = sample(k, n, 22);
         let c0 = sample(m, n, 23);
@@ -490,11 +623,11 @@ mod tests {
                 for (bv, tb) in operands_b {
                     let start = if beta == 0.0 { Array2::from_elem((m, n), f64::NAN) } else { c0.clone() };
                     let mut c = start.clone();
-                    gemm(alpha, av, ta, bv, tb, beta, c.view_mut()).unwrap();
+                    product(alpha, av, ta, bv, tb, beta, c.view_mut());
                     assert_close(&c, &want);
                     // Column-major output.
                     let mut ct = start.t().to_owned();
-                    gemm(alpha, av, ta, bv, tb, beta, ct.view_mut().reversed_axes()).unwrap();
+                    product(alpha, av, ta, bv, tb, beta, ct.view_mut().reversed_axes());
                     assert_close(&ct.t().to_owned(), &want);
                 }
             }
@@ -512,6 +645,52 @@ mod tests {
         // gemm on one thread, and above the threading limit.
         check_all_layouts(20, 17, 19);
         check_all_layouts(140, 130, 120);
+    }
+
+    /// The `gemm` crate's path (taken where OpenBLAS would run a fallback kernel; called
+    /// directly here, so it is checked on every machine): every layout, one row or column, one
+    /// thread and rayon's threads, operands with padded rows and every other column read in
+    /// place, and `f32`.
+    #[test]
+    fn the_gemm_crate_path_matches_naive() {
+        for (m, k, n) in [(5, 7, 3), (1, 300, 40), (40, 300, 1), (1, 1, 1), (20, 17, 19), (140, 130, 120)] {
+            check_all_layouts_of(by_gemm_crate, m, k, n);
+        }
+        let big = sample(12, 13, 5);
+        let block = big.slice(s![1..5, 2..8]); // [4, 6], row stride 13
+        let skip = big.slice(s![0..6, ..;2]); // [6, 7], column stride 2
+        let mut c = Array2::from_elem((4, 7), f64::NAN);
+        by_gemm_crate(1.0, block, Transpose::No, skip, Transpose::No, 0.0, c.view_mut());
+        assert_close(&c, &naive(&block.to_owned(), &skip.to_owned()));
+        let (a, b) = (sample(30, 20, 1), sample(20, 10, 2));
+        let (a32, b32) = (a.mapv(|x| x as f32), b.mapv(|x| x as f32));
+        let mut c32 = Array2::<f32>::zeros((30, 10));
+        gemm_crate(
+            1.0f32,
+            &a32.view(),
+            Transpose::No,
+            &b32.view(),
+            Transpose::No,
+            0.0,
+            &mut c32.view_mut(),
+            6000,
+        );
+        for (x, y) in c32.iter().zip(naive(&a, &b).iter()) {
+            assert!((*x as f64 - y).abs() < 1e-5, "{x} vs {y}");
+        }
+        // BLAS's order: the product first, β·C added last, so a preloaded bias with β = 1
+        // equals the product plus the bias exactly (0.3 + 2 − 1 would round differently).
+        for (m, k, n) in [(3, 2, 3), (64, 64, 64)] {
+            let (x, w) = (sample(m, k, 25), sample(k, n, 26));
+            let x = if (m, k) == (3, 2) { ndarray::array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]] } else { x };
+            let w = if (k, n) == (2, 3) { ndarray::array![[0.5, -1.0, 2.0], [1.5, 0.0, -0.5]] } else { w };
+            let bias = Array2::from_shape_fn((1, n), |(_, j)| [0.1, 0.2, 0.3][j % 3]);
+            let mut fused = Array2::from_shape_fn((m, n), |(_, j)| bias[[0, j]]);
+            by_gemm_crate(1.0, x.view(), Transpose::No, w.view(), Transpose::No, 1.0, fused.view_mut());
+            let mut product = Array2::<f64>::zeros((m, n));
+            by_gemm_crate(1.0, x.view(), Transpose::No, w.view(), Transpose::No, 0.0, product.view_mut());
+            assert_eq!(fused, &product + &bias);
+        }
     }
 
     /// `f32` products on every path (with AVX-512: the unpacked kernel of small networks, then
