@@ -15,6 +15,7 @@
 
 mod args;
 mod data_source;
+mod distributed;
 mod error;
 mod eval;
 mod export;
