@@ -176,7 +176,7 @@ mod mpi {
             let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
             let environ = std::fs::read(entry.path().join("environ")).ok()?;
             let vars: Vec<&[u8]> = environ.split(|&b| b == 0).collect();
-            let has = |s: &str| vars.iter().any(|v| *v == s.as_bytes());
+            let has = |s: &str| vars.contains(&s.as_bytes());
             (has(marker) && has(&wanted)).then_some(pid)
         })
     }
