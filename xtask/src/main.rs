@@ -6,7 +6,7 @@
 //! - `cargo xtask deps [--data]`: make sure OpenBLAS and pkg-config are installed; with `--data`
 //!   also the optional data sets the tests use when present (Debian's `dataset-fashion-mnist`).
 //! - `cargo xtask test`: deps, then the whole test suite (plus the data, fmt and clippy when `CI`
-//!   is set).
+//!   is set), then the distributed tests on MPI when it is installed (`mpi.rs`).
 //! - `cargo xtask demo`: deps, then train a network on the spiral and draw its decision boundary.
 //! - `cargo xtask onnx`: deps, then a venv with onnx and onnxruntime and the test that checks
 //!   `backprop export` against them (see `onnx.rs`).
@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod mpi;
 mod onnx;
 
 fn main() -> ExitCode {
@@ -25,7 +26,8 @@ fn main() -> ExitCode {
         Some("deps") => match &args[1..] {
             [] => deps(),
             [flag] if flag == "--data" => deps().and_then(|()| data_deps()),
-            _ => Err(format!("deps takes only --data, got `{}`\n\n{USAGE}", args[1..].join(" "))),
+            [flag] if flag == "--mpi" => deps().and_then(|()| mpi::deps()),
+            _ => Err(format!("deps takes only --data or --mpi, got `{}`\n\n{USAGE}", args[1..].join(" "))),
         },
         Some("test") => deps().and_then(|()| test()),
         Some("demo") => deps().and_then(|()| demo()),
@@ -50,9 +52,12 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   deps [--data]   check for OpenBLAS and pkg-config; install them with apt-get when root on Debian/Ubuntu;
-                  with --data also Fashion-MNIST (Debian's dataset-fashion-mnist) for the tests that read it
+                  with --data also Fashion-MNIST (Debian's dataset-fashion-mnist) for the tests that read it;
+                  with --mpi Open MPI and libclang for the distributed tests (libopenmpi-dev openmpi-bin libclang-dev)
   test            deps, then cargo test --workspace (all targets and doc tests); with CI set, first the data
-                  (deps --data), and fmt and clippy
+                  (deps --data), MPI (deps --mpi), and fmt and clippy; with MPI installed, everything is built with
+                  the cli's mpi feature, which runs the distributed tests on 2 and 4 ranks (BACKPROP_MPI=1 installs
+                  MPI outside CI)
   demo            deps, then train an MLP on the Playground spiral and write its decision boundary picture
   onnx            deps, then a venv under target/ with onnx and onnxruntime, and the ONNX export comparison test
                   (cargo xtask test runs it too when CI or BACKPROP_ONNX=1 is set)
@@ -196,18 +201,24 @@ fn data_deps() -> Result<(), String> {
 fn test() -> Result<(), String> {
     let cargo = cargo();
     let ci = env::var_os("CI").is_some();
+    // With MPI, every command builds the workspace with the cli's `mpi` feature, once (see mpi.rs).
+    let features = mpi::prepare_tests(ci);
+    let with = |args: &[&'static str]| [args, features].concat();
     if ci {
         // CI runs the tests that read Fashion-MNIST; a failed install leaves them skipped, said so.
         if let Err(message) = data_deps() {
             eprintln!("xtask: {message}; the Fashion-MNIST tests will be skipped");
         }
         run(&cargo, &["fmt", "--all", "--check"])?;
-        run(&cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+        run(
+            &cargo,
+            &[&with(&["clippy", "--workspace", "--all-targets"])[..], &["--", "-D", "warnings"]].concat(),
+        )?;
     }
     onnx::prepare_tests(ci);
     let mut totals = TestTotals::default();
-    let outcome = run_counting_tests(&cargo, &["test", "--workspace", "--all-targets"], &mut totals)
-        .and_then(|()| run_counting_tests(&cargo, &["test", "--workspace", "--doc"], &mut totals));
+    let outcome = run_counting_tests(&cargo, &with(&["test", "--workspace", "--all-targets"]), &mut totals)
+        .and_then(|()| run_counting_tests(&cargo, &with(&["test", "--workspace", "--doc"]), &mut totals));
     // One closing line for the whole suite (cargo prints one per test binary).
     println!("xtask: {} passed, {} failed, {} skipped", totals.passed, totals.failed, totals.ignored);
     outcome

@@ -223,6 +223,9 @@ pub struct TrainArgs {
     /// Print one JSON object (settings, history, final, seconds) on stdout instead of text
     #[arg(long)]
     pub json: bool,
+    /// Data-parallel and deterministic training (crates/cli/src/distributed.rs).
+    #[command(flatten)]
+    pub distributed: crate::distributed::DistributedArgs,
 }
 
 /// `backprop eval`.

@@ -16,6 +16,7 @@
 
 mod args;
 mod data_source;
+mod distributed;
 mod error;
 mod eval;
 mod export;

@@ -236,6 +236,9 @@ impl<F: Float, M> Observer<F, M> for EpochTimer {
 /// write error is ignored: output is a report, and losing it must not stop a run that saves
 /// a model.
 pub fn emit(text: &str) {
+    if crate::distributed::quiet() {
+        return;
+    }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{text}");
     let _ = out.flush();

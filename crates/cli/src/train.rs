@@ -27,6 +27,8 @@ use crate::{F, set_threads};
 /// Bad flags (usage errors), unreadable data, a model that does not fit, divergence, or a
 /// file that cannot be written.
 pub fn run(args: &TrainArgs) -> Result<()> {
+    let mut session = crate::distributed::Session::start(&args.distributed)?;
+    let args = &*session.args(args);
     let playground = args.data.dataset.is_some();
     let images = args.data.images.given();
     check_flags(args, playground, images)?;
@@ -145,15 +147,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         ..backprop_train::TrainConfig::default()
     };
     let mut optimizer = optimizer.build::<F>(model.parameters())?;
+    let trainer = session.prepare(Trainer::new(loss, config)?, (&mut g, &model), &summary)?;
     let start = Instant::now();
-    let history = train_loop(
-        args,
-        Trainer::new(loss, config)?,
-        (&mut g, &mut model, optimizer.as_mut()),
-        &meta,
-        &data,
-    )?;
+    let history = train_loop(args, trainer, (&mut g, &mut model, optimizer.as_mut()), &meta, &data)?;
     let seconds = start.elapsed().as_secs_f64();
+    session.finish(&g, &model)?;
     let (set_name, scored) = match &data.test {
         Some(test) => ("test", test),
         None => ("training", &data.train),

@@ -4,7 +4,7 @@ use backprop_tensor::{Float, Tensor};
 
 use crate::error::{DataError, Result};
 use crate::labels::LabelEncoding;
-use crate::matrix::{gather_rows, gather_rows_into};
+use crate::matrix::{gather_rows, gather_rows_into, resize_matrix};
 
 /// What a data set asks a model to predict, one entry per row.
 #[derive(Debug, Clone, PartialEq)]
@@ -292,6 +292,38 @@ impl<F: Float> Batch<F> {
     /// Whether the batch has no rows.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Copies the consecutive rows `rows` of this batch into `out`, reusing its buffers: one
+    /// replica's slice of a global batch, or one micro-batch of it.
+    ///
+    /// # Errors
+    /// When `rows` reaches past the batch.
+    pub fn rows_into(&self, rows: std::ops::Range<usize>, out: &mut Batch<F>) -> Result<()> {
+        if rows.start > rows.end || rows.end > self.len() {
+            let reason = format!("rows {}..{} of a batch of {} rows", rows.start, rows.end, self.len());
+            return Err(DataError::invalid("rows_into", reason));
+        }
+        let copy = |from: &Tensor<F>, to: &mut Tensor<F>| {
+            let cols = from.shape()[1];
+            resize_matrix(to, rows.len(), cols);
+            to.as_mut_slice().copy_from_slice(&from.as_slice()[rows.start * cols..rows.end * cols]);
+        };
+        copy(&self.features, &mut out.features);
+        match (&self.targets, &mut out.targets) {
+            (BatchTargets::Classes(from), BatchTargets::Classes(to)) => {
+                to.clear();
+                to.extend_from_slice(&from[rows.clone()]);
+            }
+            (BatchTargets::Values(from), BatchTargets::Values(to)) => copy(from, to),
+            (BatchTargets::Classes(from), to) => *to = BatchTargets::Classes(from[rows.clone()].to_vec()),
+            (BatchTargets::Values(from), to) => {
+                let mut values = Tensor::zeros(&[0, from.shape()[1]]);
+                copy(from, &mut values);
+                *to = BatchTargets::Values(values);
+            }
+        }
+        Ok(())
     }
 }
 

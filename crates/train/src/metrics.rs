@@ -1,5 +1,7 @@
 //! What an evaluation measures, and the record of an epoch.
 
+use std::ops::Range;
+
 use backprop_autograd::Graph;
 use backprop_data::{Batch, Dataset};
 use backprop_nn::{Loss, Module, Reduction};
@@ -51,30 +53,76 @@ pub fn evaluate<F: Float, M: Module>(
     loss: Loss,
     data: &Dataset<F>,
 ) -> Result<Metrics> {
+    evaluate_range(g, model, loss, data, 0..data.len())
+}
+
+/// [`evaluate`] on the rows `range` of `data`.
+fn evaluate_range<F: Float, M: Module>(
+    g: &mut Graph<F>,
+    model: &mut M,
+    loss: Loss,
+    data: &Dataset<F>,
+    range: Range<usize>,
+) -> Result<Metrics> {
     let was_training = model.is_training();
     model.set_training(false);
-    let result = in_chunks(data, |features, targets| evaluate_rows(g, model, loss, features, targets));
+    let result = in_chunks(data, range, |features, targets| evaluate_rows(g, model, loss, features, targets));
     model.set_training(was_training);
     result
 }
 
-/// The metrics of `data` from `rows` run on chunks of at most [`EVAL_CHUNK_ROWS`] rows (the
-/// whole data set when it fits): the mean loss is the row-weighted mean of the chunks' means.
+/// Evaluates `model` on the rows `rows` of `data` and adds the totals up over the processes
+/// of a data-parallel run with `sum` (each evaluating its own rows): the metrics of the whole
+/// data set. With all rows and a `sum` that changes nothing (one process) it is [`evaluate`],
+/// bit for bit.
+///
+/// # Errors
+/// As [`evaluate`], or when `sum` fails.
+pub(crate) fn evaluate_shared<F: Float, M: Module>(
+    g: &mut Graph<F>,
+    model: &mut M,
+    loss: Loss,
+    data: &Dataset<F>,
+    rows: Range<usize>,
+    sum: &mut dyn FnMut(&mut [f64]) -> Result<()>,
+) -> Result<Metrics> {
+    let classes = matches!(data.targets(), backprop_data::Targets::Classes { .. });
+    let part = if rows.is_empty() {
+        Metrics { loss: 0.0, accuracy: classes.then_some(0.0) }
+    } else {
+        evaluate_range(g, model, loss, data, rows.clone())?
+    };
+    let n = rows.len() as f64;
+    // Totals: the loss summed over the rows, the rows right (NaN: no accuracy), the rows.
+    let mut totals = [part.loss * n, part.accuracy.map_or(f64::NAN, |a| (a * n).round()), n];
+    sum(&mut totals)?;
+    if totals[2] == n {
+        // No other process evaluated rows: this part is the whole.
+        return Ok(part);
+    }
+    let right = (totals[1].is_finite()).then_some(totals[1] as usize);
+    Ok(metrics(totals[0] / totals[2], right, totals[2] as usize))
+}
+
+/// The metrics of rows `range` of `data` from `rows` run on chunks of at most
+/// [`EVAL_CHUNK_ROWS`] rows (the whole data set when it fits): the mean loss is the
+/// row-weighted mean of the chunks' means.
 fn in_chunks<F: Float>(
     data: &Dataset<F>,
+    range: Range<usize>,
     mut rows: impl FnMut(&Tensor<F>, Targets<'_, F>) -> Result<(f64, Option<usize>)>,
 ) -> Result<Metrics> {
-    let n = data.len();
-    if n <= EVAL_CHUNK_ROWS {
+    let n = range.len();
+    if range == (0..data.len()) && n <= EVAL_CHUNK_ROWS {
         let (value, right) = rows(data.features(), data.targets().into())?;
         return Ok(metrics(value, right, n));
     }
     let (mut total, mut right) = (0.0, Some(0));
-    let mut chunk = Vec::with_capacity(EVAL_CHUNK_ROWS);
+    let mut chunk = Vec::with_capacity(EVAL_CHUNK_ROWS.min(n));
     let mut batch = Batch::new();
-    for start in (0..n).step_by(EVAL_CHUNK_ROWS) {
+    for start in range.clone().step_by(EVAL_CHUNK_ROWS) {
         chunk.clear();
-        chunk.extend(start..(start + EVAL_CHUNK_ROWS).min(n));
+        chunk.extend(start..(start + EVAL_CHUNK_ROWS).min(range.end));
         data.batch_into(&chunk, &mut batch)?;
         let (value, chunk_right) = rows(&batch.features, (&batch.targets).into())?;
         if !value.is_finite() {

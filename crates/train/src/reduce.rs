@@ -1,6 +1,8 @@
 //! The hook between backward and the optimizer step, where data-parallel training sums the
 //! gradients of its replicas.
 
+use std::ops::Range;
+
 use backprop_autograd::{Graph, Var};
 use backprop_tensor::Float;
 
@@ -9,13 +11,64 @@ use crate::error::Result;
 /// Combines the parameters' gradients after `backward` and before clipping and the optimizer
 /// step, as PyTorch's DistributedDataParallel all-reduces them. A single process needs nothing:
 /// [`LocalGradients`], the default, leaves them as they are.
+///
+/// Besides [`GradientReduction::reduce`], a reduction says which rows of each mini-batch this
+/// process computes and in how many backward passes ([`GradientReduction::part`]: a replica's
+/// slice of the global batch, or micro-batches whose gradients are kept apart), which rows of an
+/// evaluation data set it evaluates, and how evaluation totals are summed over the processes.
+/// The defaults are those of a single process, so only `reduce` must be written.
 pub trait GradientReduction<F: Float> {
     /// Reduces the gradients of `params` in `g` in place (a parameter without a gradient has
-    /// none to reduce). `rows` is the number of rows of the local mini-batch.
+    /// none to reduce). `rows` is the number of rows of the whole (global) mini-batch, of which
+    /// this process computed the parts [`GradientReduction::part`] gave it.
     ///
     /// # Errors
     /// When the reduction fails (a lost peer, say); training stops with the error.
     fn reduce(&mut self, g: &mut Graph<F>, params: &[(String, Var)], rows: usize) -> Result<()>;
+
+    /// The rows (of a mini-batch of `rows` rows) of this process's backward pass number `index`
+    /// (0, 1, ...), `None` after its last. Each part's loss is the mean over its rows, and the
+    /// parts' gradients accumulate unless [`GradientReduction::part_done`] takes them away.
+    /// The default is the whole batch in one pass.
+    ///
+    /// # Errors
+    /// When the batch cannot be divided as the reduction needs (too few rows for the processes).
+    fn part(&self, rows: usize, index: usize) -> Result<Option<Range<usize>>> {
+        Ok((index == 0).then_some(0..rows))
+    }
+
+    /// Called after the backward pass of part `index` (rows `rows` of the batch; `last` when no
+    /// part follows on this process). A reduction that keeps the parts' gradients apart copies
+    /// them out here (and zeroes them before the next part); the default leaves them to
+    /// accumulate.
+    ///
+    /// # Errors
+    /// When the gradients cannot be taken.
+    fn part_done(
+        &mut self,
+        _g: &mut Graph<F>,
+        _params: &[(String, Var)],
+        _index: usize,
+        _rows: Range<usize>,
+        _last: bool,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// The rows of an evaluation data set of `rows` rows that this process evaluates; their
+    /// totals are then added up by [`GradientReduction::sum`]. The default is all of them.
+    fn eval_rows(&self, rows: usize) -> Range<usize> {
+        0..rows
+    }
+
+    /// Adds up `values` element by element over the processes, in place (every process gets
+    /// the totals). The default, one process, leaves them as they are.
+    ///
+    /// # Errors
+    /// When the processes cannot be reached.
+    fn sum(&mut self, _values: &mut [f64]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The identity reduction of a single process.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Clip, EarlyStopping, Monitor, ScheduleStep, TrainConfig};
 use crate::error::{Result, TrainError};
-use crate::metrics::{EpochRecord, Metrics, evaluate};
+use crate::metrics::{EpochRecord, Metrics, evaluate_shared};
 use crate::observer::{Control, Observer, Snapshot, StepReport, StopReason};
 use crate::reduce::{GradientReduction, LocalGradients};
 use crate::state::TrainingState;
@@ -42,6 +42,8 @@ pub struct Trainer<F: Float> {
     stop: Arc<AtomicBool>,
     state: TrainingState,
     counters: Counters,
+    /// The rows of a part of a batch, when the reduction splits batches (reused).
+    part: Batch<F>,
 }
 
 /// What the trainer carries from one `fit` to the next, and through checkpoints.
@@ -87,6 +89,7 @@ impl<F: Float> Trainer<F> {
             stop: Arc::new(AtomicBool::new(false)),
             state: TrainingState::default(),
             counters: Counters::default(),
+            part: Batch::new(),
         })
     }
 
@@ -278,29 +281,32 @@ impl<F: Float> Trainer<F> {
     ) -> Result<f64> {
         let diverged = |what: String| TrainError::Diverged { epoch, step, what };
         let (loss, config) = (self.loss, &self.config);
-        let reduction = &mut self.reduction;
+        let (reduction, part_buffer) = (&mut self.reduction, &mut self.part);
         g.step(|g| {
             optimizer.zero_grad(g);
-            let x = g.input_copy(&batch.features);
-            let output = model.forward(g, x)?;
-            if let Some(bad) = g.value(output)?.as_slice().iter().find(|v| !v.is_finite()) {
-                return Err(diverged(format!("the model's output holds {bad}")));
+            // The parts of the batch this process computes (the whole batch in one process):
+            // their losses are means over their rows, reported as the rows' mean.
+            let (mut index, mut weighted, mut rows, mut single) = (0, 0.0, 0, None);
+            let mut next = reduction.part(batch.len(), 0)?;
+            while let Some(range) = next {
+                if index > 0 {
+                    // The earlier part's tape is done with; its parameters' gradients stay.
+                    g.clear();
+                }
+                let part = if range == (0..batch.len()) {
+                    batch
+                } else {
+                    batch.rows_into(range.clone(), part_buffer)?;
+                    &*part_buffer
+                };
+                let value = backward_part(g, model, (loss, config), weights, part, &diverged)?;
+                next = reduction.part(batch.len(), index + 1)?;
+                reduction.part_done(g, params, index, range.clone(), next.is_none())?;
+                single = if index == 0 { Some(value) } else { None };
+                weighted += value * range.len() as f64;
+                rows += range.len();
+                index += 1;
             }
-            let data_loss = loss.compute_targets(g, output, (&batch.targets).into(), Reduction::Mean)?;
-            let value = g.value(data_loss)?.item();
-            if !value.is_finite() {
-                return Err(diverged(format!("the training loss is {value}")));
-            }
-            let mut total = data_loss;
-            if config.l1 > 0.0 {
-                let penalty = l1_penalty(g, weights, config.l1)?;
-                total = g.add(total, penalty)?;
-            }
-            if config.l2 > 0.0 {
-                let penalty = l2_penalty(g, weights, config.l2)?;
-                total = g.add(total, penalty)?;
-            }
-            g.backward(total)?;
             reduction.reduce(g, params, batch.len())?;
             for (name, p) in params {
                 if let Some(grad) = g.grad_opt(*p)?
@@ -317,21 +323,26 @@ impl<F: Float> Trainer<F> {
                 None => {}
             }
             optimizer.step(g)?;
-            Ok(value.to_f64())
+            Ok(single.unwrap_or(if rows > 0 { weighted / rows as f64 } else { f64::NAN }))
         })
     }
 
     /// The record of the model as it stands after `self.state.epoch` epochs.
     fn record<M: Module>(
-        &self,
+        &mut self,
         g: &mut Graph<F>,
         model: &mut M,
         evaluation: &Evaluation<'_, F>,
         lr: f64,
         batch_loss: Option<f64>,
     ) -> Result<EpochRecord> {
-        let train = evaluation.train.map(|d| evaluate(g, model, self.loss, d)).transpose()?;
-        let validation = evaluation.validation.map(|d| evaluate(g, model, self.loss, d)).transpose()?;
+        let reduction = &mut *self.reduction;
+        let mut eval = |d: &Dataset<F>| {
+            let rows = reduction.eval_rows(d.len());
+            evaluate_shared(g, model, self.loss, d, rows, &mut |v| reduction.sum(v))
+        };
+        let train = evaluation.train.map(&mut eval).transpose()?;
+        let validation = evaluation.validation.map(&mut eval).transpose()?;
         Ok(EpochRecord { epoch: self.state.epoch, step: self.state.step, lr, batch_loss, train, validation })
     }
 
@@ -403,6 +414,39 @@ impl<F: Float> Trainer<F> {
         let value = serde_json::to_value(&self.counters).expect("the counters serialise");
         self.state.extra.insert(STATE_KEY.to_string(), value);
     }
+}
+
+/// Forward, loss (with penalties) and backward of one part of a mini-batch; returns its loss
+/// (the mean over its rows, without penalties).
+fn backward_part<F: Float, M: Module>(
+    g: &mut Graph<F>,
+    model: &mut M,
+    (loss, config): (Loss, &TrainConfig),
+    weights: &Named,
+    batch: &Batch<F>,
+    diverged: &dyn Fn(String) -> TrainError,
+) -> Result<f64> {
+    let x = g.input_copy(&batch.features);
+    let output = model.forward(g, x)?;
+    if let Some(bad) = g.value(output)?.as_slice().iter().find(|v| !v.is_finite()) {
+        return Err(diverged(format!("the model's output holds {bad}")));
+    }
+    let data_loss = loss.compute_targets(g, output, (&batch.targets).into(), Reduction::Mean)?;
+    let value = g.value(data_loss)?.item();
+    if !value.is_finite() {
+        return Err(diverged(format!("the training loss is {value}")));
+    }
+    let mut total = data_loss;
+    if config.l1 > 0.0 {
+        let penalty = l1_penalty(g, weights, config.l1)?;
+        total = g.add(total, penalty)?;
+    }
+    if config.l2 > 0.0 {
+        let penalty = l2_penalty(g, weights, config.l2)?;
+        total = g.add(total, penalty)?;
+    }
+    g.backward(total)?;
+    Ok(value.to_f64())
 }
 
 /// The data sets a run is evaluated on.

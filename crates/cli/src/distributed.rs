@@ -1,0 +1,208 @@
+//! `backprop train --distributed` (data-parallel training over the ranks `mpirun` or `srun`
+//! started) and `--micro-batch M` (the deterministic mode, on any number of ranks, one
+//! included): the flags and what `train` does with them, around the library's
+//! [`backprop_distributed::DataParallel`]. docs/DISTRIBUTED.md explains both.
+//!
+//! Only rank 0 prints and writes files: the other ranks train with `--save`, `--plot` and
+//! `--checkpoint` cleared and their report output silenced (see [`quiet`]).
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use backprop_autograd::Graph;
+use backprop_distributed::{Collective, DataParallel, Fingerprint, SingleProcess};
+use backprop_nn::{Module, Sequential};
+use backprop_train::Trainer;
+use clap::Args;
+
+use crate::F;
+use crate::args::{TrainArgs, parse_batch_size};
+use crate::error::{CliError, EXIT_USAGE, Result};
+use crate::summary::RunSummary;
+
+/// The flags of data-parallel and deterministic training.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DistributedArgs {
+    /// Train data-parallel over the MPI ranks this process is one of
+    /// (`mpirun -np N backprop train ... --distributed`): --batch-size is the global batch, each
+    /// rank computes its slice, gradients are summed over the ranks; only rank 0 prints and
+    /// writes files. Needs a backprop built with the `mpi` feature
+    #[arg(long)]
+    pub distributed: bool,
+    /// Deterministic mode: each batch's gradient is summed over micro-batches of M rows in one
+    /// fixed order, so the model file is byte-identical on 1, 2 or 4 ranks (with the same
+    /// --threads); costs one backward pass per micro-batch
+    #[arg(long, value_name = "M", value_parser = parse_batch_size, allow_hyphen_values = true)]
+    pub micro_batch: Option<usize>,
+    /// Compare a hash of every rank's parameters before every step and after training, and
+    /// stop naming the step where they differ (a check of the replicas, for tests)
+    #[arg(long)]
+    pub check_replicas: bool,
+}
+
+/// Set on ranks other than 0: the report's output is not printed.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process's report output is silenced (a rank other than 0).
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+/// A `train` run's place among the ranks: MPI started (with `--distributed`), this rank, and
+/// the collective of the start-up checks. MPI ends when it is dropped, after training.
+pub struct Session {
+    flags: DistributedArgs,
+    /// The checks' own reduction (settings, broadcast, replicas), on the same ranks.
+    control: DataParallel<F>,
+    #[cfg(feature = "mpi")]
+    universe: Option<backprop_distributed::Universe>,
+}
+
+impl Session {
+    /// Starts MPI when `--distributed` asks for it.
+    ///
+    /// # Errors
+    /// `--distributed` in a build without MPI, or a run under `mpirun` without `--distributed`
+    /// (every rank would train alone and write the same files).
+    pub fn start(flags: &DistributedArgs) -> Result<Session> {
+        if !flags.distributed {
+            if let Some(n) = launcher_ranks().filter(|&n| n > 1) {
+                return Err(CliError::usage(format!(
+                    "started as one of {n} MPI ranks without --distributed: add --distributed to train together (or run one process)"
+                )));
+            }
+            return Ok(Session::with(flags, SingleProcess));
+        }
+        Self::start_mpi(flags)
+    }
+
+    fn with(flags: &DistributedArgs, comm: impl Collective + 'static) -> Session {
+        Session {
+            flags: flags.clone(),
+            control: DataParallel::new(comm),
+            #[cfg(feature = "mpi")]
+            universe: None,
+        }
+    }
+
+    #[cfg(feature = "mpi")]
+    fn start_mpi(flags: &DistributedArgs) -> Result<Session> {
+        let universe = backprop_distributed::initialize()
+            .ok_or_else(|| CliError::Runtime("MPI could not be started (it was started before)".into()))?;
+        let mut session = Session::with(flags, backprop_distributed::MpiCollective::world(&universe));
+        session.universe = Some(universe);
+        if session.control.rank() != 0 {
+            QUIET.store(true, Ordering::Relaxed);
+        }
+        Ok(session)
+    }
+
+    #[cfg(not(feature = "mpi"))]
+    fn start_mpi(_flags: &DistributedArgs) -> Result<Session> {
+        Err(CliError::usage(
+            "--distributed needs MPI, and this backprop was built without it: build it with \
+             `cargo build --release -p backprop-cli --features mpi` (Open MPI: cargo xtask deps --mpi)",
+        ))
+    }
+
+    /// `args` as this rank uses them: on ranks other than 0 without the files to write.
+    pub fn args<'a>(&self, args: &'a TrainArgs) -> Cow<'a, TrainArgs> {
+        if self.control.rank() == 0 {
+            return Cow::Borrowed(args);
+        }
+        let mut mine = args.clone();
+        (mine.save, mine.plot, mine.checkpoint) = (None, None, None);
+        Cow::Owned(mine)
+    }
+
+    /// Before training: checks that every rank runs the same settings on the same data (a
+    /// mismatch ends every rank with one message, from rank 0), that every batch has rows for
+    /// every rank, gives every rank rank 0's initial parameters, and hands `trainer` the
+    /// data-parallel reduction (in a single process only for `--micro-batch`).
+    ///
+    /// # Errors
+    /// Batches too small for the ranks.
+    pub fn prepare(
+        &mut self,
+        trainer: Trainer<F>,
+        (g, model): (&mut Graph<F>, &Sequential),
+        summary: &RunSummary<'_>,
+    ) -> Result<Trainer<F>> {
+        let data = summary.data;
+        let settings = Fingerprint::new()
+            .debug(trainer.config())
+            .debug(&trainer.loss())
+            .debug(&summary.specs)
+            .debug(&summary.optimizer)
+            .debug(&summary.meta)
+            .debug(&(self.flags.micro_batch, self.flags.check_replicas));
+        let test = data.test.as_ref().map_or(Fingerprint::new(), |t| Fingerprint::new().dataset(t));
+        let items = [
+            (
+                "settings (model, loss, optimizer, batch size, epochs, seed, penalties, --micro-batch)",
+                settings.finish(),
+            ),
+            ("training data", Fingerprint::new().dataset(&data.train).finish()),
+            ("test data", test.finish()),
+        ];
+        if let Err(message) = self.control.check_same(&items) {
+            self.stop_all(&message);
+        }
+        let (rows, batch_size) = (data.train.len(), trainer.config().batch_size);
+        let parallel =
+            DataParallel::<F>::new(self.collective()).with_replica_check(self.flags.check_replicas);
+        let parallel = match self.flags.micro_batch {
+            Some(m) => parallel.with_micro_batch(m)?,
+            None => parallel,
+        };
+        parallel.check_batches(rows, batch_size)?;
+        let params = model.parameters();
+        self.control.broadcast_parameters(g, &params)?;
+        Ok(if self.flags.distributed || self.flags.micro_batch.is_some() {
+            trainer.with_reduction(parallel)
+        } else {
+            trainer
+        })
+    }
+
+    /// After training: with `--check-replicas`, the final parameters of every rank compared.
+    ///
+    /// # Errors
+    /// When a rank's parameters differ from rank 0's.
+    pub fn finish(&mut self, g: &Graph<F>, model: &Sequential) -> Result<()> {
+        if self.flags.check_replicas {
+            self.control.verify_replicas(g, &model.parameters(), "after training")?;
+        }
+        Ok(())
+    }
+
+    /// Another handle on the ranks of this session.
+    fn collective(&self) -> Box<dyn Collective> {
+        #[cfg(feature = "mpi")]
+        if let Some(universe) = &self.universe {
+            return Box::new(backprop_distributed::MpiCollective::world(universe));
+        }
+        Box::new(SingleProcess)
+    }
+
+    /// Ends every rank with `message` printed once, by rank 0: every rank gets here (the check
+    /// is collective), rank 0 prints before any rank exits, and MPI ends before the exit.
+    fn stop_all(&mut self, message: &str) -> ! {
+        if self.control.rank() == 0 {
+            eprintln!("error: {message}");
+        }
+        self.control.barrier();
+        self.control = DataParallel::new(SingleProcess);
+        #[cfg(feature = "mpi")]
+        drop(self.universe.take());
+        std::process::exit(i32::from(EXIT_USAGE));
+    }
+}
+
+/// The number of ranks the MPI launcher (Open MPI's mpirun, MPICH's or Slurm's PMI) says this
+/// process is one of, if it was started by one.
+fn launcher_ranks() -> Option<usize> {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok()?.parse().ok())
+}

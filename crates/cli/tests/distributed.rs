@@ -1,0 +1,237 @@
+//! Data-parallel training, end to end. With the `mpi` feature (`cargo xtask test` builds it and
+//! runs this file when Open MPI is installed) the runs go through `mpirun` with 2 ranks (and 4,
+//! oversubscribed, for the deterministic mode); without it, the flags' single-process side.
+//! docs/DISTRIBUTED.md describes what is checked.
+
+mod common;
+
+use common::{TempDir, backprop, words};
+
+/// A small run: the Playground spiral (250 training rows), two hidden layers, one thread.
+const RUN: &str = "train --dataset spiral --layers 8,8 --epochs 2 --seed 3 --threads 1";
+
+/// The tensors of a model file, by name.
+fn tensors(path: &std::path::Path) -> Vec<(String, Vec<f32>)> {
+    use backprop_nn::Module;
+    let (g, model, _) = backprop_nn::load_model::<f32>(path).expect("a model file");
+    model.parameters().iter().map(|(n, p)| (n.clone(), g.value(*p).unwrap().as_slice().to_vec())).collect()
+}
+
+/// The largest relative difference (‖a − b‖ / ‖b‖, per tensor) between two models' tensors.
+fn relative_difference(a: &std::path::Path, b: &std::path::Path) -> f64 {
+    let (a, b) = (tensors(a), tensors(b));
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(&b)
+        .map(|((na, ta), (nb, tb))| {
+            assert_eq!(na, nb);
+            let diff: f64 = ta.iter().zip(tb).map(|(x, y)| f64::from(x - y).powi(2)).sum::<f64>().sqrt();
+            let norm: f64 = tb.iter().map(|y| f64::from(*y).powi(2)).sum::<f64>().sqrt();
+            diff / norm
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn micro_batches_in_one_process_train_the_same_model_as_whole_batches() {
+    let dir = TempDir::new("micro");
+    let (whole, micro) = (dir.arg("whole.safetensors"), dir.arg("micro.safetensors"));
+    let run = backprop(&[&words(RUN)[..], &["--batch-size", "25", "--save", &whole]].concat());
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let args = [&words(RUN)[..], &["--batch-size", "25", "--micro-batch", "5", "--save", &micro]].concat();
+    let run = backprop(&args);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    // The mean of five micro-batch means is the batch mean, up to rounding.
+    let d =
+        relative_difference(dir.path("micro.safetensors").as_path(), dir.path("whole.safetensors").as_path());
+    assert!(d < 1e-5, "relative difference {d}");
+}
+
+#[test]
+fn a_micro_batch_of_no_rows_is_refused() {
+    let run = backprop(&[&words(RUN)[..], &["--micro-batch", "0"]].concat());
+    let line = run.error_line(2);
+    assert!(line.contains("--micro-batch"), "{line}");
+}
+
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn distributed_without_the_mpi_feature_says_how_to_get_it() {
+    let run = backprop(&[&words(RUN)[..], &["--distributed"]].concat());
+    let line = run.error_line(2);
+    assert!(line.contains("--features mpi"), "{line}");
+}
+
+#[cfg(feature = "mpi")]
+mod mpi {
+    use std::process::{Child, Command, Output, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// `mpirun` with what Open MPI needs here: more ranks than cores, no binding, as root
+    /// when root, shared memory without the single-copy mechanism containers forbid.
+    fn mpirun() -> Command {
+        let mut command = Command::new("mpirun");
+        command.args(["--oversubscribe", "--bind-to", "none"]);
+        command.env("OMPI_MCA_btl_vader_single_copy_mechanism", "none");
+        let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        if root {
+            command.env("OMPI_ALLOW_RUN_AS_ROOT", "1").env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+        }
+        command
+    }
+
+    fn bin() -> &'static str {
+        env!("CARGO_BIN_EXE_backprop")
+    }
+
+    /// `mpirun -np ranks backprop args... --distributed`, waited for.
+    fn run_ranks(ranks: usize, args: &[&str]) -> Output {
+        let output = mpirun()
+            .args(["-np", &ranks.to_string(), bin()])
+            .args(args)
+            .arg("--distributed")
+            .output()
+            .expect("mpirun runs");
+        assert!(
+            output.status.success(),
+            "mpirun -np {ranks} failed ({}):\n{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    #[test]
+    fn two_ranks_keep_identical_replicas_and_train_the_single_process_model() {
+        let dir = TempDir::new("ddp");
+        let (one, two) = (dir.arg("one.safetensors"), dir.arg("two.safetensors"));
+        let run = backprop(&[&words(RUN)[..], &["--batch-size", "10", "--save", &one]].concat());
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        // --check-replicas compares every rank's parameters before every step and at the end.
+        let out = run_ranks(
+            2,
+            &[&words(RUN)[..], &["--batch-size", "10", "--check-replicas", "--save", &two]].concat(),
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(stdout.matches("saved the model to").count(), 1, "only rank 0 reports:\n{stdout}");
+        let d =
+            relative_difference(dir.path("two.safetensors").as_path(), dir.path("one.safetensors").as_path());
+        assert!(d < 1e-5, "relative difference {d}");
+        assert_eq!(dir.files(), ["one.safetensors", "two.safetensors"], "rank 1 writes nothing");
+    }
+
+    #[test]
+    fn the_deterministic_mode_writes_the_same_bytes_on_1_2_and_4_ranks() {
+        let dir = TempDir::new("deterministic");
+        // 25-row batches of 5 micro-batches of 5 rows: 2 ranks get 2 and 3, 4 ranks 1, 1, 1, 2.
+        fn args(name: &str) -> Vec<&str> {
+            [&words(RUN)[..], &["--batch-size", "25", "--micro-batch", "5", "--save"], &[name]].concat()
+        }
+        let files: Vec<String> = (0..3).map(|i| dir.arg(&format!("m{i}.safetensors"))).collect();
+        let run = backprop(&args(&files[0]));
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        run_ranks(2, &args(&files[1]));
+        run_ranks(4, &args(&files[2]));
+        let bytes: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).expect("written")).collect();
+        assert!(bytes[0] == bytes[1], "1 and 2 ranks differ");
+        assert!(bytes[0] == bytes[2], "1 and 4 ranks differ");
+    }
+
+    #[test]
+    fn a_rank_with_other_settings_is_refused_at_start_with_one_message() {
+        let dir = TempDir::new("mismatch");
+        let save = dir.arg("never.safetensors");
+        let output = mpirun()
+            .args(["-np", "1", bin()])
+            .args(words(RUN))
+            .args(["--lr", "0.03", "--distributed", "--save", &save, ":", "-np", "1", bin()])
+            .args(words(RUN))
+            .args(["--lr", "0.1", "--distributed", "--save", &save])
+            .output()
+            .expect("mpirun runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert_eq!(stderr.matches("error: ").count(), 1, "one message:\n{stderr}");
+        assert!(stderr.contains("error: rank 1 runs with other settings"), "{stderr}");
+        assert!(!dir.path("never.safetensors").exists());
+    }
+
+    #[test]
+    fn batches_with_fewer_micro_batches_than_ranks_are_refused_before_training() {
+        let args =
+            [&words(RUN)[..], &["--batch-size", "10", "--micro-batch", "10", "--distributed"]].concat();
+        let output = mpirun().args(["-np", "2", bin()]).args(&args).output().expect("mpirun runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(stderr.contains("than the 2 ranks"), "{stderr}");
+    }
+
+    /// The pid of the rank `rank` of the job whose processes have `marker` in their environment.
+    fn pid_of_rank(marker: &str, rank: usize) -> Option<u32> {
+        let wanted = format!("OMPI_COMM_WORLD_RANK={rank}");
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let environ = std::fs::read(entry.path().join("environ")).ok()?;
+            let vars: Vec<&[u8]> = environ.split(|&b| b == 0).collect();
+            let has = |s: &str| vars.contains(&s.as_bytes());
+            (has(marker) && has(&wanted)).then_some(pid)
+        })
+    }
+
+    fn wait_at_most(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = child.try_wait().expect("waiting for mpirun") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    #[test]
+    fn a_killed_rank_ends_the_job_quickly_and_leaves_the_checkpoint_loadable() {
+        let dir = TempDir::new("killed");
+        let (save, checkpoint) = (dir.arg("model.safetensors"), dir.arg("ckpt.safetensors"));
+        let marker = format!("BACKPROP_TEST_JOB={}", std::process::id());
+        let long = "train --dataset spiral --layers 8,8 --seed 3 --threads 1 --batch-size 10";
+        let mut child = mpirun()
+            .env("BACKPROP_TEST_JOB", std::process::id().to_string())
+            .args(["-np", "2", bin()])
+            .args(words(long))
+            .args(["--epochs", "100000", "--distributed", "--save", &save, "--checkpoint", &checkpoint])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mpirun starts");
+        // Training is under way once rank 0 has written its first checkpoint.
+        let start = Instant::now();
+        while !dir.path("ckpt.safetensors").exists() {
+            assert!(start.elapsed() < Duration::from_secs(60), "no checkpoint after 60 s");
+            assert!(child.try_wait().unwrap().is_none(), "the job ended before it was killed");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let pid = pid_of_rank(&marker, 1).expect("rank 1 is running");
+        let killed = Instant::now();
+        assert!(Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
+        let status = wait_at_most(&mut child, Duration::from_secs(30));
+        let Some(status) = status else {
+            let _ = child.kill();
+            panic!("the job still runs 30 s after rank 1 was killed");
+        };
+        let waited = killed.elapsed();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert!(!status.success(), "the job must fail: {status}\n{stderr}");
+        assert!(waited < Duration::from_secs(30), "{waited:?}");
+        assert!(stderr.contains("rank 1"), "the message names the rank:\n{stderr}");
+        assert!(!dir.path("model.safetensors").exists(), "no model file from a failed job");
+        // The checkpoint (written atomically) resumes, here on one process.
+        let resume = [&words(long)[..], &["--epochs", "1", "--init", &checkpoint]].concat();
+        let run = backprop(&resume);
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+    }
+}

@@ -1,0 +1,297 @@
+//! The data-parallel reduction on ranks that are threads of this process (a collective over
+//! shared memory written here), so that its contract is tested without MPI: replicas stay
+//! bit-identical, the model equals single-process training (1e-12 relative in f64, 1e-5 in
+//! f32), the deterministic mode gives the same bits on 1, 2, 3 and 4 ranks, evaluation is
+//! reduced over the ranks, and the start-up check names what differs. The same contract over
+//! MPI is tested end to end by crates/cli/tests/distributed.rs.
+
+use std::sync::{Arc, Barrier, Mutex};
+
+use backprop_autograd::Graph;
+use backprop_data::{Dataset, Targets};
+use backprop_distributed::{Collective, DataParallel, Element, Fingerprint, SingleProcess};
+use backprop_nn::{Activation, Loss, MlpSpec, Module, Sequential};
+use backprop_optim::{AdamConfig, OptimizerConfig};
+use backprop_tensor::{Float, Tensor, TensorRng};
+use backprop_train::{EpochRecord, GradientReduction, LocalGradients, TrainConfig, Trainer};
+
+/// What the threads of one job share: a slot per rank and a barrier.
+struct Shared {
+    barrier: Barrier,
+    slots: Mutex<Vec<Vec<u64>>>,
+}
+
+/// One rank of a job of threads. Values travel as bits; sums are taken in rank order, so every
+/// rank gets the same bits (as MPI's reductions give).
+struct Threads {
+    rank: usize,
+    shared: Arc<Shared>,
+}
+
+impl Threads {
+    /// The collectives of `size` ranks.
+    fn job(size: usize) -> Vec<Threads> {
+        let shared =
+            Arc::new(Shared { barrier: Barrier::new(size), slots: Mutex::new(vec![Vec::new(); size]) });
+        (0..size).map(|rank| Threads { rank, shared: Arc::clone(&shared) }).collect()
+    }
+
+    /// Every rank's `mine`, in rank order.
+    fn exchange(&self, mine: Vec<u64>) -> Vec<Vec<u64>> {
+        self.shared.slots.lock().unwrap()[self.rank] = mine;
+        self.shared.barrier.wait();
+        let all = self.shared.slots.lock().unwrap().clone();
+        self.shared.barrier.wait();
+        all
+    }
+
+    fn sum<T: Copy + std::ops::Add<Output = T>>(
+        &self,
+        values: &mut [T],
+        to: fn(T) -> u64,
+        from: fn(u64) -> T,
+    ) {
+        let all = self.exchange(values.iter().map(|&v| to(v)).collect());
+        for (i, v) in values.iter_mut().enumerate() {
+            *v = all[1..].iter().fold(from(all[0][i]), |acc, r| acc + from(r[i]));
+        }
+    }
+
+    fn gather<T: Copy>(&self, send: &[T], receive: &mut [T], to: fn(T) -> u64, from: fn(u64) -> T) {
+        let all = self.exchange(send.iter().map(|&v| to(v)).collect());
+        for (out, v) in receive.iter_mut().zip(all.iter().flatten()) {
+            *out = from(*v);
+        }
+    }
+}
+
+fn f32_bits(v: f32) -> u64 {
+    u64::from(v.to_bits())
+}
+fn f32_from(b: u64) -> f32 {
+    f32::from_bits(b as u32)
+}
+
+impl Collective for Threads {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn size(&self) -> usize {
+        self.shared.slots.lock().unwrap().len()
+    }
+    fn sum_f32(&mut self, values: &mut [f32]) {
+        self.sum(values, f32_bits, f32_from);
+    }
+    fn sum_f64(&mut self, values: &mut [f64]) {
+        self.sum(values, f64::to_bits, f64::from_bits);
+    }
+    fn broadcast_f32(&mut self, values: &mut [f32]) {
+        let all = self.exchange(values.iter().map(|&v| f32_bits(v)).collect());
+        values.iter_mut().zip(&all[0]).for_each(|(v, b)| *v = f32_from(*b));
+    }
+    fn broadcast_f64(&mut self, values: &mut [f64]) {
+        let all = self.exchange(values.iter().map(|v| v.to_bits()).collect());
+        values.iter_mut().zip(&all[0]).for_each(|(v, b)| *v = f64::from_bits(*b));
+    }
+    fn gather_f32(&mut self, send: &[f32], receive: &mut [f32]) {
+        self.gather(send, receive, f32_bits, f32_from);
+    }
+    fn gather_f64(&mut self, send: &[f64], receive: &mut [f64]) {
+        self.gather(send, receive, f64::to_bits, f64::from_bits);
+    }
+    fn gather_u64(&mut self, send: &[u64], receive: &mut [u64]) {
+        self.gather(send, receive, |v| v, |v| v);
+    }
+    fn barrier(&mut self) {
+        self.shared.barrier.wait();
+    }
+}
+
+/// Three noisy arcs of 2-D points, 3 classes: 90 rows.
+fn arcs<F: Float>() -> Dataset<F> {
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for class in 0..3 {
+        for i in 0..30 {
+            let r = 0.2 + 0.8 * i as f64 / 30.0;
+            let a = class as f64 * 2.1 + 3.0 * i as f64 / 30.0 + 0.1 * ((i * 7919) % 13) as f64;
+            x.extend([F::from_f64(r * a.cos()), F::from_f64(r * a.sin())]);
+            y.push(class);
+        }
+    }
+    let names = vec!["a".into(), "b".into(), "c".into()];
+    Dataset::new(
+        Tensor::from_vec(&[90, 2], x),
+        Targets::Classes { indices: y, names },
+        vec!["x1".into(), "x2".into()],
+    )
+    .unwrap()
+}
+
+/// What a run gives back: every parameter's values and the epoch records.
+///
+/// `batch_loss` in the records is the mean of this rank's own parts' losses (what its
+/// progress lines show); the metrics of evaluations are the whole data's.
+struct Trained<F> {
+    params: Vec<Vec<F>>,
+    history: Vec<EpochRecord>,
+}
+
+/// Trains a 2-16-3 tanh MLP with Adam and an L2 penalty on `data` (batches of 18) with
+/// `reduction`; `seed` initialises the weights (rank 0's are broadcast when `broadcast`).
+fn train<F: Element>(
+    reduction: impl GradientReduction<F> + 'static,
+    parallel: Option<&mut DataParallel<F>>,
+    seed: u64,
+    data: &Dataset<F>,
+) -> Trained<F> {
+    let mut g = Graph::<F>::new();
+    let mut model: Sequential = MlpSpec::new(&[2, 16, 3], Activation::Tanh)
+        .build(&mut g, &mut TensorRng::seed_from_u64(seed))
+        .unwrap();
+    if let Some(p) = parallel {
+        p.broadcast_parameters(&mut g, &model.parameters()).unwrap();
+    }
+    let adam = OptimizerConfig::Adam(AdamConfig { lr: 0.02, ..AdamConfig::default() });
+    let mut optimizer = adam.build(model.parameters()).unwrap();
+    let config = TrainConfig { epochs: 4, batch_size: 18, l2: 1e-3, seed: 5, ..TrainConfig::default() };
+    let mut trainer = Trainer::new(Loss::CrossEntropy, config).unwrap().with_reduction(reduction);
+    let fit = trainer.fit(&mut g, &mut model, optimizer.as_mut(), data, Some(data), &mut ()).unwrap();
+    let params = model.parameters().iter().map(|(_, p)| g.value(*p).unwrap().as_slice().to_vec()).collect();
+    Trained { params, history: fit.history }
+}
+
+/// Runs `train` on `size` thread ranks (each initialised from another seed) and returns every
+/// rank's result; `micro` selects the deterministic mode; replicas are checked every step.
+fn on_ranks<F: Element + Send + Sync>(size: usize, micro: Option<usize>) -> Vec<Trained<F>> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = Threads::job(size)
+            .into_iter()
+            .zip(Threads::job(size))
+            .map(|(comm, control)| {
+                s.spawn(move || {
+                    let rank = comm.rank;
+                    let mut parallel = DataParallel::<F>::new(comm).with_replica_check(true);
+                    if let Some(m) = micro {
+                        parallel = parallel.with_micro_batch(m).unwrap();
+                    }
+                    let mut control = DataParallel::<F>::new(control);
+                    train(parallel, Some(&mut control), 100 + rank as u64, &arcs())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// The evaluations of a run (training and validation metrics of every epoch).
+fn metrics<F>(t: &Trained<F>) -> Vec<(Option<backprop_train::Metrics>, Option<backprop_train::Metrics>)> {
+    t.history.iter().map(|r| (r.train, r.validation)).collect()
+}
+
+fn bits<F: Float>(t: &Trained<F>) -> Vec<Vec<u64>> {
+    t.params.iter().map(|p| p.iter().map(|v| Float::to_f64(*v).to_bits()).collect()).collect()
+}
+
+/// The largest per-tensor ‖a − b‖ / ‖b‖.
+fn relative<F: Float>(a: &Trained<F>, b: &Trained<F>) -> f64 {
+    a.params
+        .iter()
+        .zip(&b.params)
+        .map(|(x, y)| {
+            let d: f64 = x.iter().zip(y).map(|(p, q)| (Float::to_f64(*p) - Float::to_f64(*q)).powi(2)).sum();
+            let n: f64 = y.iter().map(|q| Float::to_f64(*q).powi(2)).sum();
+            (d / n).sqrt()
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn one_rank_is_the_single_process_bit_for_bit() {
+    let data = arcs::<f64>();
+    let local = train(LocalGradients, None, 100, &data);
+    let one = train(DataParallel::<f64>::new(SingleProcess), None, 100, &data);
+    assert_eq!(bits(&one), bits(&local));
+    assert_eq!(one.history, local.history);
+}
+
+fn replicas_match_the_single_process<F: Element + Send + Sync>(tolerance: f64) {
+    let single = train(LocalGradients, None, 100, &arcs::<F>());
+    for size in [2, 3] {
+        let ranks = on_ranks::<F>(size, None);
+        for r in &ranks[1..] {
+            assert_eq!(bits(r), bits(&ranks[0]), "{size} ranks: replicas differ");
+            assert_eq!(metrics(r), metrics(&ranks[0]), "{size} ranks: the ranks see other metrics");
+        }
+        let d = relative(&ranks[0], &single);
+        assert!(d < tolerance, "{} on {size} ranks: relative difference {d}", F::NAME);
+        // Evaluation is summed over the ranks' shares of the data: the single process's metrics.
+        let (a, b) = (ranks[0].history.last().unwrap(), single.history.last().unwrap());
+        let (ma, mb) = (a.validation.unwrap(), b.validation.unwrap());
+        // (Within the models' own difference: rank 0's share alone would be far off.)
+        assert!((ma.loss - mb.loss).abs() <= 10.0 * tolerance * mb.loss, "{} vs {}", ma.loss, mb.loss);
+        assert_eq!(ma.accuracy, mb.accuracy);
+    }
+}
+
+#[test]
+fn replicas_stay_identical_and_match_the_single_process_in_f64() {
+    replicas_match_the_single_process::<f64>(1e-12);
+}
+
+#[test]
+fn replicas_stay_identical_and_match_the_single_process_in_f32() {
+    replicas_match_the_single_process::<f32>(1e-5);
+}
+
+#[test]
+fn the_deterministic_mode_gives_the_same_bits_on_any_number_of_ranks() {
+    // Batches of 18 rows in micro-batches of 3: 6 per batch, so 1 to 6 ranks may share them.
+    for size in [1, 2, 3, 4] {
+        let runs = on_ranks::<f32>(size, Some(3));
+        let one = on_ranks::<f32>(1, Some(3));
+        assert_eq!(bits(&runs[0]), bits(&one[0]), "{size} ranks");
+        assert_eq!(metrics(&runs[0]), metrics(&one[0]), "{size} ranks: other metrics");
+    }
+    // And it is the same training, up to rounding.
+    let single = train(LocalGradients, None, 100, &arcs::<f64>());
+    let micro = on_ranks::<f64>(2, Some(3));
+    assert!(relative(&micro[0], &single) < 1e-12);
+}
+
+#[test]
+fn the_start_up_check_names_what_differs_and_which_rank() {
+    let results = std::thread::scope(|s| {
+        let handles: Vec<_> = Threads::job(3)
+            .into_iter()
+            .map(|comm| {
+                s.spawn(move || {
+                    let rank = comm.rank;
+                    let mut p = DataParallel::<f32>::new(comm);
+                    let lr = if rank == 2 { 0.1 } else { 0.01 };
+                    let items = [("settings", Fingerprint::new().debug(&lr).finish()), ("data", 7)];
+                    p.check_same(&items)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
+    });
+    let expected =
+        "rank 2 runs with other settings than rank 0 (every rank must get the same flags and data)";
+    for r in results {
+        assert_eq!(r.unwrap_err(), expected);
+    }
+}
+
+#[test]
+fn batches_too_small_for_the_ranks_are_refused() {
+    let comms = Threads::job(4);
+    let p = DataParallel::<f32>::new(comms.into_iter().next().unwrap());
+    // 90 rows in batches of 43: the last batch has 4 rows, enough for 4 ranks.
+    assert!(p.check_batches(90, 43).is_ok());
+    let e = p.check_batches(90, 44).unwrap_err().to_string();
+    assert!(e.contains("a batch of 2 rows has fewer rows than the 4 ranks"), "{e}");
+    let p = p.with_micro_batch(8).unwrap();
+    assert!(p.check_batches(90, 32).is_ok(), "4 micro-batches, the last batch 26 rows: 4");
+    let e = p.check_batches(90, 24).unwrap_err().to_string();
+    assert!(e.contains("a batch of 24 rows has 3 micro-batches of 8 rows, fewer than the 4 ranks"), "{e}");
+}
