@@ -22,6 +22,7 @@ mod image_plot;
 mod info;
 mod init;
 mod model;
+mod outputs;
 mod playground;
 mod plot;
 mod predict;
@@ -45,12 +46,23 @@ use clap::error::ErrorKind;
 use crate::args::{Cli, Command};
 use crate::error::{EXIT_USAGE, one_line};
 
-/// Sets the thread count of BLAS and the kernels: `n`, or every core.
+/// Sets the thread count of BLAS and the kernels: `n`, or every core. More threads than cores
+/// only compete for them (and each costs a stack), so `n` is capped at the cores, with a warning.
 ///
 /// # Errors
 /// When the thread pools cannot be sized.
 pub fn set_threads(n: Option<usize>) -> Result<usize> {
-    let n = n.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let n = match n {
+        Some(n) if n > cores => {
+            eprintln!(
+                "warning: --threads {n} is more than the {cores} cores this process may use; using {cores}"
+            );
+            cores
+        }
+        Some(n) => n,
+        None => cores,
+    };
     set_num_threads(n).map_err(CliError::Runtime)?;
     Ok(n)
 }
@@ -83,6 +95,13 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    // Training stops after its step on a first Ctrl-C, to save what it has; every command
+    // removes its temporary files on a signal.
+    let graceful = matches!(cli.command, Command::Train(_));
+    if let Err(e) = backprop_nn::atomic_file::install_interrupt_handler(graceful) {
+        eprintln!("error: cannot install the SIGINT/SIGTERM handler: {e}");
+        return ExitCode::from(error::EXIT_RUNTIME);
+    }
     let result = match &cli.command {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
@@ -90,7 +109,8 @@ fn main() -> ExitCode {
         Command::Export(args) => export::run(args),
         Command::Playground(args) => playground::run(args),
         Command::Info => info::run(),
-    };
+    }
+    .and_then(|()| report::stdout_result());
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
