@@ -220,12 +220,29 @@ pub struct TrainArgs {
     /// Threads for BLAS and elementwise kernels [default: all cores]
     #[arg(long, value_name = "N", value_parser = parse_threads, allow_hyphen_values = true)]
     pub threads: Option<usize>,
+    /// The most weights and biases the network may have, checked before anything is
+    /// allocated (with gradients and Adam's two moments, 10^8 f32 parameters take 1.6 GB)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PARAMS, value_parser = parse_max_params)]
+    pub max_params: u64,
     /// Print one JSON object (settings, history, final, seconds) on stdout instead of text
     #[arg(long)]
     pub json: bool,
     /// Data-parallel and deterministic training (crates/cli/src/distributed.rs).
     #[command(flatten)]
     pub distributed: crate::distributed::DistributedArgs,
+}
+
+/// The default of `--max-params`: 10^8 parameters, 1.6 GB of weights, gradients and Adam state
+/// in f32, what a laptop holds; the Playground's own cap (10^6) is for its slower replica.
+pub const DEFAULT_MAX_PARAMS: u64 = 100_000_000;
+
+/// Parses `--max-params`: at least 1.
+pub fn parse_max_params(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(0) => Err("the parameter cap must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{}' is not a positive whole number", backprop_data::shorten(text))),
+    }
 }
 
 /// `backprop eval`.
@@ -502,7 +519,9 @@ pub fn parse_optimizer(text: &str) -> Result<OptimizerConfig, String> {
 pub fn parse_lr(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        Ok(v) => Err(format!("the learning rate must be a finite number > 0, got {v}")),
+        Ok(v) => {
+            Err(format!("the learning rate must be a finite number > 0, got {}", crate::error::number(v)))
+        }
         Err(_) => Err(format!("'{text}' is not a number")),
     }
 }
@@ -511,7 +530,7 @@ pub fn parse_lr(text: &str) -> Result<f64, String> {
 pub fn parse_penalty(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        Ok(v) => Err(format!("a penalty must be a finite number >= 0, got {v}")),
+        Ok(v) => Err(format!("a penalty must be a finite number >= 0, got {}", crate::error::number(v))),
         Err(_) => Err(format!("'{text}' is not a number")),
     }
 }
@@ -520,9 +539,10 @@ pub fn parse_penalty(text: &str) -> Result<f64, String> {
 pub fn parse_noise(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        Ok(v) => {
-            Err(format!("the noise must be a percentage >= 0 (the page's slider goes 0 to 50), got {v}"))
-        }
+        Ok(v) => Err(format!(
+            "the noise must be a percentage >= 0 (the page's slider goes 0 to 50), got {}",
+            crate::error::number(v)
+        )),
         Err(_) => Err(format!("'{text}' is not a number")),
     }
 }
@@ -531,7 +551,10 @@ pub fn parse_noise(text: &str) -> Result<f64, String> {
 pub fn parse_test_fraction(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
-        Ok(v) => Err(format!("the test fraction must be in [0, 1) (0 means no test set), got {v}")),
+        Ok(v) => Err(format!(
+            "the test fraction must be in [0, 1) (0 means no test set), got {}",
+            crate::error::number(v)
+        )),
         Err(_) => Err(format!("'{text}' is not a number")),
     }
 }

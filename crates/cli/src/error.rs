@@ -11,6 +11,8 @@ use backprop_playground::PlaygroundError;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code of a runtime error: unreadable input, a model that does not fit, divergence.
 pub const EXIT_RUNTIME: u8 = 1;
+/// Exit code of a run stopped by SIGINT (128 + 2, as a shell reports it).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Why a command failed. Its `Display` is the whole message, on one line.
 #[derive(Debug, thiserror::Error)]
@@ -37,9 +39,7 @@ pub enum CliError {
     #[error(transparent)]
     Playground(#[from] PlaygroundError),
     /// The loss or a gradient stopped being a finite number.
-    #[error(
-        "training diverged at epoch {epoch}, step {step}: {what}; try a lower learning rate, e.g. --lr {suggested}{kept}"
-    )]
+    #[error("training diverged at epoch {epoch}, step {step}: {what}; {remedy}{kept}")]
     Diverged {
         /// The epoch being trained (1-based) or evaluated.
         epoch: usize,
@@ -47,8 +47,8 @@ pub enum CliError {
         step: u64,
         /// What became non-finite.
         what: String,
-        /// A tenth of the learning rate used.
-        suggested: f64,
+        /// What to change: the learning rate, or the regularisation rate when it is to blame.
+        remedy: String,
         /// Where the last good checkpoint is, when one was written (starts with `; `).
         kept: String,
     },
@@ -60,6 +60,9 @@ pub enum CliError {
         /// What went wrong.
         message: String,
     },
+    /// SIGINT or SIGTERM stopped training after a step; the message says what was saved.
+    #[error("{0}")]
+    Interrupted(String),
     /// Anything else that went wrong while running.
     #[error("{0}")]
     Runtime(String),
@@ -80,6 +83,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) | CliError::Playground(PlaygroundError::InvalidField { .. }) => EXIT_USAGE,
+            CliError::Interrupted(_) => EXIT_INTERRUPTED,
             _ => EXIT_RUNTIME,
         }
     }
@@ -104,6 +108,17 @@ pub fn one_line(text: &str) -> String {
     out
 }
 
+/// A number for a message: plain when it reads well (`0.01`, `250`), in scientific notation
+/// when it is huge or tiny (`1e300`, not three hundred digits).
+pub fn number<T: backprop_tensor::Float>(v: T) -> String {
+    let x = v.to_f64();
+    if x != 0.0 && x.is_finite() && !(1e-5..1e9).contains(&x.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 /// Result of a command.
 pub type Result<T, E = CliError> = std::result::Result<T, E>;
 
@@ -122,13 +137,29 @@ mod tests {
             epoch: 3,
             step: 41,
             what: "the loss is NaN".into(),
-            suggested: 0.1,
+            remedy: "try a lower learning rate, e.g. --lr 0.1".into(),
             kept: "; the last good checkpoint (epoch 2) is in c.safetensors".into(),
         };
         assert_eq!(
             diverged.to_string(),
             "training diverged at epoch 3, step 41: the loss is NaN; try a lower learning rate, e.g. --lr 0.1; \
              the last good checkpoint (epoch 2) is in c.safetensors"
+        );
+        assert_eq!(
+            [
+                number(0.01),
+                number(250.0),
+                number(1e300),
+                number(-3e38),
+                number(1e-7),
+                number(0.0),
+                number(f64::INFINITY)
+            ],
+            ["0.01", "250", "1e300", "-3e38", "1e-7", "0", "inf"]
+        );
+        assert_eq!(
+            [number(0.5119275_f32), number(-1.3801966e37_f32), number(f32::MIN_POSITIVE)],
+            ["0.5119275", "-1.3801966e37", "1.1754944e-38"]
         );
         let cell = CliError::Runtime("bad.csv:2: column 'a' (1): '1\n2' is not a number".into());
         assert_eq!(cell.one_line(), "bad.csv:2: column 'a' (1): '1\\n2' is not a number");

@@ -76,6 +76,7 @@ fn run_typed<F: Float>(args: &EvalArgs) -> Result<()> {
             }
             let p: Prepared<F> =
                 playground_data(dataset, args.data.noise.unwrap_or(0.0), &features, seed, test_fraction)?;
+            crate::model::check_classes(&args.model, &meta.class_names, p.train.targets().class_names())?;
             (
                 Some(p.train),
                 p.test,
@@ -111,6 +112,12 @@ fn run_typed<F: Float>(args: &EvalArgs) -> Result<()> {
         metrics.push(evaluate(&mut g, &mut model, meta.loss, set)?);
     }
     let seconds = start.elapsed().as_secs_f64();
+    for ((name, set), m) in parts.iter().zip(&metrics) {
+        // A scaled input that overflowed may still give a finite loss (a saturated unit).
+        if !m.loss.is_finite() || set.features().as_slice().iter().any(|v| !v.is_finite()) {
+            return Err(non_finite_loss(&g, &model, &meta, (name, set), m.loss, &source));
+        }
+    }
     let (first, last) = (metrics[0], metrics[metrics.len() - 1]);
     let tested = parts.last().is_some_and(|(name, _)| *name == "test");
     let record = EpochRecord {
@@ -157,11 +164,52 @@ fn run_typed<F: Float>(args: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// The error of a part whose loss is not finite: the first row whose output is not finite
+/// (rows numbered from 1 in the part's order; with --test-fraction 0, the file's), or else the
+/// targets' size.
+fn non_finite_loss<F: Float>(
+    g: &backprop_autograd::Graph<F>,
+    model: &backprop_nn::Sequential,
+    meta: &ModelMeta,
+    (part, set): (&str, &Dataset<F>),
+    loss: f64,
+    source: &serde_json::Value,
+) -> CliError {
+    let data = source
+        .as_object()
+        .and_then(|o| o.values().next())
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let rows = match part {
+        "all" => "data",
+        "train" => "training",
+        other => other,
+    };
+    let outputs = match model.predict(g, set.features()) {
+        Ok(outputs) => outputs,
+        Err(e) => return e.into(),
+    };
+    match crate::model::non_finite_output(set.features(), &outputs, &meta.feature_names) {
+        Some((row, what)) => {
+            CliError::Runtime(format!("{data}: {rows} row {} of {}: {what}", row + 1, set.len()))
+        }
+        None => CliError::Runtime(format!(
+            "{data}: the loss over the {rows} rows is {loss}, not a finite number: the targets are too large for {} arithmetic",
+            F::NAME
+        )),
+    }
+}
+
 fn line(part: &str, loss: f64, accuracy: Option<f64>, rows: usize) -> String {
     match accuracy {
-        Some(a) => format!("{part:<5}  loss {loss:.6}  accuracy {a:.4}  ({rows} rows)"),
-        None => format!("{part:<5}  loss {loss:.6}  ({rows} rows)"),
+        Some(a) => format!("{part:<5}  loss {}  accuracy {a:.4}  ({rows} rows)", fixed(loss)),
+        None => format!("{part:<5}  loss {}  ({rows} rows)", fixed(loss)),
     }
+}
+
+/// A loss with 6 decimals, in scientific notation when that would take dozens of digits.
+fn fixed(loss: f64) -> String {
+    if loss.abs() >= 1e9 { crate::error::number(loss) } else { format!("{loss:.6}") }
 }
 
 fn model_summary(meta: &ModelMeta) -> String {

@@ -15,7 +15,7 @@ use crate::report::emit;
 /// An unreadable model file, a model with a layer ONNX cannot express, or an output file that
 /// cannot be written.
 pub fn run(args: &ExportArgs) -> Result<()> {
-    crate::plot::check_parent(&args.onnx)?;
+    crate::outputs::check_outputs(&[("--model", Some(&args.model))], &[("--onnx", Some(&args.onnx))])?;
     let header = read_model_header(&args.model)?;
     if header.dtype == "f64" { run_typed::<f64>(args) } else { run_typed::<f32>(args) }
 }

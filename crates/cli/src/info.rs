@@ -32,7 +32,7 @@ pub fn lines() -> Vec<String> {
 /// Prints [`lines`].
 pub fn run() -> Result<()> {
     for line in lines() {
-        println!("{line}");
+        crate::report::emit(&line);
     }
     Ok(())
 }

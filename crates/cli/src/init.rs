@@ -97,20 +97,7 @@ impl InitModel {
                     ),
                 ));
             }
-            let classes = &h.meta.class_names;
-            if let Some(data_classes) = train.targets().class_names()
-                && !classes.is_empty()
-                && classes.as_slice() != data_classes
-            {
-                return Err(CliError::file(
-                    path,
-                    format!(
-                        "the model's classes are [{}] but the data's are [{}]",
-                        classes.join(", "),
-                        data_classes.join(", ")
-                    ),
-                ));
-            }
+            crate::model::check_classes(path, &h.meta.class_names, train.targets().class_names())?;
         }
         Ok(())
     }

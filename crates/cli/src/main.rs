@@ -24,6 +24,7 @@ mod image_plot;
 mod info;
 mod init;
 mod model;
+mod outputs;
 mod playground;
 mod plot;
 mod predict;
@@ -48,12 +49,23 @@ use clap::error::ErrorKind;
 use crate::args::{Cli, Command};
 use crate::error::{EXIT_USAGE, one_line};
 
-/// Sets the thread count of BLAS and the kernels: `n`, or every core.
+/// Sets the thread count of BLAS and the kernels: `n`, or every core. More threads than cores
+/// only compete for them (and each costs a stack), so `n` is capped at the cores, with a warning.
 ///
 /// # Errors
 /// When the thread pools cannot be sized.
 pub fn set_threads(n: Option<usize>) -> Result<usize> {
-    let n = n.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let n = match n {
+        Some(n) if n > cores => {
+            eprintln!(
+                "warning: --threads {n} is more than the {cores} cores this process may use; using {cores}"
+            );
+            cores
+        }
+        Some(n) => n,
+        None => cores,
+    };
     set_num_threads(n).map_err(CliError::Runtime)?;
     Ok(n)
 }
@@ -86,6 +98,17 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    // Training stops after its step on a first Ctrl-C, to save what it has; every command
+    // removes its temporary files on a signal, except `serve`, which writes none and stops
+    // on Ctrl-C through tokio's handler (a second handler would end it with 130 instead).
+    let graceful = matches!(cli.command, Command::Train(_));
+    let handles_signals = !matches!(cli.command, Command::Serve(_));
+    if let Err(e) =
+        handles_signals.then(|| backprop_nn::atomic_file::install_interrupt_handler(graceful)).unwrap_or(Ok(()))
+    {
+        eprintln!("error: cannot install the SIGINT/SIGTERM handler: {e}");
+        return ExitCode::from(error::EXIT_RUNTIME);
+    }
     let result = match &cli.command {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
@@ -94,7 +117,8 @@ fn main() -> ExitCode {
         Command::Playground(args) => playground::run(args),
         Command::Info => info::run(),
         Command::Serve(args) => serve::run(args),
-    };
+    }
+    .and_then(|()| report::stdout_result());
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -131,6 +131,71 @@ pub fn read_init_file(path: &Path) -> Result<SafetensorsFile> {
     SafetensorsFile::read(path).map_err(|e| CliError::from(backprop_nn::NnError::from(e)))
 }
 
+/// Checks that a model's classes are the data's (a model of CSV classes `a`, `b` on a
+/// Playground set's `-1`, `1`, say): a model without class names, or data without classes,
+/// passes.
+///
+/// # Errors
+/// Naming the model file and both lists.
+pub fn check_classes(path: &Path, model_classes: &[String], data_classes: Option<&[String]>) -> Result<()> {
+    match data_classes {
+        Some(data) if !model_classes.is_empty() && model_classes != data => Err(CliError::file(
+            path,
+            format!(
+                "the model's classes are [{}] but the data's are [{}]",
+                model_classes.join(", "),
+                data.join(", ")
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The first row whose prediction cannot be trusted, with a sentence saying why: an input that
+/// is not finite after the model's input scaling (`x`, e.g. `3e38` divided by a small standard
+/// deviation overflows f32), or an output that is not finite (then the row's largest scaled
+/// input is named, the usual cause). The caller names the row (a file line, a row number).
+pub fn non_finite_output<F: Float>(
+    x: &backprop_tensor::Tensor<F>,
+    outputs: &backprop_tensor::Tensor<F>,
+    feature_names: &[String],
+) -> Option<(usize, String)> {
+    let width = outputs.shape().get(1).copied().unwrap_or(1).max(1);
+    let k = x.shape().get(1).copied().unwrap_or(0).max(1);
+    let name = |j: usize| feature_names.get(j).map_or("?", String::as_str).to_string();
+    let rows = x.as_slice().chunks(k).zip(outputs.as_slice().chunks(width));
+    for (row, (inputs, outs)) in rows.enumerate() {
+        if let Some(j) = inputs.iter().position(|v| !v.is_finite()) {
+            return Some((
+                row,
+                format!(
+                    "the input '{}' is {} after the model's input scaling, beyond {} arithmetic, so no prediction can be made for this row",
+                    name(j),
+                    inputs[j],
+                    F::NAME
+                ),
+            ));
+        }
+        if let Some(v) = outs.iter().find(|v| !v.is_finite()) {
+            let (j, big) = inputs
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.abs().to_f64().total_cmp(&b.1.abs().to_f64()))
+                .map_or((0, F::zero()), |(j, &v)| (j, v));
+            return Some((
+                row,
+                format!(
+                    "the model's output is {v}, not a finite number: its input '{}' is {} after the model's input scaling, too large for {} arithmetic",
+                    name(j),
+                    crate::error::number(big),
+                    F::NAME
+                ),
+            ));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,11 +2,14 @@
 //! the input plane with the data points on it, and the training and test loss curves.
 //!
 //! Text is drawn with the DejaVu Sans font shipped in `assets/` (rendered in pure Rust by
-//! `ab_glyph`; no system font library is used). The PNG is drawn into a temporary file next to
-//! the target and renamed over it, so an interrupted run never leaves half a picture.
+//! `ab_glyph`; no system font library is used). The PNG is drawn and encoded in memory and
+//! written with the atomic-write helper, so an interrupted run never leaves half a picture.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Once;
+
+use backprop_nn::safetensors_file::write_atomic;
+use image::ImageEncoder;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -85,30 +88,7 @@ pub fn check_plot_path(path: &Path) -> Result<()> {
             path.display()
         )));
     }
-    check_parent(path)
-}
-
-/// Checks, before a long run, that a file can be written at `path`: its directory exists and
-/// is a directory, and `path` itself is not a directory (the final rename would fail after all
-/// the work).
-///
-/// # Errors
-/// When one of these does not hold, naming it.
-pub fn check_parent(path: &Path) -> Result<()> {
-    if path.is_dir() {
-        return Err(CliError::file(path, "cannot write the file: it is a directory; name a file in it"));
-    }
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
-            let problem = if dir.exists() {
-                format!("{} is not a directory", dir.display())
-            } else {
-                format!("the directory {} does not exist", dir.display())
-            };
-            Err(CliError::file(path, format!("cannot write the file: {problem}")))
-        }
-        _ => Ok(()),
-    }
+    crate::outputs::check_parent(path)
 }
 
 /// Draws `figure` into the PNG file `path` of `size` pixels.
@@ -137,8 +117,9 @@ pub type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 pub type PlotErr<'a> = dyn Fn(&dyn std::fmt::Display) -> CliError + 'a;
 
 /// Draws a picture into the PNG file `path` of `size` pixels: `title` on top, `body` below it
-/// (given the area under the title and the error maker), written to a temporary file and
-/// renamed over `path`, so that a failure leaves no half picture.
+/// (given the area under the title and the error maker). The picture is drawn and encoded in
+/// memory, then written by the one atomic-write helper, so that a failure leaves no half
+/// picture and a link, FIFO or device named as the output is not replaced.
 ///
 /// # Errors
 /// When the file cannot be written or `body` fails.
@@ -149,31 +130,24 @@ pub fn draw_picture(
     body: impl FnOnce(&Area<'_>, &PlotErr<'_>) -> Result<()>,
 ) -> Result<()> {
     register_font()?;
-    let temp = temp_path(path);
-    let result = draw_to(&temp, size, title, body).and_then(|()| {
-        std::fs::rename(&temp, path)
-            .map_err(|e| CliError::file(path, format!("cannot write the picture: {e}")))
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
-}
-
-/// A temporary name next to `path`, still ending in `.png` (the encoder goes by extension).
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "plot".into());
-    path.with_file_name(format!(".{name}.tmp-{}.png", std::process::id()))
+    let mut pixels = vec![0_u8; size.width as usize * size.height as usize * 3];
+    draw_to(&mut pixels, path, size, title, body)?;
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(&pixels, size.width, size.height, image::ColorType::Rgb8)
+        .map_err(|e| CliError::file(path, format!("cannot encode the picture: {e}")))?;
+    write_atomic(path, &png).map_err(|e| CliError::Nn(e.into()))
 }
 
 fn draw_to(
-    temp: &Path,
+    pixels: &mut [u8],
+    path: &Path,
     size: PlotSize,
     title: &str,
     body_of: impl FnOnce(&Area<'_>, &PlotErr<'_>) -> Result<()>,
 ) -> Result<()> {
-    let plot_err = |e: &dyn std::fmt::Display| CliError::file(temp, format!("cannot draw the picture: {e}"));
-    let root = BitMapBackend::new(temp, (size.width, size.height)).into_drawing_area();
+    let plot_err = |e: &dyn std::fmt::Display| CliError::file(path, format!("cannot draw the picture: {e}"));
+    let root = BitMapBackend::with_buffer(pixels, (size.width, size.height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_err(&e))?;
     let title_height = (size.height / 20).clamp(24, 60);
     let (title_area, body) = root.split_vertically(title_height);
@@ -411,35 +385,6 @@ mod tests {
             ["6", "-2.5", "0.125", "0", "300"]
         );
         assert!(check_plot_path(&dir.join("missing").join("a.png")).is_err());
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn output_paths_are_checked_before_the_work() {
-        let dir = crate::data_source::test_dir("parent");
-        let file = dir.join("data.csv");
-        std::fs::write(&file, "a\n1\n").unwrap();
-        let message = |p: &Path| check_parent(p).unwrap_err().to_string();
-        assert_eq!(
-            message(&dir),
-            format!("{}: cannot write the file: it is a directory; name a file in it", dir.display())
-        );
-        let under_file = file.join("m.safetensors");
-        assert_eq!(
-            message(&under_file),
-            format!("{}: cannot write the file: {} is not a directory", under_file.display(), file.display())
-        );
-        let missing = dir.join("no").join("m.safetensors");
-        assert_eq!(
-            message(&missing),
-            format!(
-                "{}: cannot write the file: the directory {} does not exist",
-                missing.display(),
-                dir.join("no").display()
-            )
-        );
-        check_parent(&dir.join("m.safetensors")).unwrap();
-        check_parent(Path::new("m.safetensors")).unwrap();
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

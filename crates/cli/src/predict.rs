@@ -8,8 +8,6 @@
 //! On IDX images (`--images FILE`, or `--idx DIR` for its t10k images) the output has one row
 //! per image, in file order: `index` (from 0), `prediction` and the `p_<class>` columns.
 
-use std::io::Write;
-
 use backprop_nn::safetensors_file::write_atomic;
 use backprop_nn::{ModelMeta, NnError, Task, read_model_header};
 use backprop_tensor::{Float, Tensor};
@@ -29,9 +27,14 @@ use backprop_data::{CsvTable, MnistSet, load_idx_images};
 /// that cannot be written.
 pub fn run(args: &PredictArgs) -> Result<()> {
     set_threads(args.threads)?;
-    if let Some(out) = &args.out {
-        crate::plot::check_parent(out)?;
-    }
+    let idx = crate::outputs::idx_files(args.idx.as_deref());
+    let mut inputs = vec![
+        ("--model", Some(args.model.as_path())),
+        ("--csv", args.csv.as_deref()),
+        ("--images", args.images.as_deref()),
+    ];
+    inputs.extend(idx.iter().map(|p| ("--idx", Some(p.as_path()))));
+    crate::outputs::check_outputs(&inputs, &[("--out", args.out.as_deref())])?;
     let header = read_model_header(&args.model)?;
     if header.dtype == "f64" { run_typed::<f64>(args) } else { run_typed::<f32>(args) }
 }
@@ -69,16 +72,22 @@ fn run_typed<F: Float>(args: &PredictArgs) -> Result<()> {
         s.apply_in_place(&mut x)?;
     }
     let outputs = model.predict(&g, &x)?;
+    if let Some((row, what)) = crate::model::non_finite_output(&x, &outputs, &names) {
+        let line = table.lines.get(row).copied().unwrap_or(row as u64 + 1);
+        let place = if args.csv.is_some() {
+            format!("{}:{line}", table.source)
+        } else {
+            format!("{}: image {row}", table.source)
+        };
+        return Err(CliError::Runtime(format!("{place}: {what}")));
+    }
     let bytes = write_predictions(&table, &meta, &outputs, model.out_features().unwrap_or(1))?;
     match &args.out {
         Some(path) => {
             write_atomic(path, &bytes).map_err(|e| CliError::Nn(NnError::from(e)))?;
             emit(&format!("wrote {} predictions to {}", table.len(), path.display()));
         }
-        None => {
-            // A closed pipe (`| head`) is not an error worth reporting.
-            let _ = std::io::stdout().lock().write_all(&bytes);
-        }
+        None => crate::report::write_stdout(&bytes)?,
     }
     Ok(())
 }
@@ -139,11 +148,11 @@ fn write_predictions<F: Float>(
             (Some(labels), Some(p)) => {
                 record.push(labels[i].clone());
                 let c = p.shape()[1];
-                record.extend(p.as_slice()[i * c..(i + 1) * c].iter().map(ToString::to_string));
+                record.extend(p.as_slice()[i * c..(i + 1) * c].iter().map(|&v| crate::error::number(v)));
             }
-            _ => {
-                record.extend(outputs.as_slice()[i * width..(i + 1) * width].iter().map(ToString::to_string))
-            }
+            _ => record.extend(
+                outputs.as_slice()[i * width..(i + 1) * width].iter().map(|&v| crate::error::number(v)),
+            ),
         }
         writer.write_record(&record).map_err(csv_err)?;
     }

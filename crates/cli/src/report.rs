@@ -232,16 +232,44 @@ impl<F: Float, M> Observer<F, M> for EpochTimer {
     }
 }
 
-/// Writes `text` and a line break to stdout. A closed pipe (`backprop ... | head`) or another
-/// write error is ignored: output is a report, and losing it must not stop a run that saves
-/// a model.
+/// The first error writing stdout, reported when the command ends ([`stdout_result`]).
+static STDOUT_ERROR: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Writes `bytes` to stdout and flushes. A closed pipe (`backprop ... | head`) is not an error:
+/// the reader wanted no more.
+///
+/// # Errors
+/// Any other write error (a full disk: `> /dev/full`), naming stdout.
+pub fn write_stdout(bytes: &[u8]) -> crate::error::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(crate::error::CliError::Runtime(format!("cannot write to stdout: {e}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Writes `text` and a line break to stdout. A write error does not stop the run (losing the
+/// report must not lose a model being trained): the first one is kept and makes the command
+/// fail at its end ([`stdout_result`]).
 pub fn emit(text: &str) {
     if crate::distributed::quiet() {
         return;
     }
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{text}");
-    let _ = out.flush();
+    if let Err(e) = write_stdout(format!("{text}\n").as_bytes()) {
+        let mut first = STDOUT_ERROR.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        first.get_or_insert(e.to_string());
+    }
+}
+
+/// The first error [`emit`] met, as the command's error.
+///
+/// # Errors
+/// When a write to stdout failed.
+pub fn stdout_result() -> crate::error::Result<()> {
+    let first = STDOUT_ERROR.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    first.clone().map_or(Ok(()), |e| Err(crate::error::CliError::Runtime(e)))
 }
 
 /// Progress of a training run: a progress bar on a terminal (stderr), plain lines on stdout

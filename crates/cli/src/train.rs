@@ -8,14 +8,15 @@ use backprop_data::{Feature, Standardizer, Task};
 use backprop_nn::{Activation, MlpSpec, ModelMeta, Module, Sequential, save_model};
 use backprop_optim::{Optimizer, OptimizerConfig, SgdConfig};
 use backprop_tensor::TensorRng;
-use backprop_train::{CheckpointWriter, Observer, TrainError, Trainer};
+use backprop_train::{CheckpointWriter, Control, Observer, TrainError, Trainer};
 
 use crate::args::{LossName, Scale, TrainArgs};
 use crate::data_source::{Origin, Prepared, csv_data, default_test_fraction, image_data, playground_data};
-use crate::error::{CliError, Result};
+use crate::error::{CliError, Result, number};
 use crate::init::InitModel;
 use crate::model::{TaskKind, outputs, resolve_loss};
-use crate::plot::{check_parent, check_plot_path};
+use crate::outputs::{check_outputs, idx_files};
+use crate::plot::check_plot_path;
 use crate::report::{EpochRecord, EpochTimer, Progress, Scores, emit, finish_run};
 use crate::summary::RunSummary;
 use crate::surface;
@@ -79,6 +80,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if let Some(init) = &init {
         init.check_fits(&specs, &data.train, n_outputs, loss)?;
     }
+    check_parameter_count(&specs, args.max_params)?;
 
     let scaling = match (args.scale, init.as_ref().and_then(InitModel::scaling)) {
         (None, Some(stored)) => Some(stored),
@@ -106,6 +108,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         )));
     }
     let lr = args.lr.unwrap_or(if playground { 0.03 } else { 0.01 });
+    check_rates(&[("--lr", lr), ("--l1", args.l1), ("--l2", args.l2)])?;
     let optimizer = args.optimizer.unwrap_or(if playground {
         OptimizerConfig::Sgd(SgdConfig::default())
     } else {
@@ -149,7 +152,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let mut optimizer = optimizer.build::<F>(model.parameters())?;
     let trainer = session.prepare(Trainer::new(loss, config)?, (&mut g, &model), &summary)?;
     let start = Instant::now();
-    let history = train_loop(args, trainer, (&mut g, &mut model, optimizer.as_mut()), &meta, &data)?;
+    let Trained { history, interrupted } =
+        train_loop(args, trainer, (&mut g, &mut model, optimizer.as_mut()), &meta, &data)?;
     let seconds = start.elapsed().as_secs_f64();
     session.finish(&g, &model)?;
     let (set_name, scored) = match &data.test {
@@ -195,7 +199,17 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let classification = matches!(task, TaskKind::Classes(_));
     let shown = (set_name, scored.len(), &scores);
     finish_run(args.json, || settings, &history, classification, seconds, args.epochs, &written, Some(shown));
-    Ok(())
+    match interrupted {
+        // The outputs above are written whole; the message says which.
+        Some(message) => {
+            let saved: Vec<String> =
+                written.iter().filter_map(|(what, p)| p.map(|p| format!("{what} {}", p.display()))).collect();
+            let saved =
+                if saved.is_empty() { "nothing else was saved".to_string() } else { saved.join(", ") };
+            Err(CliError::Interrupted(format!("{message}; {saved}")))
+        }
+        None => Ok(()),
+    }
 }
 
 /// Flags that do not go together, and output paths that cannot be written (checked before
@@ -236,10 +250,23 @@ fn check_flags(args: &TrainArgs, playground: bool, images: bool) -> Result<()> {
     if let Some(path) = &args.plot {
         check_plot_path(path)?;
     }
-    for path in [&args.save, &args.checkpoint].into_iter().flatten() {
-        check_parent(path)?;
-    }
-    Ok(())
+    let (data, images) = (&args.data, &args.data.images);
+    let idx = idx_files(images.idx.as_deref());
+    let mut inputs = vec![
+        ("--csv", data.csv.as_deref()),
+        ("--init", args.init.as_deref()),
+        ("--images", images.images.as_deref()),
+        ("--labels", images.labels.as_deref()),
+        ("--test-images", images.test_images.as_deref()),
+        ("--test-labels", images.test_labels.as_deref()),
+    ];
+    inputs.extend(idx.iter().map(|p| ("--idx", Some(p.as_path()))));
+    let outputs = [
+        ("--save", args.save.as_deref()),
+        ("--checkpoint", args.checkpoint.as_deref()),
+        ("--plot", args.plot.as_deref()),
+    ];
+    check_outputs(&inputs, &outputs)
 }
 
 /// What a CSV target holds: `--task`; else classes when `--loss` is a classification loss
@@ -280,12 +307,102 @@ fn classes_by_loss(args: &TrainArgs, data: &mut Prepared<F>) -> Result<()> {
     Ok(())
 }
 
+/// What to change after a divergence. A penalty λ with learning rate η scales each step's
+/// weight decay by η·λ: above 1 the step overshoots zero and grows the weights, whatever the
+/// data, so the regularisation rate is to blame; otherwise the learning rate is.
+fn remedy(args: &TrainArgs, lr: f64) -> String {
+    let (flag, penalty) = if args.l2 >= args.l1 { ("--l2", args.l2) } else { ("--l1", args.l1) };
+    if penalty * lr > 1.0 {
+        format!(
+            "the regularisation rate is too large for the learning rate ({flag} {} × --lr {} = {} > 1); try a lower regularisation rate, e.g. {flag} {}",
+            number(penalty),
+            number(lr),
+            number(penalty * lr),
+            number(a_tenth(penalty))
+        )
+    } else {
+        format!("try a lower learning rate, e.g. --lr {}", number(a_tenth(lr)))
+    }
+}
+
+/// A tenth of `v`, rounded to 6 significant digits (`1e29`, not `1.0000000000000001e29`).
+fn a_tenth(v: f64) -> f64 {
+    format!("{:.5e}", v / 10.0).parse().unwrap_or(v / 10.0)
+}
+
+/// Refuses a network with more weights and biases than `--max-params`, counted from the layer
+/// sizes before anything is allocated (a `--layers 1000000,1000000` would otherwise abort).
+///
+/// # Errors
+/// A usage error with the count and the cap.
+fn check_parameter_count(specs: &[backprop_nn::LayerSpec], cap: u64) -> Result<()> {
+    let count = specs.iter().fold(0_u128, |n, spec| match *spec {
+        backprop_nn::LayerSpec::Dense { in_features, out_features, bias } => {
+            n + in_features as u128 * out_features as u128 + if bias { out_features as u128 } else { 0 }
+        }
+        _ => n,
+    });
+    if count > u128::from(cap) {
+        return Err(CliError::usage(format!(
+            "the network would have {count} weights and biases, more than the {cap} allowed; pass --max-params {count} to train it anyway (with Adam it needs about {} GB)",
+            number((count as f64 * 16.0 / 1e9 * 10.0).ceil() / 10.0)
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses rates the training type cannot hold, as `--lr 1e-400` is refused: a positive value
+/// below its smallest normal number (0 or a value without precision once converted) or above
+/// its largest (infinity).
+///
+/// # Errors
+/// A usage error naming the flag, the value and the range.
+fn check_rates(rates: &[(&str, f64)]) -> Result<()> {
+    let (tiny, huge) = (f64::from(F::MIN_POSITIVE), f64::from(F::MAX));
+    for &(flag, v) in rates {
+        if v != 0.0 && !(tiny..=huge).contains(&v) {
+            let fate =
+                if v < tiny { "rounds to 0 (or loses its precision)" } else { "overflows to infinity" };
+            return Err(CliError::usage(format!(
+                "{flag} {} {fate} in {}, the training arithmetic; use a value from {} to {}",
+                number(v),
+                <F as backprop_tensor::Float>::NAME,
+                number(F::MIN_POSITIVE),
+                number(F::MAX)
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn default_layers(playground: bool) -> Vec<usize> {
     if playground { vec![4, 2] } else { vec![16, 16] }
 }
 
 fn default_activation(playground: bool) -> Activation {
     if playground { Activation::Tanh } else { Activation::Relu }
+}
+
+/// What [`train_loop`] gives back: the epochs' records, and the message of an interruption.
+struct Trained {
+    history: Vec<EpochRecord>,
+    interrupted: Option<String>,
+}
+
+/// Stops the run after the step during which SIGINT (Ctrl-C) arrived
+/// ([`backprop_nn::atomic_file::interrupted`]), remembering that step.
+#[derive(Default)]
+struct Interrupt {
+    at: Option<(u64, u64)>,
+}
+
+impl Observer<F, Sequential> for Interrupt {
+    fn on_step(&mut self, step: &backprop_train::StepReport) -> Control {
+        if self.at.is_none() && backprop_nn::atomic_file::interrupted() {
+            self.at = Some((step.epoch, step.step));
+        }
+        if self.at.is_some() { Control::Stop } else { Control::Continue }
+    }
 }
 
 /// Trains with the library's [`Trainer`], the progress display and the checkpoint writer as
@@ -296,12 +413,13 @@ fn train_loop(
     (g, model, optimizer): (&mut Graph<F>, &mut Sequential, &mut dyn Optimizer<F>),
     meta: &ModelMeta,
     data: &Prepared<F>,
-) -> Result<Vec<EpochRecord>> {
+) -> Result<Trained> {
     let mut progress = Progress::new(args.epochs, args.json);
     let mut checkpoints = args.checkpoint.as_deref().map(|path| CheckpointWriter::new(path, meta.clone()));
     let mut timer = EpochTimer::default();
+    let mut interrupt = Interrupt::default();
     let result = {
-        let mut observers: Vec<&mut dyn Observer<F, Sequential>> = vec![&mut progress];
+        let mut observers: Vec<&mut dyn Observer<F, Sequential>> = vec![&mut interrupt, &mut progress];
         if let Some(writer) = &mut checkpoints {
             observers.push(writer);
         }
@@ -310,12 +428,27 @@ fn train_loop(
         trainer.fit(g, model, optimizer, &data.train, data.test.as_ref(), &mut observers)
     };
     progress.finish();
+    let last_checkpoint = || match &checkpoints {
+        Some(writer) => match writer.last_epoch() {
+            Some(e) => format!("the last checkpoint (epoch {e}) is in {}", writer.path().display()),
+            None => format!("no checkpoint was written to {} yet", writer.path().display()),
+        },
+        None => "no --checkpoint was asked for".to_string(),
+    };
     match result {
-        Ok(fit) => Ok(fit
-            .history
-            .iter()
-            .map(|r| EpochRecord { seconds: timer.seconds(r.epoch as usize), ..EpochRecord::from(r) })
-            .collect()),
+        Ok(fit) => Ok(Trained {
+            history: fit
+                .history
+                .iter()
+                .map(|r| EpochRecord { seconds: timer.seconds(r.epoch as usize), ..EpochRecord::from(r) })
+                .collect(),
+            interrupted: interrupt.at.map(|(epoch, step)| {
+                format!(
+                    "interrupted: training stopped after epoch {epoch}'s step {step}; {}",
+                    last_checkpoint()
+                )
+            }),
+        }),
         Err(TrainError::Diverged { epoch, step, what }) => {
             let mut kept = String::new();
             if let Some(writer) = &checkpoints
@@ -333,7 +466,7 @@ fn train_loop(
                 epoch: epoch as usize,
                 step,
                 what,
-                suggested: optimizer.lr() / 10.0,
+                remedy: remedy(args, optimizer.lr()),
                 kept,
             })
         }

@@ -65,7 +65,29 @@ fn run_case(case: &Path) -> Result<(), String> {
         .parse()
         .map_err(|e| format!("expected_exit is not a number: {e}"))?;
     let before = snapshot(case);
-    let output = Command::new(env!("CARGO_BIN_EXE_backprop"))
+    // An address-space limit (`ulimit -v`, KiB) shows that memory stays bounded: a case that
+    // would allocate in proportion to a flag's value fails to start its work instead.
+    let mut command = match std::fs::read_to_string(case.join("address_space_kib")) {
+        Ok(kib) => {
+            let kib: u64 =
+                kib.trim().parse().map_err(|e| format!("address_space_kib is not a number: {e}"))?;
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+                .arg(env!("CARGO_BIN_EXE_backprop"));
+            c
+        }
+        Err(_) => Command::new(env!("CARGO_BIN_EXE_backprop")),
+    };
+    // `env`: KEY=VALUE lines set for the command (an input size limit, say).
+    if let Ok(text) = std::fs::read_to_string(case.join("env")) {
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let (key, value) =
+                line.split_once('=').ok_or_else(|| format!("env line '{line}' is not KEY=VALUE"))?;
+            command.env(key, fill(value));
+        }
+    }
+    let output = command
         .args(&args)
         .env_remove("RUST_BACKTRACE")
         .env("COLUMNS", "80")

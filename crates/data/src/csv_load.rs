@@ -49,7 +49,7 @@ pub fn load_csv_with_choice<F: Float>(
     options: &CsvOptions,
 ) -> Result<(Dataset<F>, TaskChoice)> {
     let path = path.as_ref();
-    let file = std::fs::File::open(path)
+    let (file, _) = crate::input_file::open_input(path)
         .map_err(|source| DataError::Io { file: path.display().to_string(), source })?;
     read_csv_with_choice(file, &path.display().to_string(), options)
 }

@@ -41,7 +41,8 @@ impl CsvTable {
     /// another number of fields than the header, a cell that is not UTF-8, or no data rows.
     pub fn read(path: &Path) -> Result<Self, DataError> {
         let source = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| DataError::Io { file: source.clone(), source: e })?;
+        let bytes = crate::input_file::read_input(path)
+            .map_err(|e| DataError::Io { file: source.clone(), source: e })?;
         Self::parse(bytes, &source)
     }
 

@@ -20,7 +20,7 @@ pub struct CellAt {
 
 impl fmt::Display for CellAt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: column '{}' ({})", self.file, self.line, self.column, self.index)
+        write!(f, "{}:{}: column '{}' ({})", self.file, self.line, crate::shorten(&self.column), self.index)
     }
 }
 
@@ -81,7 +81,11 @@ pub enum DataError {
         second: usize,
     },
     /// A CSV target column that the header does not have.
-    #[error("{file}: no column named '{name}'; the columns are: {}", columns.join(", "))]
+    #[error(
+        "{file}: no column named '{}'; the columns are: {}",
+        crate::shorten(name),
+        crate::shorten_list(columns)
+    )]
     UnknownColumn {
         /// The file.
         file: String,
@@ -111,7 +115,7 @@ pub enum DataError {
         at: CellAt,
     },
     /// A CSV cell in a numeric column that does not parse as a number.
-    #[error("{at}: '{text}' is not a number")]
+    #[error("{at}: '{}' is not a number", crate::shorten(text))]
     NotANumber {
         /// The cell.
         at: CellAt,
@@ -119,7 +123,7 @@ pub enum DataError {
         text: String,
     },
     /// A CSV cell holding NaN or an infinity.
-    #[error("{at}: '{text}' is not a finite number")]
+    #[error("{at}: '{}' is not a finite number", crate::shorten(text))]
     NotFinite {
         /// The cell.
         at: CellAt,
@@ -127,7 +131,7 @@ pub enum DataError {
         text: String,
     },
     /// A CSV cell whose finite value overflows the element type (e.g. `1e300` in `f32`).
-    #[error("{at}: '{text}' is too large for {ty}")]
+    #[error("{at}: '{}' is too large for {ty}", crate::shorten(text))]
     OutOfRange {
         /// The cell.
         at: CellAt,

@@ -304,8 +304,7 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
     let path = path.as_ref();
     let name = path.display().to_string();
     let io = |source| DataError::Io { file: name.clone(), source };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let size = file.metadata().map_err(io)?.len();
+    let (file, size) = crate::input_file::open_input(path).map_err(io)?;
     let (head, reader) = peek_two(BufReader::new(file), &name)?;
     let gzip = head == GZIP_MAGIC;
     if !gzip && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
@@ -424,6 +423,19 @@ fn read_idx_stored(mut reader: impl Read, source: &str, storage: Storage) -> Res
     }
     if !addressable(&dims) {
         return Err(DataError::idx(source, unaddressable(&dims)));
+    }
+    // A gzip file's data can be far larger than the file: its decompressed size is bounded too
+    // (a plain file's size was bounded when it was opened, and must equal the data's).
+    let limit = crate::input_file::max_input_bytes();
+    if matches!(storage, Storage::Gzip { .. }) && needed > limit {
+        return Err(DataError::idx(
+            source,
+            format!(
+                "{}, more than the input limit of {limit} bytes (set {} to raise it)",
+                describe(),
+                crate::input_file::MAX_INPUT_BYTES_ENV
+            ),
+        ));
     }
     // The most bytes the data can have, known before reading any: reserving that much (not
     // the header's claim) keeps a lying header from allocating.
@@ -664,12 +676,20 @@ mod tests {
 
     #[test]
     fn a_lying_gzip_header_allocates_only_what_decompresses() {
-        // 2^40 bytes claimed, 3 present: an error, not an attempt to allocate a terabyte.
+        // 2^30 bytes claimed (within the input limit), 3 present: an error, not an attempt to
+        // allocate a gigabyte.
+        let mut huge = header(0x08, &[1 << 15, 1 << 15]);
+        huge.extend_from_slice(&[1, 2, 3]);
+        assert_eq!(
+            message(&gzip(&huge)),
+            "t.idx: truncated: dims [32768, 32768] of u8 need 1073741824 bytes of data, the decompressed file has 3"
+        );
+        // 2^40 bytes claimed: more than the input limit, refused before decompressing.
         let mut huge = header(0x08, &[1 << 20, 1 << 20]);
         huge.extend_from_slice(&[1, 2, 3]);
         assert_eq!(
             message(&gzip(&huge)),
-            "t.idx: truncated: dims [1048576, 1048576] of u8 need 1099511627776 bytes of data, the decompressed file has 3"
+            "t.idx: dims [1048576, 1048576] of u8 need 1099511627776 bytes of data, more than the input limit of 4294967296 bytes (set BACKPROP_MAX_INPUT_BYTES to raise it)"
         );
     }
 

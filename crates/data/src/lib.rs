@@ -57,6 +57,7 @@ mod csv_text;
 mod dataset;
 mod error;
 mod idx;
+mod input_file;
 mod labels;
 mod matrix;
 mod mnist;
@@ -74,6 +75,7 @@ pub use csv_text::parse_number;
 pub use dataset::{Batch, BatchTargets, Dataset, Targets};
 pub use error::{CellAt, DataError, Result};
 pub use idx::{IdxArray, IdxData, IdxType, idx_bytes, read_idx, read_idx_from, write_idx};
+pub use input_file::{DEFAULT_MAX_INPUT_BYTES, MAX_INPUT_BYTES_ENV, max_input_bytes, open_input, read_input};
 pub use labels::LabelEncoding;
 pub use mnist::{
     MnistSet, has_mnist_test_set, load_idx_images, load_idx_pair, load_idx_pair_with_classes, mnist,
@@ -81,7 +83,7 @@ pub use mnist::{
 };
 #[cfg(feature = "playground")]
 pub use playground::{Feature, PlaygroundDataset, PlaygroundSpec};
-pub use shorten::{MAX_QUOTED_CHARS, shorten};
+pub use shorten::{MAX_LISTED_ITEMS, MAX_QUOTED_CHARS, shorten, shorten_list};
 pub use split::train_test_split;
 pub use standardize::Standardizer;
 pub use task_choice::{MAX_AUTO_CLASSES, TaskChoice};

@@ -15,6 +15,20 @@ pub fn shorten(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// The most items of a list (column names, classes) a message shows.
+pub const MAX_LISTED_ITEMS: usize = 20;
+
+/// `items` joined by `, `, each [`shorten`]ed, with at most [`MAX_LISTED_ITEMS`] shown and the
+/// rest counted (`a, b, ... (20000 in all)`): 20,000 columns must not make a 149 KB message.
+pub fn shorten_list<S: AsRef<str>>(items: &[S]) -> String {
+    let shown: Vec<Cow<'_, str>> = items.iter().take(MAX_LISTED_ITEMS).map(|s| shorten(s.as_ref())).collect();
+    let mut text = shown.join(", ");
+    if items.len() > MAX_LISTED_ITEMS {
+        text.push_str(&format!(", ... ({} in all)", items.len()));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -27,5 +41,13 @@ mod tests {
         let long = "é".repeat(1_000_000);
         let cut = shorten(&long);
         assert_eq!(cut, format!("{}... (1000000 characters)", "é".repeat(MAX_QUOTED_CHARS)));
+    }
+
+    #[test]
+    fn long_lists_show_their_start_and_their_length() {
+        assert_eq!(shorten_list(&["a", "b"]), "a, b");
+        let many: Vec<String> = (0..20_000).map(|i| format!("c{i}")).collect();
+        let text = shorten_list(&many);
+        assert!(text.starts_with("c0, c1, c2,") && text.ends_with(", c19, ... (20000 in all)"), "{text}");
     }
 }

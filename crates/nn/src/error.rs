@@ -154,6 +154,12 @@ pub enum ModelFileErrorKind {
         /// The value.
         value: f64,
     },
+    /// An output path that cannot take a file (a directory, a FIFO nobody reads, ...).
+    #[error("cannot write: {reason}")]
+    Unwritable {
+        /// Why not.
+        reason: String,
+    },
     /// The metadata contradicts itself or the tensors.
     #[error("inconsistent: {reason}")]
     Inconsistent {

@@ -50,6 +50,7 @@
 #![warn(missing_docs)]
 
 mod activation;
+pub mod atomic_file;
 mod dense;
 mod dropout;
 mod error;

@@ -15,14 +15,12 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use backprop_tensor::{Float, Tensor};
 use safetensors::{Dtype, SafeTensors, View};
 
+pub use crate::atomic_file::write_atomic;
 use crate::error::{ModelFileError, ModelFileErrorKind as Kind};
 
 /// The metadata key of the checksum over all tensors (names, dtypes, shapes and bytes) and
@@ -124,8 +122,6 @@ fn count_header_parse() {
     HEADER_PARSES.with(|c| c.set(c.get() + 1));
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 /// Writes `tensors` (all of dtype `F`) and `metadata` to `path` atomically: into a temporary
 /// file in the same directory, flushed to disk, then renamed over `path`. A reader never sees
 /// a half-written file, and a failed write leaves the old file untouched.
@@ -188,41 +184,6 @@ fn with_sorted_header(serialized: &[u8]) -> Result<Vec<u8>, String> {
     out.extend_from_slice(text.as_bytes());
     out.extend_from_slice(&serialized[8 + header_len..]);
     Ok(out)
-}
-
-/// Writes `bytes` to `path` through a synced temporary file and a rename.
-///
-/// # Errors
-/// Naming the step the file system refused.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelFileError> {
-    let io = |action: &'static str| move |source| ModelFileError::new(path, Kind::Io { action, source });
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name =
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
-    let temp = dir.join(format!(
-        ".{file_name}.tmp-{}-{}",
-        std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut file = fs::File::create(&temp).map_err(io("create a temporary file for"))?;
-        file.write_all(bytes).map_err(io("write"))?;
-        file.sync_all().map_err(io("sync"))?;
-        drop(file);
-        fs::rename(&temp, path).map_err(io("rename the temporary file onto"))?;
-        // Persist the rename itself; not every platform can open a directory, so best effort.
-        if let Ok(d) = fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
 }
 
 /// The first tensor entry of a header whose dtype, shape and data offsets do not agree, named
@@ -292,7 +253,8 @@ impl SafetensorsFile {
     /// A read failure, a file that is not safetensors, is truncated, or was altered.
     pub fn read(path: &Path) -> Result<Self, ModelFileError> {
         let err = |kind| ModelFileError::new(path, kind);
-        let bytes = fs::read(path).map_err(|source| err(Kind::Io { action: "read", source }))?;
+        let bytes =
+            backprop_data::read_input(path).map_err(|source| err(Kind::Io { action: "read", source }))?;
         Self::from_bytes(path, bytes)
     }
 
@@ -481,6 +443,8 @@ impl SafetensorsFile {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     fn temp_dir(tag: &str) -> PathBuf {
@@ -602,6 +566,8 @@ mod checksum_tests {
 
 #[cfg(test)]
 mod sorted_header_tests {
+    use std::fs;
+
     use super::*;
 
     #[test]

@@ -1,0 +1,328 @@
+//! The one way this workspace writes an output file: atomically for regular files, through
+//! for devices and FIFOs, and never leaving a temporary file behind.
+//!
+//! A regular file (or a new name) is written into a temporary file in the same directory,
+//! synced, then renamed over the target, so that a reader never sees half a file and a failed
+//! write leaves the old file untouched. The other things a user may name as an output are not
+//! replaced by a regular file: a symbolic link is followed (its target is replaced, the link
+//! stays), a FIFO or a character device (`/dev/null`, `/dev/stdout`) is opened and written as it
+//! is, and a FIFO without a reader is refused at once instead of blocking.
+//!
+//! The temporary file's name is `.NAME.tmp-PID-N`, with `NAME` shortened so that the whole stays
+//! within the 255 bytes a file name may have (a valid 250-byte name still works). While it
+//! exists it is registered; [`install_interrupt_handler`] makes SIGINT and SIGTERM remove the
+//! registered files before the process ends, so a temporary file never outlives the process
+//! (a SIGKILL cannot be caught: that one case leaves it, as `.NAME.tmp-*`).
+
+use std::cell::UnsafeCell;
+use std::ffi::OsString;
+use std::fs;
+use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+
+use crate::error::{ModelFileError, ModelFileErrorKind as Kind};
+
+/// The longest file name most file systems take (Linux's `NAME_MAX`).
+pub const NAME_MAX: usize = 255;
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `bytes` to `path`: atomically through a synced temporary file and a rename when
+/// `path` is a regular file or does not exist; through the link when it is a symbolic link;
+/// directly when it is a FIFO or a character device.
+///
+/// # Errors
+/// Naming the step the file system refused, or why the path cannot be written.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelFileError> {
+    let io = |action: &'static str| move |source| ModelFileError::new(path, Kind::Io { action, source });
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            // Replace what the link points to, keeping the link (a user's dotfile links, say).
+            let target = fs::canonicalize(path).map_err(io("follow the symbolic link"))?;
+            return write_atomic(&target, bytes);
+        }
+        Ok(m) if m.file_type().is_fifo() || m.file_type().is_char_device() => {
+            return write_through(path, bytes, m.file_type().is_fifo());
+        }
+        Ok(m) if m.is_dir() => {
+            return Err(ModelFileError::new(
+                path,
+                Kind::Unwritable { reason: "it is a directory; name a file in it".into() },
+            ));
+        }
+        Ok(m) if !m.is_file() => {
+            return Err(ModelFileError::new(
+                path,
+                Kind::Unwritable {
+                    reason: "it is neither a regular file, a FIFO nor a character device".into(),
+                },
+            ));
+        }
+        _ => {}
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let temp = dir.join(temp_name(path));
+    let guard = TempGuard::register(&temp);
+    let result = (|| {
+        let mut file = fs::File::create(&temp).map_err(io("create a temporary file for"))?;
+        file.write_all(bytes).map_err(io("write"))?;
+        file.sync_all().map_err(io("sync"))?;
+        drop(file);
+        fs::rename(&temp, path).map_err(io("rename the temporary file onto"))?;
+        // Persist the rename itself; not every platform can open a directory, so best effort.
+        if let Ok(d) = fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    drop(guard);
+    result
+}
+
+/// Writes into a FIFO or a device as it is. A FIFO is opened without blocking, so that one
+/// nobody reads is an error now rather than a hang.
+fn write_through(path: &Path, bytes: &[u8], fifo: bool) -> Result<(), ModelFileError> {
+    let io = |action: &'static str| move |source| ModelFileError::new(path, Kind::Io { action, source });
+    let mut options = fs::OpenOptions::new();
+    options.write(true);
+    if fifo {
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let mut file = options.open(path).map_err(|e| {
+        if fifo && e.raw_os_error() == Some(libc::ENXIO) {
+            ModelFileError::new(
+                path,
+                Kind::Unwritable { reason: "it is a FIFO that no process reads".into() },
+            )
+        } else {
+            io("open")(e)
+        }
+    })?;
+    if fifo {
+        use std::os::fd::AsRawFd;
+        // Blocking writes from here on: the reader takes the data at its own pace.
+        // SAFETY: fcntl on a descriptor this function owns, with integer arguments only.
+        let fd = file.as_raw_fd();
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+            return Err(io("configure")(std::io::Error::last_os_error()));
+        }
+    }
+    file.write_all(bytes).map_err(io("write"))?;
+    file.flush().map_err(io("write"))
+}
+
+/// `.NAME.tmp-PID-N` for `path`'s name, with `NAME` cut (at a character boundary when it is
+/// UTF-8) so that the whole fits in [`NAME_MAX`] bytes.
+pub fn temp_name(path: &Path) -> OsString {
+    let name = path.file_name().map_or(&b"output"[..], |n| n.as_bytes());
+    let suffix = format!(".tmp-{}-{}", std::process::id(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed));
+    let room = NAME_MAX - 1 - suffix.len();
+    let mut cut = name.len().min(room);
+    if let Ok(text) = std::str::from_utf8(name) {
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+    }
+    let mut out = Vec::with_capacity(1 + cut + suffix.len());
+    out.push(b'.');
+    out.extend_from_slice(&name[..cut]);
+    out.extend_from_slice(suffix.as_bytes());
+    OsString::from_vec(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Temporary files removed on SIGINT and SIGTERM.
+//
+// The signal handler may only do async-signal-safe work: no locks, no allocation. So the
+// registry is a fixed table of path buffers whose slots move FREE -> FILLING -> ARMED (by the
+// writer), ARMED -> FREE (when the file is gone) or ARMED -> CLAIMED (by the handler, which
+// then unlinks it and ends the process).
+
+/// Paths longer than this (absolute paths deep in a tree) are not registered.
+const SLOT_BYTES: usize = 4096;
+/// Writes in flight at once that can be registered (the commands have at most one).
+const SLOTS: usize = 8;
+
+const FREE: u8 = 0;
+const FILLING: u8 = 1;
+const ARMED: u8 = 2;
+const CLAIMED: u8 = 3;
+
+struct Slot {
+    state: AtomicU8,
+    path: UnsafeCell<[u8; SLOT_BYTES]>,
+}
+
+// SAFETY: `path` is written only by the thread that moved `state` to FILLING, and read only by
+// the handler after it moved `state` from ARMED to CLAIMED; the state's acquire/release
+// orderings order the two.
+unsafe impl Sync for Slot {}
+
+static TEMPS: [Slot; SLOTS] =
+    [const { Slot { state: AtomicU8::new(FREE), path: UnsafeCell::new([0; SLOT_BYTES]) } }; SLOTS];
+
+/// Whether the first SIGINT/SIGTERM only asks to stop ([`interrupted`]) instead of ending the
+/// process.
+static GRACEFUL: AtomicBool = AtomicBool::new(false);
+/// Whether a SIGINT or SIGTERM arrived.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// A registered temporary file; dropping it unregisters the path (the file is gone by then).
+struct TempGuard(Option<usize>);
+
+impl TempGuard {
+    fn register(path: &Path) -> TempGuard {
+        let bytes = path.as_os_str().as_bytes();
+        if bytes.len() >= SLOT_BYTES {
+            return TempGuard(None);
+        }
+        for (i, slot) in TEMPS.iter().enumerate() {
+            if slot.state.compare_exchange(FREE, FILLING, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                // SAFETY: this thread owns the slot while it is FILLING (see `Slot`).
+                let buf = unsafe { &mut *slot.path.get() };
+                buf[..bytes.len()].copy_from_slice(bytes);
+                buf[bytes.len()] = 0;
+                slot.state.store(ARMED, Ordering::Release);
+                return TempGuard(Some(i));
+            }
+        }
+        TempGuard(None)
+    }
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(i) = self.0 {
+            // CLAIMED means the handler is removing it and ending the process: leave it.
+            let _ = TEMPS[i].state.compare_exchange(ARMED, FREE, Ordering::AcqRel, Ordering::Relaxed);
+        }
+    }
+}
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    // Only Ctrl-C asks politely: SIGTERM (`timeout`, `kill`) must end even a stuck process.
+    if signal == libc::SIGINT && GRACEFUL.load(Ordering::Relaxed) && !INTERRUPTED.swap(true, Ordering::SeqCst)
+    {
+        return;
+    }
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    for slot in &TEMPS {
+        if slot.state.compare_exchange(ARMED, CLAIMED, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            // SAFETY: unlink is async-signal-safe; the buffer is NUL-terminated and ours now.
+            unsafe { libc::unlink(slot.path.get().cast::<libc::c_char>()) };
+        }
+    }
+    let message: &[u8] = if signal == libc::SIGINT {
+        b"error: interrupted (SIGINT); no output file was left half-written\n"
+    } else {
+        b"error: terminated (SIGTERM); no output file was left half-written\n"
+    };
+    // SAFETY: write and _exit are async-signal-safe.
+    unsafe {
+        libc::write(2, message.as_ptr().cast(), message.len());
+        libc::_exit(128 + signal);
+    }
+}
+
+/// Makes SIGINT and SIGTERM remove the temporary files of writes in progress and end the
+/// process with status 128 + the signal's number, after one line on stderr. With `graceful`,
+/// the first SIGINT (Ctrl-C) only sets [`interrupted`] (a training loop polls it and stops
+/// after its step, its outputs written whole); a second one, or SIGTERM, ends the process as
+/// above.
+///
+/// # Errors
+/// When the handler cannot be installed (the system's message).
+pub fn install_interrupt_handler(graceful: bool) -> std::io::Result<()> {
+    GRACEFUL.store(graceful, Ordering::Relaxed);
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction with a handler of the right signature and an empty mask.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+            libc::sigemptyset(&mut action.sa_mask);
+            action.sa_flags = libc::SA_RESTART;
+            if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether SIGINT arrived since [`install_interrupt_handler`] (graceful mode).
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("backprop-atomic-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn temporary_names_fit_in_name_max() {
+        let long = "a".repeat(250);
+        let name = temp_name(Path::new(&long));
+        assert!(name.len() <= NAME_MAX, "{} bytes", name.len());
+        assert!(name.as_bytes().starts_with(b".aaa"));
+        assert!(name.to_string_lossy().contains(".tmp-"));
+        // A multi-byte character is never cut in half.
+        let name = temp_name(Path::new(&"é".repeat(127)));
+        assert!(name.len() <= NAME_MAX && std::str::from_utf8(name.as_bytes()).is_ok());
+        let dir = scratch("long");
+        let path = dir.join(&long);
+        write_atomic(&path, b"x").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"x");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn links_and_devices_are_written_through_not_replaced() {
+        let dir = scratch("links");
+        let real = dir.join("real.txt");
+        fs::write(&real, b"old").unwrap();
+        let link = dir.join("link.txt");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link stays a link");
+        assert_eq!(fs::read(&real).unwrap(), b"new");
+        write_atomic(Path::new("/dev/null"), b"gone").unwrap();
+        assert!(fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+        let mut names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, ["link.txt", "real.txt"], "no temporary file is left");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_fifo_without_a_reader_is_refused_at_once() {
+        let dir = scratch("fifo");
+        let fifo = dir.join("pipe");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = write_atomic(&fifo, b"data").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("{}: cannot write: it is a FIFO that no process reads", fifo.display())
+        );
+        assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo(), "still a FIFO");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
