@@ -11,12 +11,15 @@
 //! - `cargo xtask onnx`: deps, then a venv with onnx and onnxruntime and the test that checks
 //!   `backprop export` against them (see `onnx.rs`).
 //! - `cargo xtask bench [--quick]`: deps, then the criterion benches and the PyTorch comparison.
+//! - `cargo xtask deps --browser`, `cargo xtask bench-browser`: the browser side of
+//!   `backprop serve` (see `browser.rs`).
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod browser;
 mod onnx;
 
 fn main() -> ExitCode {
@@ -25,12 +28,16 @@ fn main() -> ExitCode {
         Some("deps") => match &args[1..] {
             [] => deps(),
             [flag] if flag == "--data" => deps().and_then(|()| data_deps()),
-            _ => Err(format!("deps takes only --data, got `{}`\n\n{USAGE}", args[1..].join(" "))),
+            [flag] if flag == "--browser" => deps().and_then(|()| browser::deps()),
+            _ => {
+                Err(format!("deps takes only --data or --browser, got `{}`\n\n{USAGE}", args[1..].join(" ")))
+            }
         },
         Some("test") => deps().and_then(|()| test()),
         Some("demo") => deps().and_then(|()| demo()),
         Some("onnx") => deps().and_then(|()| onnx::run_check()),
         Some("bench") => deps().and_then(|()| bench::run(&args[1..])),
+        Some("bench-browser") => deps().and_then(|()| browser::bench()),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -51,12 +58,14 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   deps [--data]   check for OpenBLAS and pkg-config; install them with apt-get when root on Debian/Ubuntu;
                   with --data also Fashion-MNIST (Debian's dataset-fashion-mnist) for the tests that read it
+  deps --browser  also chromium (apt-get) and e2e/'s node packages (npm ci) for the browser test of serve
   test            deps, then cargo test --workspace (all targets and doc tests); with CI set, first the data
-                  (deps --data), and fmt and clippy
+                  (deps --data), and fmt and clippy; with CI or BACKPROP_BROWSER=1 the browser test of serve
   demo            deps, then train an MLP on the Playground spiral and write its decision boundary picture
   onnx            deps, then a venv under target/ with onnx and onnxruntime, and the ONNX export comparison test
                   (cargo xtask test runs it too when CI or BACKPROP_ONNX=1 is set)
-  bench [--quick] deps, then the criterion benches, target/bench/summary.json and the PyTorch comparison";
+  bench [--quick] deps, then the criterion benches, target/bench/summary.json and the PyTorch comparison
+  bench-browser   the page's frames/s, step-to-frame latency and epochs/s in chromium (target/e2e/bench.json)";
 
 /// Directory of the workspace root (the parent of `xtask/`).
 pub(crate) fn workspace_root() -> PathBuf {
@@ -207,7 +216,8 @@ fn test() -> Result<(), String> {
     onnx::prepare_tests(ci);
     let mut totals = TestTotals::default();
     let outcome = run_counting_tests(&cargo, &["test", "--workspace", "--all-targets"], &mut totals)
-        .and_then(|()| run_counting_tests(&cargo, &["test", "--workspace", "--doc"], &mut totals));
+        .and_then(|()| run_counting_tests(&cargo, &["test", "--workspace", "--doc"], &mut totals))
+        .and_then(|()| browser::run_tests(ci, &mut totals));
     // One closing line for the whole suite (cargo prints one per test binary).
     println!("xtask: {} passed, {} failed, {} skipped", totals.passed, totals.failed, totals.ignored);
     outcome
