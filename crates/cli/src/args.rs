@@ -56,6 +56,8 @@ pub enum Command {
     Playground(PlaygroundArgs),
     /// The machine (CPU, caches) and the kernels each element type's matrix products run on
     Info,
+    /// The Playground in the browser on this engine: a local web app until Ctrl-C
+    Serve(ServeArgs),
 }
 
 /// The defaults of `train`, shown under its `--help`.
@@ -301,6 +303,59 @@ pub struct PlaygroundArgs {
     /// Print one JSON object (settings, history, final, seconds) on stdout instead of text
     #[arg(long)]
     pub json: bool,
+}
+
+/// `backprop serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The address to listen on (loopback: only this machine can connect)
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// The port (0 picks a free one; the URL line tells which)
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Open the page in a browser (xdg-open); only warns when that fails
+    #[arg(long)]
+    pub open: bool,
+    /// Sessions (browser tabs) alive at once
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = parse_at_least_one_session)]
+    pub max_sessions: usize,
+    /// Weights and biases per network
+    #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = parse_at_least_one_parameter)]
+    pub max_params: usize,
+    /// Bytes of an uploaded CSV file
+    #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024, value_parser = parse_upload_bytes)]
+    pub max_upload: usize,
+    /// Seconds without requests or open streams after which a session ends
+    #[arg(long, value_name = "SECS", default_value_t = 600.0, value_parser = parse_idle_timeout, allow_hyphen_values = true)]
+    pub idle_timeout: f64,
+    /// Milliseconds between two frames of a stream (16: about the display rate)
+    #[arg(long, value_name = "MS", default_value_t = 16, value_parser = parse_frame_interval)]
+    pub frame_interval: usize,
+}
+
+fn parse_frame_interval(text: &str) -> Result<usize, String> {
+    parse_at_least_one(text, "frame interval")
+}
+
+fn parse_at_least_one_session(text: &str) -> Result<usize, String> {
+    parse_at_least_one(text, "session cap")
+}
+
+fn parse_at_least_one_parameter(text: &str) -> Result<usize, String> {
+    parse_at_least_one(text, "parameter cap")
+}
+
+fn parse_upload_bytes(text: &str) -> Result<usize, String> {
+    parse_at_least_one(text, "upload size")
+}
+
+/// Parses `--idle-timeout`: a finite number of seconds > 0 (at most a year).
+fn parse_idle_timeout(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 3.2e7 => Ok(v),
+        _ => Err(format!("the idle timeout must be a number of seconds in (0, 3.2e7], got {text}")),
+    }
 }
 
 /// Playground input features (a newtype, so that clap reads one comma-separated value).

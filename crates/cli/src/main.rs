@@ -6,6 +6,7 @@
 //! backprop predict --model FILE --csv IN [--out OUT]                  predictions per row
 //! backprop export --model FILE --onnx OUT                             the model as ONNX
 //! backprop playground --url URL [--epochs N]                          replay a Playground URL
+//! backprop serve [--port 8080] [--open]                               the Playground in the browser
 //! ```
 //!
 //! Every failure is one line on stderr, `error: ...`, with exit code 2 for usage errors (flags,
@@ -26,6 +27,7 @@ mod playground;
 mod plot;
 mod predict;
 mod report;
+mod serve;
 mod summary;
 mod surface;
 mod train;
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
         Command::Export(args) => export::run(args),
         Command::Playground(args) => playground::run(args),
         Command::Info => info::run(),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

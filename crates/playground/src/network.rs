@@ -254,8 +254,10 @@ impl Network {
         Ok(self.predict_with(inputs, &mut Vec::new()))
     }
 
-    /// [`predict`](Self::predict) with a caller-kept buffer of node outputs, for loops.
-    pub(crate) fn predict_with(&self, inputs: &[f64], outputs: &mut Vec<f64>) -> f64 {
+    /// [`predict`](Self::predict) with a caller-kept buffer of node outputs, for loops;
+    /// afterwards `outputs` holds every node's output in [`nodes`](Self::nodes) order (the
+    /// per-neuron heat maps read them). `inputs` must have one value per input node.
+    pub fn predict_with(&self, inputs: &[f64], outputs: &mut Vec<f64>) -> f64 {
         outputs.clear();
         outputs.extend_from_slice(inputs);
         for node in &self.nodes[self.layers[0].end..] {

@@ -1,0 +1,232 @@
+//! The HTTP handlers of docs/SERVE_API.md. Each checks its input, finds the session and
+//! hands the work to the session's training thread; none of them trains on the async
+//! runtime's threads.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{self, Stream};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::experiment::{Experiment, Resolved};
+use crate::run::{PlaygroundRun, Run};
+use crate::session::{Session, Sessions, lock};
+use crate::worker::{Command, Published, Status};
+
+/// The state every handler shares.
+pub type AppState = Arc<Sessions>;
+
+/// The most epochs one `step` request may ask for.
+pub const MAX_STEP_EPOCHS: u64 = 1_000_000;
+
+/// A fresh seed string as the page draws one (`Math.random().toFixed(5)`).
+fn fresh_seed() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:.5}", (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64)
+}
+
+/// Resolves an experiment and builds its run.
+fn start(state: &Sessions, experiment: &Experiment) -> ApiResult<(Resolved, Box<dyn Run>)> {
+    let resolved = experiment.resolve(state.limits.max_params, fresh_seed)?;
+    let run: Box<dyn Run> = match resolved.mode {
+        crate::experiment::Mode::Playground => Box::new(PlaygroundRun::new(&resolved.config)?),
+        crate::experiment::Mode::Engine => {
+            return Err(ApiError::bad_request(
+                "`mode` `engine`: engine mode is not available in this build yet; use `playground`",
+            ));
+        }
+    };
+    Ok((resolved, run))
+}
+
+/// The body of create and replace.
+fn described(state: &Sessions, session: &Session, parameters: usize, classes: usize) -> Value {
+    json!({
+        "id": session.id,
+        "experiment": lock(&session.experiment).echo(classes),
+        "parameters": parameters,
+        "limits": state.limits,
+    })
+}
+
+/// `POST /api/sessions`.
+pub async fn create(
+    State(state): State<AppState>,
+    body: Result<Json<Experiment>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let Json(experiment) = body?;
+    let (resolved, run) = start(&state, &experiment)?;
+    let (parameters, classes) = (run.parameters(), run.classes());
+    let session = state.create(resolved, run)?;
+    Ok((StatusCode::CREATED, Json(described(&state, &session, parameters, classes))))
+}
+
+/// `GET /api/sessions/{id}`.
+pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let session = state.get(&id)?;
+    let status = session.ask(Command::Status).await?;
+    Ok(Json(json!({
+        "id": session.id,
+        "experiment": lock(&session.experiment).echo(status.classes),
+        "epoch": status.epoch,
+        "playing": status.playing,
+        "parameters": status.parameters,
+    })))
+}
+
+/// `DELETE /api/sessions/{id}`.
+pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    state.remove(&id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /api/sessions/{id}/experiment`: a new experiment, training reset.
+pub async fn replace(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<Experiment>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let session = state.get(&id)?;
+    let Json(experiment) = body?;
+    let (resolved, run) = start(&state, &experiment)?;
+    let (parameters, classes) = (run.parameters(), run.classes());
+    session.ask(|reply| Command::Replace(run, reply)).await?;
+    *lock(&session.experiment) = resolved;
+    Ok(Json(described(&state, &session, parameters, classes)))
+}
+
+/// `POST /api/sessions/{id}/play`.
+pub async fn play(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Status>> {
+    Ok(Json(state.get(&id)?.ask(Command::Play).await?))
+}
+
+/// `POST /api/sessions/{id}/pause`.
+pub async fn pause(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Status>> {
+    Ok(Json(state.get(&id)?.ask(Command::Pause).await?))
+}
+
+/// `POST /api/sessions/{id}/reset`: the same experiment (same seed) from epoch 0.
+pub async fn reset(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Status>> {
+    let session = state.get(&id)?;
+    let experiment = lock(&session.experiment).echo(1);
+    restart(&state, &session, experiment).await
+}
+
+/// `POST /api/sessions/{id}/regenerate`: new data (a fresh seed), the same settings.
+pub async fn regenerate(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Status>> {
+    let session = state.get(&id)?;
+    let mut experiment = lock(&session.experiment).echo(1);
+    experiment.hash = None;
+    experiment.seed = None;
+    restart(&state, &session, experiment).await
+}
+
+/// Replaces the session's run by a fresh one of `experiment`.
+async fn restart(state: &Sessions, session: &Session, mut experiment: Experiment) -> ApiResult<Json<Status>> {
+    // The echo lists every field; the engine-only ones are absent in playground mode.
+    experiment.classes = None;
+    let (resolved, run) = start(state, &experiment)?;
+    let status = session.ask(|reply| Command::Replace(run, reply)).await?;
+    *lock(&session.experiment) = resolved;
+    Ok(Json(status))
+}
+
+/// The body of `step`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepBody {
+    /// Epochs to train (default 1).
+    pub epochs: Option<u64>,
+}
+
+/// Reads an optional JSON body: empty means `T::default()`, anything else must be JSON.
+fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected `Content-Type: application/json`",
+        ));
+    }
+    Ok(Json::<T>::from_bytes(body)?.0)
+}
+
+/// `POST /api/sessions/{id}/step`: trains `epochs` epochs and answers with the frame.
+pub async fn step(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let session = state.get(&id)?;
+    let StepBody { epochs } = optional_json(&headers, &body)?;
+    let epochs = epochs.unwrap_or(1);
+    if !(1..=MAX_STEP_EPOCHS).contains(&epochs) {
+        return Err(ApiError::bad_request(format!(
+            "`epochs` {epochs}: expected an integer in 1..={MAX_STEP_EPOCHS}"
+        )));
+    }
+    let frame = session.ask(|reply| Command::Step(epochs, reply)).await?.map_err(ApiError::conflict)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], frame).into_response())
+}
+
+/// `GET /api/sessions/{id}/data.csv`.
+pub async fn data_csv(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let csv = state.get(&id)?.ask(Command::DataCsv).await?;
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
+}
+
+/// `GET /api/sessions/{id}/events`: the session's frames as Server-Sent Events, latest
+/// state only, ending when the session ends.
+pub async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let session = state.get(&id)?;
+    let (rx, guard) = session.subscribe();
+    let interval = state.limits.frame_interval;
+    let stream = stream::unfold((rx, guard, false), move |(mut rx, guard, mut throttle)| async move {
+        loop {
+            if throttle {
+                // At most one frame per interval; the watch keeps only the latest meanwhile.
+                tokio::time::sleep(interval).await;
+            }
+            rx.changed().await.ok()?;
+            let event = match &*rx.borrow_and_update() {
+                Published::Nothing => None,
+                Published::Frame(json) => Some(Event::default().event("frame").data(json.as_ref())),
+                Published::Error(message) => Some(
+                    Event::default().event("error").data(json!({ "error": message.as_ref() }).to_string()),
+                ),
+            };
+            throttle = true;
+            if let Some(event) = event {
+                return Some((Ok(event), (rx, guard, throttle)));
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

@@ -1,0 +1,157 @@
+//! A session's training run behind one interface, so the worker's loop (play, step,
+//! throttled frames) is written once for both modes: [`PlaygroundRun`] wraps the replica.
+
+use backprop_playground::{Example, Network, Playground, PlaygroundConfig, construct_input};
+
+use crate::error::{ApiError, ApiResult};
+use crate::frame::{Frame, Grid, HEATMAP_SIZE, NEURON_MAP_SIZE, Points, node_grids, unix_ms};
+
+/// What the worker needs of a run.
+pub trait Run: Send {
+    /// Epochs trained so far.
+    fn epoch(&self) -> u64;
+    /// The current (train, test) losses.
+    fn losses(&self) -> (f64, f64);
+    /// Weights and biases of the network.
+    fn parameters(&self) -> usize;
+    /// Output classes (1 for regression and ±1 labels).
+    fn classes(&self) -> usize;
+    /// Trains up to `epochs` more epochs, calling `after_epoch` after each; stops when it
+    /// returns false.
+    ///
+    /// # Errors
+    /// Divergence, naming the epoch (the run keeps its state).
+    fn train(&mut self, epochs: u64, after_epoch: &mut dyn FnMut(&dyn Run) -> bool) -> Result<(), String>;
+    /// The frame of the current state; `points` when the data changed since the last one.
+    fn frame(&self, points: bool, epochs_per_second: f64) -> Frame;
+    /// The data as CSV: `x,y,label,split`.
+    fn data_csv(&self) -> String;
+}
+
+/// Playground mode: the replica itself, so every loss is the page's.
+pub struct PlaygroundRun {
+    run: Playground,
+}
+
+impl PlaygroundRun {
+    /// Starts the replica on `config` (its seed set, so the run can be repeated).
+    ///
+    /// # Errors
+    /// 400 with the replica's message when it refuses the settings.
+    pub fn new(config: &PlaygroundConfig) -> ApiResult<Self> {
+        Ok(PlaygroundRun { run: Playground::new(config).map_err(|e| ApiError::bad_request(e.to_string()))? })
+    }
+
+    /// The replica.
+    pub fn playground(&self) -> &Playground {
+        &self.run
+    }
+}
+
+impl Run for PlaygroundRun {
+    fn epoch(&self) -> u64 {
+        self.run.epoch() as u64
+    }
+
+    fn losses(&self) -> (f64, f64) {
+        (self.run.train_loss(), self.run.test_loss())
+    }
+
+    fn parameters(&self) -> usize {
+        Network::parameter_count(&self.run.network().layer_sizes())
+    }
+
+    fn classes(&self) -> usize {
+        1
+    }
+
+    fn train(&mut self, epochs: u64, after_epoch: &mut dyn FnMut(&dyn Run) -> bool) -> Result<(), String> {
+        for _ in 0..epochs {
+            self.run.step_epoch();
+            let (train, test) = self.losses();
+            if !(train.is_finite() && test.is_finite()) {
+                return Err(format!(
+                    "training diverged at epoch {}: the loss is {train} (train) / {test} (test); lower the learning rate",
+                    self.run.epoch()
+                ));
+            }
+            if !after_epoch(self) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn frame(&self, points: bool, epochs_per_second: f64) -> Frame {
+        let network = self.run.network();
+        let heatmap = self.run.heatmap(HEATMAP_SIZE).concat();
+        let features = self.run.features();
+        let nodes = network.nodes().len();
+        let mut input = Vec::with_capacity(features.len());
+        let flat = node_grids(NEURON_MAP_SIZE, nodes, |x, y, values| {
+            construct_input(features, x, y, &mut input);
+            network.predict_with(&input, values);
+        });
+        let mut flat = flat.into_iter();
+        let neurons: Vec<Vec<Grid>> =
+            network.layer_sizes().iter().map(|&n| flat.by_ref().take(n).collect()).collect();
+        let (weights, biases) = layer_parameters(network);
+        let (train_loss, test_loss) = self.losses();
+        let as_points = |set: &[Example]| set.iter().map(|p| [p.x, p.y, p.label]).collect();
+        Frame {
+            epoch: self.epoch(),
+            train_loss,
+            test_loss,
+            epochs_per_second,
+            step_time_ms: unix_ms(),
+            heatmap: Some(Grid {
+                size: HEATMAP_SIZE,
+                domain: backprop_playground::heatmap::DOMAIN,
+                values: heatmap,
+            }),
+            neurons,
+            weights,
+            biases,
+            points: points.then(|| Points {
+                train: as_points(self.run.train_points()),
+                test: as_points(self.run.test_points()),
+            }),
+            classes: self.classes(),
+        }
+    }
+
+    fn data_csv(&self) -> String {
+        let mut csv = String::from("x,y,label,split\n");
+        for (split, set) in [("train", self.run.train_points()), ("test", self.run.test_points())] {
+            for p in set {
+                csv.push_str(&format!("{},{},{},{split}\n", p.x, p.y, p.label));
+            }
+        }
+        csv
+    }
+}
+
+/// The replica's links as `weights[l][i][j]` (node i of layer l to node j of layer l + 1)
+/// and its biases as `biases[l][j]`.
+fn layer_parameters(network: &Network) -> (Vec<Vec<Vec<f64>>>, Vec<Vec<f64>>) {
+    let sizes = network.layer_sizes();
+    let mut start = sizes[0];
+    let mut weights = Vec::with_capacity(sizes.len() - 1);
+    let mut biases = Vec::with_capacity(sizes.len() - 1);
+    for pair in sizes.windows(2) {
+        let (inputs, outputs) = (pair[0], pair[1]);
+        let mut w = vec![vec![0.0; outputs]; inputs];
+        let mut b = Vec::with_capacity(outputs);
+        for j in 0..outputs {
+            let node = start + j;
+            b.push(network.nodes()[node].bias);
+            for (row, link) in w.iter_mut().zip(network.input_links(node)) {
+                row[j] = link.weight;
+            }
+        }
+        weights.push(w);
+        biases.push(b);
+        start += outputs;
+    }
+    (weights, biases)
+}

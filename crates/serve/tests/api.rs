@@ -1,0 +1,455 @@
+//! The HTTP API against the real server on an ephemeral port, through a raw HTTP/1.1
+//! client (std's TcpStream): sessions, steps, the event stream, the replica's losses, the
+//! caps, malformed requests and the idle timeout; after every refusal the server still
+//! answers.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use backprop_playground::Playground;
+use backprop_serve::{Limits, router};
+use serde_json::Value;
+
+/// A server on 127.0.0.1:0, on its own runtime, alive as long as this value.
+struct Server {
+    addr: SocketAddr,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn start(limits: Limits) -> Server {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = {
+        let _inside = runtime.enter();
+        router(limits)
+    };
+    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Server { addr, _runtime: runtime }
+}
+
+/// A response: status, lower-cased headers, body.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The error message of a refusal, checking the status and the JSON shape.
+    fn error(&self, status: u16) -> String {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert_eq!(self.header("content-type"), Some("application/json"), "{}", self.text());
+        self.json()["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error message: {}", self.text()))
+            .to_string()
+    }
+}
+
+fn send(stream: &mut TcpStream, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    if let Some(ct) = content_type {
+        head.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes()).unwrap();
+    // A server may refuse a large body before reading it all; that is its right.
+    let _ = stream.write_all(body);
+}
+
+fn read_head(reader: &mut impl BufRead) -> (u16, Vec<(String, String)>) {
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("status line {line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (k, v) = l.split_once(':').unwrap();
+        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+    }
+    (status, headers)
+}
+
+/// Reads one chunk of a chunked body; `None` at the last one.
+fn read_chunk(reader: &mut impl BufRead) -> Option<Vec<u8>> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let size = usize::from_str_radix(line.trim(), 16).ok()?;
+    let mut chunk = vec![0; size + 2];
+    reader.read_exact(&mut chunk).ok()?;
+    chunk.truncate(size);
+    (size > 0).then_some(chunk)
+}
+
+fn request(server: &Server, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    send(&mut stream, method, path, content_type, body);
+    let mut reader = BufReader::new(stream);
+    let (status, headers) = read_head(&mut reader);
+    let mut body = Vec::new();
+    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+        while let Some(chunk) = read_chunk(&mut reader) {
+            body.extend(chunk);
+        }
+    } else {
+        let _ = reader.read_to_end(&mut body);
+    }
+    Reply { status, headers, body }
+}
+
+fn get(server: &Server, path: &str) -> Reply {
+    request(server, "GET", path, None, b"")
+}
+
+fn post(server: &Server, path: &str, json: &str) -> Reply {
+    request(server, "POST", path, Some("application/json"), json.as_bytes())
+}
+
+/// Creates a session of `experiment` and returns its id and the response.
+fn create(server: &Server, experiment: &str) -> (String, Value) {
+    let reply = post(server, "/api/sessions", experiment);
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    let body = reply.json();
+    (body["id"].as_str().unwrap().to_string(), body)
+}
+
+/// The server still answers (after a refusal).
+fn alive(server: &Server) {
+    let reply = get(server, "/openapi.yaml");
+    assert_eq!(reply.status, 200);
+    assert!(reply.text().starts_with("openapi: 3"));
+}
+
+/// An open event stream.
+struct Events {
+    reader: BufReader<TcpStream>,
+    buffer: String,
+}
+
+impl Events {
+    fn open(server: &Server, id: &str) -> Events {
+        let mut stream = TcpStream::connect(server.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        send(&mut stream, "GET", &format!("/api/sessions/{id}/events"), None, b"");
+        let mut reader = BufReader::new(stream);
+        let (status, headers) = read_head(&mut reader);
+        assert_eq!(status, 200);
+        assert!(
+            headers.iter().any(|(k, v)| k == "content-type" && v.starts_with("text/event-stream")),
+            "{headers:?}"
+        );
+        Events { reader, buffer: String::new() }
+    }
+
+    /// The next event as (name, data); `None` when the stream ended.
+    fn next(&mut self) -> Option<(String, String)> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut name = String::from("message");
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                    }
+                }
+                if data.is_empty() && name == "message" {
+                    continue; // a keep-alive comment
+                }
+                return Some((name, data));
+            }
+            let chunk = read_chunk(&mut self.reader)?;
+            self.buffer.push_str(&String::from_utf8(chunk).unwrap());
+        }
+    }
+
+    /// The next frame for which `wanted` holds (older states may still be in flight).
+    fn frame_where(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let (frame, _) = self.next_frame();
+            if wanted(&frame) {
+                return frame;
+            }
+        }
+    }
+
+    fn next_frame(&mut self) -> (Value, String) {
+        let (name, data) = self.next().expect("the stream ended");
+        assert_eq!(name, "frame", "{data}");
+        (serde_json::from_str(&data).unwrap(), data)
+    }
+}
+
+/// A number of a frame's JSON text, read exactly (serde_json's default float parser may
+/// miss the last bit; Rust's `parse` does not).
+fn exact(json: &str, field: &str) -> f64 {
+    let key = format!("\"{field}\":");
+    let start = json.find(&key).unwrap_or_else(|| panic!("no {field}")) + key.len();
+    let end = json[start..].find([',', '}']).unwrap() + start;
+    json[start..end].parse().unwrap()
+}
+
+const HASH: &str = "activation=tanh&batchSize=10&dataset=circle&learningRate=0.03&networkShape=4,2&seed=0.12345&percTrainData=50&x=true&y=true";
+
+fn limits() -> Limits {
+    Limits { frame_interval: Duration::from_millis(5), ..Limits::default() }
+}
+
+#[test]
+fn a_session_is_created_stepped_and_streamed() {
+    let server = start(limits());
+    let (id, body) = create(&server, &format!("{{\"hash\": \"#{HASH}\"}}"));
+    assert_eq!(body["parameters"], 2 * 4 + 4 + 4 * 2 + 2 + 2 + 1);
+    assert_eq!(body["experiment"]["seed"], "0.12345");
+    assert_eq!(body["experiment"]["hidden"], serde_json::json!([4, 2]));
+    assert!(body["experiment"]["hash"].as_str().unwrap().contains("networkShape=4,2"));
+
+    let mut events = Events::open(&server, &id);
+    let (first, _) = events.next_frame();
+    assert_eq!(first["epoch"], 0);
+    assert_eq!(first["points"]["train"].as_array().unwrap().len(), 250);
+    assert_eq!(first["points"]["test"].as_array().unwrap().len(), 250);
+    assert_eq!(first["heatmap"]["size"], 100);
+    assert_eq!(first["heatmap"]["values"].as_array().unwrap().len(), 100 * 100);
+    let neurons = first["neurons"].as_array().unwrap();
+    assert_eq!(neurons.iter().map(|l| l.as_array().unwrap().len()).collect::<Vec<_>>(), [2, 4, 2, 1]);
+    assert_eq!(first["weights"][0].as_array().unwrap().len(), 2);
+    assert_eq!(first["weights"][0][0].as_array().unwrap().len(), 4);
+
+    let step = post(&server, &format!("/api/sessions/{id}/step"), "{\"epochs\": 5}");
+    assert_eq!(step.status, 200, "{}", step.text());
+    let frame = step.json();
+    assert_eq!(frame["epoch"], 5);
+    assert!(frame.get("points").is_none(), "points come only after the data changed");
+    let streamed = events.frame_where(|f| f["epoch"] == 5);
+    assert_eq!(streamed["trainLoss"], frame["trainLoss"]);
+
+    // A step without a body is one epoch.
+    let step = request(&server, "POST", &format!("/api/sessions/{id}/step"), None, b"");
+    assert_eq!(step.json()["epoch"], 6);
+    let shown = get(&server, &format!("/api/sessions/{id}")).json();
+    assert_eq!((shown["epoch"].as_u64(), shown["playing"].as_bool()), (Some(6), Some(false)));
+
+    let csv = get(&server, &format!("/api/sessions/{id}/data.csv"));
+    assert_eq!(csv.status, 200);
+    let text = csv.text();
+    assert!(text.starts_with("x,y,label,split\n"));
+    assert_eq!(text.lines().count(), 501);
+
+    // Reset goes back to epoch 0 with the same data (same seed); the stream resends points.
+    let reset = post(&server, &format!("/api/sessions/{id}/reset"), "");
+    assert_eq!(reset.json(), serde_json::json!({"epoch": 0, "playing": false}));
+    let after = events.frame_where(|f| f["epoch"] == 0);
+    assert_eq!(after["points"], first["points"]);
+    assert_eq!(after["trainLoss"], first["trainLoss"]);
+
+    // Regenerate draws new data.
+    let regenerated = post(&server, &format!("/api/sessions/{id}/regenerate"), "");
+    assert_eq!(regenerated.status, 200);
+    let fresh = events.frame_where(|f| f.get("points").is_some());
+    assert_ne!(fresh["points"], first["points"]);
+    assert_ne!(get(&server, &format!("/api/sessions/{id}")).json()["experiment"]["seed"], "0.12345");
+
+    // Deleting the session ends its stream.
+    assert_eq!(request(&server, "DELETE", &format!("/api/sessions/{id}"), None, b"").status, 204);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while events.next().is_some() {
+        assert!(Instant::now() < deadline, "the stream did not end");
+    }
+    assert!(get(&server, &format!("/api/sessions/{id}")).error(404).contains(&id));
+}
+
+#[test]
+fn playground_mode_losses_equal_the_replica_at_every_epoch() {
+    let server = start(limits());
+    for hash in [
+        HASH.to_string(),
+        "dataset=spiral&networkShape=8,8,8,8,8,8&x=true&y=true&xSquared=true&ySquared=true&xTimesY=true&sinX=true&sinY=true&seed=spiral6x8&learningRate=0.01".to_string(),
+        "problem=regression&regDataset=reg-gauss&noise=10&seed=reg&regularization=L1&regularizationRate=0.001".to_string(),
+    ] {
+        let (id, _) = create(&server, &format!("{{\"mode\": \"playground\", \"hash\": \"{hash}\"}}"));
+        let mut replica = Playground::from_url(&hash).unwrap();
+        for epoch in 1..=15u64 {
+            let frame = post(&server, &format!("/api/sessions/{id}/step"), "{\"epochs\": 1}");
+            let text = frame.text();
+            replica.step_epoch();
+            assert_eq!(exact(&text, "epoch") as u64, epoch);
+            assert_eq!(exact(&text, "trainLoss"), replica.train_loss(), "{hash} epoch {epoch}");
+            assert_eq!(exact(&text, "testLoss"), replica.test_loss(), "{hash} epoch {epoch}");
+        }
+        // Many epochs in one step land on the same numbers too.
+        let frame = post(&server, &format!("/api/sessions/{id}/step"), "{\"epochs\": 35}").text();
+        replica.run(35);
+        assert_eq!(exact(&frame, "trainLoss"), replica.train_loss(), "{hash} epoch 50");
+        assert_eq!(exact(&frame, "testLoss"), replica.test_loss(), "{hash} epoch 50");
+    }
+}
+
+#[test]
+fn play_streams_rising_epochs_and_pause_stops_them() {
+    let server = start(limits());
+    let (id, _) = create(&server, "{\"dataset\": \"xor\", \"seed\": \"p\"}");
+    let mut events = Events::open(&server, &id);
+    assert_eq!(events.next_frame().0["epoch"], 0);
+    let played = post(&server, &format!("/api/sessions/{id}/play"), "");
+    assert_eq!(played.json()["playing"], true);
+    let mut last = 0;
+    let mut frames = 0;
+    while last < 200 {
+        let (frame, _) = events.next_frame();
+        let epoch = frame["epoch"].as_u64().unwrap();
+        assert!(epoch >= last, "epochs go forward: {epoch} after {last}");
+        if epoch > 0 {
+            assert!(frame["epochsPerSecond"].as_f64().unwrap() > 0.0);
+            let age = backprop_serve::frame::unix_ms() - frame["stepTimeMs"].as_f64().unwrap();
+            assert!((0.0..5000.0).contains(&age), "frame age {age} ms");
+        }
+        last = epoch;
+        frames += 1;
+    }
+    assert!(frames >= 2);
+    let paused = post(&server, &format!("/api/sessions/{id}/pause"), "").json();
+    assert_eq!(paused["playing"], false);
+    let at = paused["epoch"].as_u64().unwrap();
+    assert!(at >= last);
+    std::thread::sleep(Duration::from_millis(100));
+    let shown = get(&server, &format!("/api/sessions/{id}")).json();
+    assert_eq!((shown["epoch"].as_u64(), shown["playing"].as_bool()), (Some(at), Some(false)));
+}
+
+#[test]
+fn every_cap_is_a_4xx_with_a_message() {
+    let server = start(Limits { max_sessions: 2, max_params: 100, max_body: 4096, ..limits() });
+    let (a, _) = create(&server, "{}");
+    create(&server, "{}");
+    let refused = post(&server, "/api/sessions", "{}").error(429);
+    assert!(refused.contains("2 sessions"), "{refused}");
+    alive(&server);
+    assert_eq!(request(&server, "DELETE", &format!("/api/sessions/{a}"), None, b"").status, 204);
+    let (b, _) = create(&server, "{}");
+
+    let big = post(&server, "/api/sessions", "{\"hidden\": [8, 8]}").error(400);
+    assert!(big.contains("`hidden`") && big.contains("more than the 100 allowed"), "{big}");
+    let replaced = request(
+        &server,
+        "PUT",
+        &format!("/api/sessions/{b}/experiment"),
+        Some("application/json"),
+        b"{\"hidden\": [8, 8]}",
+    );
+    assert!(replaced.error(400).contains("100 allowed"));
+    alive(&server);
+
+    let padding = " ".repeat(8192);
+    let huge = post(&server, "/api/sessions", &format!("{{{padding}}}")).error(413);
+    assert!(!huge.is_empty());
+    alive(&server);
+}
+
+#[test]
+fn malformed_requests_are_4xx_with_a_message_and_the_server_goes_on() {
+    let server = start(limits());
+    let (id, _) = create(&server, "{}");
+    let cases: Vec<(Reply, u16, &str)> = vec![
+        (post(&server, "/api/sessions", "{\"noise\": 5,"), 400, "EOF"),
+        (post(&server, "/api/sessions", "{\"nosie\": 5}"), 400, "nosie"),
+        (post(&server, "/api/sessions", "{\"noise\": \"loud\"}"), 400, "noise"),
+        (post(&server, "/api/sessions", "{\"noise\": 80}"), 400, "`noise` 80: expected a number in 0..=50"),
+        (post(&server, "/api/sessions", "{\"percTrainData\": 5}"), 400, "percTrainData"),
+        (post(&server, "/api/sessions", "{\"batchSize\": 0}"), 400, "batchSize"),
+        (post(&server, "/api/sessions", "{\"learningRate\": -1}"), 400, "learningRate"),
+        (post(&server, "/api/sessions", "{\"activation\": \"swish\"}"), 400, "activation"),
+        (post(&server, "/api/sessions", "{\"dataset\": \"moons\"}"), 400, "dataset"),
+        (post(&server, "/api/sessions", "{\"features\": [\"z\"]}"), 400, "features"),
+        (post(&server, "/api/sessions", "{\"hidden\": [9]}"), 400, "playground mode"),
+        (post(&server, "/api/sessions", "{\"hidden\": [3, 0]}"), 400, "hidden"),
+        (post(&server, "/api/sessions", "{\"hash\": \"batchSize=ten\"}"), 400, "batchSize"),
+        (post(&server, "/api/sessions", "{\"optimizer\": \"lbfgs\"}"), 400, "optimizer"),
+        (post(&server, "/api/sessions", "[1, 2]"), 400, "JSON"),
+        (request(&server, "POST", "/api/sessions", Some("text/plain"), b"{}"), 415, "application/json"),
+        (request(&server, "POST", "/api/sessions", None, b"{}"), 415, "application/json"),
+        (post(&server, &format!("/api/sessions/{id}/step"), "{\"epochs\": 0}"), 400, "epochs"),
+        (post(&server, &format!("/api/sessions/{id}/step"), "{\"epochs\": 2000000}"), 400, "epochs"),
+        (post(&server, &format!("/api/sessions/{id}/step"), "{\"epoch\": 2}"), 400, "epoch"),
+        (request(&server, "POST", &format!("/api/sessions/{id}/step"), Some("text/csv"), b"1"), 415, "json"),
+        (post(&server, "/api/sessions/feedbeef/step", "{}"), 404, "feedbeef"),
+        (post(&server, "/api/sessions/feedbeef/play", ""), 404, "feedbeef"),
+        (get(&server, "/api/sessions/feedbeef/events"), 404, "feedbeef"),
+        (request(&server, "DELETE", "/api/sessions/feedbeef", None, b""), 404, "feedbeef"),
+        (get(&server, "/api/sessions"), 405, "GET"),
+        (request(&server, "PUT", &format!("/api/sessions/{id}/play"), None, b""), 405, "PUT"),
+        (get(&server, "/api/nothing"), 404, "/api/nothing"),
+        (get(&server, "/assets/missing.js"), 404, "missing.js"),
+    ];
+    for (reply, status, needle) in cases {
+        let message = reply.error(status);
+        assert!(message.contains(needle), "{status}: {message:?} should name {needle:?}");
+        assert!(!message.contains('\n'));
+        alive(&server);
+    }
+    // The session survived all of it.
+    assert_eq!(post(&server, &format!("/api/sessions/{id}/step"), "{}").json()["epoch"], 1);
+}
+
+#[test]
+fn idle_sessions_expire_but_watched_ones_do_not() {
+    let server = start(Limits { idle_timeout: Duration::from_millis(300), ..limits() });
+    let (idle, _) = create(&server, "{}");
+    let (watched, _) = create(&server, "{}");
+    let mut events = Events::open(&server, &watched);
+    events.next_frame();
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(get(&server, &format!("/api/sessions/{idle}")).error(404).contains(&idle));
+    assert_eq!(get(&server, &format!("/api/sessions/{watched}")).status, 200);
+    drop(events);
+    std::thread::sleep(Duration::from_millis(1000));
+    get(&server, &format!("/api/sessions/{watched}")).error(404);
+    // Expired sessions free their slots: new ones can be created.
+    create(&server, "{}");
+}
+
+#[test]
+fn the_spec_and_the_page_are_served() {
+    let server = start(limits());
+    let spec = get(&server, "/openapi.yaml");
+    assert_eq!(spec.header("content-type"), Some("application/yaml"));
+    assert!(spec.text().contains("/api/sessions/{id}/events"));
+    let page = get(&server, "/");
+    if std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/index.html")).exists() {
+        assert_eq!(page.status, 200);
+        assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    } else {
+        eprintln!(
+            "skip: crates/serve/assets/index.html is not in this checkout (the page comes with branch h-w)"
+        );
+        assert!(page.error(404).contains("index.html"));
+    }
+}
