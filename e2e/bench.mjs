@@ -37,7 +37,7 @@ try {
   for (const experiment of EXPERIMENTS) {
     const page = await context.newPage();
     await page.goto(`${url}#${experiment.hash}`);
-    await waitFor('a first frame', () => page.evaluate(() => Boolean(window.__backprop?.frame)));
+    await waitFor('a first frame', () => page.evaluate(() => window.__backprop?.stats.renders > 0));
     await page.click('#play');
     await page.waitForTimeout(WARMUP_MS);
     const start = await page.evaluate(() => ({ renders: window.__backprop.stats.renders, epoch: window.__backprop.frame.epoch, t: performance.now(), latencies: window.__backprop.stats.latencies.length }));

@@ -3,6 +3,7 @@
 //!
 //! - `cargo xtask deps --browser`: install chromium (apt-get, when root on Debian or Ubuntu;
 //!   otherwise print the command) and run `npm ci` in `e2e/`.
+//! - `cargo xtask browser`: the same installs when needed, then the browser test alone.
 //! - `cargo xtask test`: with `CI` set (or `BACKPROP_BROWSER=1`), build the `backprop` binary,
 //!   start `backprop serve --port 0`, run the script against it and stop the server; the run
 //!   fails when a check fails, and the checks count into the suite's totals. Otherwise it says
@@ -202,6 +203,11 @@ pub(crate) fn run_tests(ci: bool, totals: &mut TestTotals) -> Result<(), String>
         );
         return Ok(());
     }
+    browser_test(totals)
+}
+
+/// The server, the script against it, the server stopped; the checks added to `totals`.
+fn browser_test(totals: &mut TestTotals) -> Result<(), String> {
     let binary = build_binary()?;
     let (server, url) = start_server(&binary)?;
     let outcome = run_script("playground.spec.mjs", &url);
@@ -214,6 +220,18 @@ pub(crate) fn run_tests(ci: bool, totals: &mut TestTotals) -> Result<(), String>
     } else {
         Err(format!("the browser test failed ({failed} of {} checks)", passed + failed))
     }
+}
+
+/// `cargo xtask browser`: chromium and the node packages (installed when missing), then the
+/// browser test alone.
+///
+/// # Errors
+/// When they cannot be installed, or the server or a check fails.
+pub(crate) fn run_check() -> Result<(), String> {
+    if missing_part().is_some() {
+        deps()?;
+    }
+    browser_test(&mut TestTotals::default())
 }
 
 /// `cargo xtask bench-browser`: the page's frames per second, step-to-frame latency and

@@ -11,7 +11,7 @@
 //! - `cargo xtask onnx`: deps, then a venv with onnx and onnxruntime and the test that checks
 //!   `backprop export` against them (see `onnx.rs`).
 //! - `cargo xtask bench [--quick]`: deps, then the criterion benches and the PyTorch comparison.
-//! - `cargo xtask deps --browser`, `cargo xtask bench-browser`: the browser side of
+//! - `cargo xtask deps --browser`, `cargo xtask browser`, `cargo xtask bench-browser`: the browser side of
 //!   `backprop serve` (see `browser.rs`).
 
 use std::env;
@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         Some("demo") => deps().and_then(|()| demo()),
         Some("onnx") => deps().and_then(|()| onnx::run_check()),
         Some("bench") => deps().and_then(|()| bench::run(&args[1..])),
+        Some("browser") => deps().and_then(|()| browser::run_check()),
         Some("bench-browser") => deps().and_then(|()| browser::bench()),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!("{USAGE}");
@@ -64,6 +65,7 @@ tasks:
   demo            deps, then train an MLP on the Playground spiral and write its decision boundary picture
   onnx            deps, then a venv under target/ with onnx and onnxruntime, and the ONNX export comparison test
                   (cargo xtask test runs it too when CI or BACKPROP_ONNX=1 is set)
+  browser         deps --browser when needed, then the browser test of serve alone (e2e/playground.spec.mjs)
   bench [--quick] deps, then the criterion benches, target/bench/summary.json and the PyTorch comparison
   bench-browser   the page's frames/s, step-to-frame latency and epochs/s in chromium (target/e2e/bench.json)";
 
