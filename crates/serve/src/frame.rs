@@ -30,6 +30,19 @@ pub struct Points {
     pub test: Vec<[f64; 3]>,
 }
 
+impl Points {
+    /// The points as CSV, `x,y,label,split` (what `GET .../data.csv` sends).
+    pub fn csv(&self) -> String {
+        let mut csv = String::from("x,y,label,split\n");
+        for (split, set) in [("train", &self.train), ("test", &self.test)] {
+            for [x, y, label] in set {
+                csv.push_str(&format!("{x},{y},{label},{split}\n"));
+            }
+        }
+        csv
+    }
+}
+
 /// One training state as the page draws it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

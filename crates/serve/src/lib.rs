@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod engine;
 pub mod error;
 pub mod experiment;
 pub mod frame;
@@ -71,11 +72,15 @@ fn app(state: AppState) -> Router {
         .route("/api/sessions/{id}/events", get(routes::events))
         .route("/api/sessions/{id}/data.csv", get(routes::data_csv))
         .layer(DefaultBodyLimit::max(limits.max_body));
+    let uploads = Router::new()
+        .route("/api/sessions/{id}/data", post(routes::upload))
+        .layer(DefaultBodyLimit::max(limits.max_upload));
     Router::new()
         .route("/", get(index))
         .route("/openapi.yaml", get(openapi))
         .route("/assets/{*file}", get(asset))
         .merge(sessions)
+        .merge(uploads)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

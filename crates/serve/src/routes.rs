@@ -17,11 +17,13 @@ use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::engine::{EngineRun, F};
 use crate::error::{ApiError, ApiResult};
-use crate::experiment::{Experiment, Resolved};
+use crate::experiment::{Experiment, Mode, Resolved};
 use crate::run::{PlaygroundRun, Run};
 use crate::session::{Session, Sessions, lock};
 use crate::worker::{Command, Published, Status};
+use backprop_data::{CsvOptions, Dataset, Targets, read_csv};
 
 /// The state every handler shares.
 pub type AppState = Arc<Sessions>;
@@ -39,18 +41,40 @@ fn fresh_seed() -> String {
     format!("{:.5}", (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64)
 }
 
-/// Resolves an experiment and builds its run.
-fn start(state: &Sessions, experiment: &Experiment) -> ApiResult<(Resolved, Box<dyn Run>)> {
+/// Resolves an experiment and builds its run; `upload` is the session's uploaded data.
+fn start(
+    state: &Sessions,
+    experiment: &Experiment,
+    upload: Option<&Dataset<F>>,
+) -> ApiResult<(Resolved, Box<dyn Run>)> {
     let resolved = experiment.resolve(state.limits.max_params, fresh_seed)?;
     let run: Box<dyn Run> = match resolved.mode {
-        crate::experiment::Mode::Playground => Box::new(PlaygroundRun::new(&resolved.config)?),
-        crate::experiment::Mode::Engine => {
-            return Err(ApiError::bad_request(
-                "`mode` `engine`: engine mode is not available in this build yet; use `playground`",
-            ));
+        Mode::Playground => Box::new(PlaygroundRun::new(&resolved.config)?),
+        Mode::Engine if resolved.upload => {
+            let data = upload.ok_or_else(|| {
+                ApiError::conflict(
+                    "`dataset` `upload`: no data uploaded yet; POST a CSV file to the session's /data",
+                )
+            })?;
+            Box::new(EngineRun::new(&resolved, Some(data))?)
         }
+        Mode::Engine => Box::new(EngineRun::new(&resolved, None)?),
     };
+    // Uploaded data decide the input width only now.
+    let max = state.limits.max_params;
+    if run.parameters() > max {
+        return Err(ApiError::bad_request(format!(
+            "`hidden` {:?}: the network would have {} weights and biases, more than the {max} allowed",
+            resolved.config.network_shape,
+            run.parameters()
+        )));
+    }
     Ok((resolved, run))
+}
+
+/// The session's uploaded data, if any.
+fn upload_of(session: &Session) -> Option<Arc<Dataset<F>>> {
+    lock(&session.upload).clone()
 }
 
 /// The body of create and replace.
@@ -69,7 +93,7 @@ pub async fn create(
     body: Result<Json<Experiment>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let Json(experiment) = body?;
-    let (resolved, run) = start(&state, &experiment)?;
+    let (resolved, run) = start(&state, &experiment, None)?;
     let (parameters, classes) = (run.parameters(), run.classes());
     let session = state.create(resolved, run)?;
     Ok((StatusCode::CREATED, Json(described(&state, &session, parameters, classes))))
@@ -102,7 +126,7 @@ pub async fn replace(
 ) -> ApiResult<Json<Value>> {
     let session = state.get(&id)?;
     let Json(experiment) = body?;
-    let (resolved, run) = start(&state, &experiment)?;
+    let (resolved, run) = start(&state, &experiment, upload_of(&session).as_deref())?;
     let (parameters, classes) = (run.parameters(), run.classes());
     session.ask(|reply| Command::Replace(run, reply)).await?;
     *lock(&session.experiment) = resolved;
@@ -139,7 +163,7 @@ pub async fn regenerate(State(state): State<AppState>, Path(id): Path<String>) -
 async fn restart(state: &Sessions, session: &Session, mut experiment: Experiment) -> ApiResult<Json<Status>> {
     // The echo lists every field; the engine-only ones are absent in playground mode.
     experiment.classes = None;
-    let (resolved, run) = start(state, &experiment)?;
+    let (resolved, run) = start(state, &experiment, upload_of(session).as_deref())?;
     let status = session.ask(|reply| Command::Replace(run, reply)).await?;
     *lock(&session.experiment) = resolved;
     Ok(Json(status))
@@ -229,4 +253,73 @@ pub async fn events(
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// `POST /api/sessions/{id}/data`: a CSV file (header row; the target is the column named
+/// `label`, else the last one) read by backprop-data's reader, whose errors name the row
+/// and column. The session switches to engine mode on the uploaded data.
+pub async fn upload(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let session = state.get(&id)?;
+    let csv = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/csv"));
+    if !csv {
+        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected `Content-Type: text/csv`"));
+    }
+    let body = body.map_err(|e| {
+        let status = e.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                status,
+                format!(
+                    "the CSV file is larger than the {} bytes allowed (--max-upload)",
+                    state.limits.max_upload
+                ),
+            )
+        } else {
+            ApiError::new(status, e.body_text())
+        }
+    })?;
+    let target = {
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(&body[..]);
+        let names: Vec<String> =
+            reader.headers().map(|h| h.iter().map(|n| n.trim().to_string()).collect()).unwrap_or_default();
+        names.iter().find(|n| *n == "label").or(names.last()).cloned().unwrap_or_default()
+    };
+    let data: Dataset<F> = read_csv(&body[..], "data.csv", &CsvOptions::new(target))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let classes: Vec<String> = match data.targets() {
+        Targets::Classes { names, .. } => names.clone(),
+        _ => Vec::new(),
+    };
+    let mut experiment = lock(&session.experiment).echo(1);
+    experiment.hash = None;
+    experiment.classes = None;
+    experiment.mode = Some(Mode::Engine);
+    experiment.dataset = Some("upload".into());
+    experiment.features = None;
+    experiment.problem = Some(if classes.is_empty() { "regression" } else { "classification" }.into());
+    experiment.loss = Some(match classes.len() {
+        0 => "mse".into(),
+        2 => experiment.loss.filter(|l| l != "mse").unwrap_or_else(|| "log".into()),
+        _ => "ce".into(),
+    });
+    let (resolved, run) = start(&state, &experiment, Some(&data))?;
+    session.ask(|reply| Command::Replace(run, reply)).await?;
+    *lock(&session.experiment) = resolved;
+    let reply = json!({
+        "rows": data.len(),
+        "columns": data.num_features() + 1,
+        "features": data.feature_names(),
+        "heatmap": data.num_features() == 2,
+        "classes": classes,
+    });
+    *lock(&session.upload) = Some(Arc::new(data));
+    Ok(Json(reply))
 }

@@ -6,12 +6,19 @@ use backprop_playground::{Example, Network, Playground, PlaygroundConfig, constr
 use crate::error::{ApiError, ApiResult};
 use crate::frame::{Frame, Grid, HEATMAP_SIZE, NEURON_MAP_SIZE, Points, node_grids, unix_ms};
 
-/// What the worker needs of a run.
-pub trait Run: Send {
+/// A training state that can be drawn: what a frame is built from, also in the middle of
+/// a `train` call (engine mode draws from the Trainer's snapshot).
+pub trait View {
     /// Epochs trained so far.
     fn epoch(&self) -> u64;
     /// The current (train, test) losses.
     fn losses(&self) -> (f64, f64);
+    /// The frame of the current state; `points` when the data changed since the last one.
+    fn frame(&self, points: bool, epochs_per_second: f64) -> Frame;
+}
+
+/// What the worker needs of a run.
+pub trait Run: View + Send {
     /// Weights and biases of the network.
     fn parameters(&self) -> usize;
     /// Output classes (1 for regression and ±1 labels).
@@ -21,9 +28,7 @@ pub trait Run: Send {
     ///
     /// # Errors
     /// Divergence, naming the epoch (the run keeps its state).
-    fn train(&mut self, epochs: u64, after_epoch: &mut dyn FnMut(&dyn Run) -> bool) -> Result<(), String>;
-    /// The frame of the current state; `points` when the data changed since the last one.
-    fn frame(&self, points: bool, epochs_per_second: f64) -> Frame;
+    fn train(&mut self, epochs: u64, after_epoch: &mut dyn FnMut(&dyn View) -> bool) -> Result<(), String>;
     /// The data as CSV: `x,y,label,split`.
     fn data_csv(&self) -> String;
 }
@@ -48,38 +53,13 @@ impl PlaygroundRun {
     }
 }
 
-impl Run for PlaygroundRun {
+impl View for PlaygroundRun {
     fn epoch(&self) -> u64 {
         self.run.epoch() as u64
     }
 
     fn losses(&self) -> (f64, f64) {
         (self.run.train_loss(), self.run.test_loss())
-    }
-
-    fn parameters(&self) -> usize {
-        Network::parameter_count(&self.run.network().layer_sizes())
-    }
-
-    fn classes(&self) -> usize {
-        1
-    }
-
-    fn train(&mut self, epochs: u64, after_epoch: &mut dyn FnMut(&dyn Run) -> bool) -> Result<(), String> {
-        for _ in 0..epochs {
-            self.run.step_epoch();
-            let (train, test) = self.losses();
-            if !(train.is_finite() && test.is_finite()) {
-                return Err(format!(
-                    "training diverged at epoch {}: the loss is {train} (train) / {test} (test); lower the learning rate",
-                    self.run.epoch()
-                ));
-            }
-            if !after_epoch(self) {
-                break;
-            }
-        }
-        Ok(())
     }
 
     fn frame(&self, points: bool, epochs_per_second: f64) -> Frame {
@@ -119,15 +99,37 @@ impl Run for PlaygroundRun {
             classes: self.classes(),
         }
     }
+}
 
-    fn data_csv(&self) -> String {
-        let mut csv = String::from("x,y,label,split\n");
-        for (split, set) in [("train", self.run.train_points()), ("test", self.run.test_points())] {
-            for p in set {
-                csv.push_str(&format!("{},{},{},{split}\n", p.x, p.y, p.label));
+impl Run for PlaygroundRun {
+    fn parameters(&self) -> usize {
+        Network::parameter_count(&self.run.network().layer_sizes())
+    }
+
+    fn classes(&self) -> usize {
+        1
+    }
+
+    fn train(&mut self, epochs: u64, after_epoch: &mut dyn FnMut(&dyn View) -> bool) -> Result<(), String> {
+        for _ in 0..epochs {
+            self.run.step_epoch();
+            let (train, test) = self.losses();
+            if !(train.is_finite() && test.is_finite()) {
+                return Err(format!(
+                    "training diverged at epoch {}: the loss is {train} (train) / {test} (test); lower the learning rate",
+                    self.run.epoch()
+                ));
+            }
+            if !after_epoch(self) {
+                break;
             }
         }
-        csv
+        Ok(())
+    }
+
+    fn data_csv(&self) -> String {
+        let as_points = |set: &[Example]| set.iter().map(|p| [p.x, p.y, p.label]).collect();
+        Points { train: as_points(self.run.train_points()), test: as_points(self.run.test_points()) }.csv()
     }
 }
 

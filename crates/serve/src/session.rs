@@ -69,6 +69,8 @@ pub struct Session {
     streams: AtomicUsize,
     /// The experiment it runs, as resolved.
     pub experiment: Mutex<Resolved>,
+    /// The uploaded data set, kept for reset, regenerate and new experiments on it.
+    pub upload: Mutex<Option<Arc<backprop_data::Dataset<crate::engine::F>>>>,
 }
 
 /// Locks a mutex even when a panicking thread poisoned it (the data are plain values).
@@ -180,6 +182,7 @@ impl Sessions {
             last_seen: Mutex::new(Instant::now()),
             streams: AtomicUsize::new(0),
             experiment: Mutex::new(experiment),
+            upload: Mutex::new(None),
         });
         map.insert(id, Arc::clone(&session));
         Ok(session)

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 
 use crate::error::ApiResult;
-use crate::run::Run;
+use crate::run::{Run, View};
 
 /// What a stream sends: a frame's JSON, or an error (divergence).
 #[derive(Debug, Clone, PartialEq)]
@@ -78,7 +78,7 @@ pub fn work(
         last_sent: None,
         rate: Rate::default(),
     };
-    w.publish(&*run);
+    w.publish(&*run as &dyn View);
     loop {
         let command = if w.playing {
             match commands.try_recv() {
@@ -223,7 +223,7 @@ impl Worker {
     }
 
     /// Builds and sends a frame now; returns its JSON.
-    fn publish(&mut self, run: &dyn Run) -> String {
+    fn publish(&mut self, run: &dyn View) -> String {
         let rate = if self.playing { self.rate.update(run.epoch()) } else { 0.0 };
         let frame = run.frame(!self.points_sent, rate);
         self.points_sent = true;
@@ -235,7 +235,7 @@ impl Worker {
 
     /// Sends a frame when the last one is at least an interval old (frames are built only
     /// when one will be sent).
-    fn publish_if_due(&mut self, run: &dyn Run) {
+    fn publish_if_due(&mut self, run: &dyn View) {
         // The session keeps one receiver to subscribe streams from; more means a stream is open.
         let watched = self.frames.receiver_count() > 1;
         if watched && self.last_sent.is_none_or(|t| t.elapsed() >= self.interval) {

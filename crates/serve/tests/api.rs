@@ -453,3 +453,115 @@ fn the_spec_and_the_page_are_served() {
         assert!(page.error(404).contains("index.html"));
     }
 }
+
+#[test]
+fn engine_mode_trains_any_shape_with_the_library_optimizers() {
+    let server = start(limits());
+    let (id, body) = create(
+        &server,
+        "{\"mode\": \"engine\", \"dataset\": \"spiral\", \"features\": [\"x\", \"y\", \"sinX\", \"sinY\"], \
+         \"hidden\": [16, 16, 16], \"optimizer\": \"adam\", \"learningRate\": 0.01, \"loss\": \"ce\", \"seed\": \"e\"}",
+    );
+    assert_eq!(body["parameters"], 4 * 16 + 16 + 2 * (16 * 16 + 16) + 16 * 2 + 2);
+    assert_eq!(body["experiment"]["optimizer"], "adam");
+    let mut events = Events::open(&server, &id);
+    let first = events.frame_where(|f| f.get("points").is_some());
+    assert_eq!(first["epoch"], 0);
+    assert_eq!(first["classes"], 2);
+    assert_eq!(first["heatmap"]["values"].as_array().unwrap().len(), 100 * 100);
+    assert_eq!(first["weights"].as_array().unwrap().len(), 4);
+    assert_eq!(first["weights"][0].as_array().unwrap().len(), 4);
+    assert_eq!(first["weights"][0][0].as_array().unwrap().len(), 16);
+    let frame = post(&server, &format!("/api/sessions/{id}/step"), "{\"epochs\": 40}").json();
+    assert_eq!(frame["epoch"], 40);
+    let (before, after) = (first["testLoss"].as_f64().unwrap(), frame["testLoss"].as_f64().unwrap());
+    assert!(after < before * 0.9, "test loss {before} -> {after}");
+    assert_ne!(frame["heatmap"], first["heatmap"]);
+    // Play and pause go through the Trainer's observer.
+    post(&server, &format!("/api/sessions/{id}/play"), "");
+    events.frame_where(|f| f["epoch"].as_u64().unwrap() > 42);
+    let paused = post(&server, &format!("/api/sessions/{id}/pause"), "").json();
+    assert!(paused["epoch"].as_u64().unwrap() > 42);
+
+    let refused = post(
+        &server,
+        "/api/sessions",
+        "{\"mode\": \"engine\", \"problem\": \"regression\", \"loss\": \"ce\"}",
+    );
+    assert!(refused.error(400).contains("`loss` `ce`"));
+    let refused = post(&server, "/api/sessions", "{\"mode\": \"engine\", \"optimizer\": \"lbfgs\"}");
+    assert!(refused.error(400).contains("optimizer"));
+    alive(&server);
+}
+
+#[test]
+fn csv_uploads_train_in_engine_mode_and_bad_files_name_row_and_column() {
+    let server = start(Limits { max_upload: 64 * 1024, ..limits() });
+    let (id, _) = create(&server, "{}");
+    let upload = |body: &str| {
+        request(&server, "POST", &format!("/api/sessions/{id}/data"), Some("text/csv"), body.as_bytes())
+    };
+
+    let mut good = String::from("a,b,label\n");
+    for i in 0..200 {
+        let (x, y) = ((i % 20) as f64 / 2.0 - 5.0, (i / 20) as f64 - 5.0);
+        let label = if x * y >= 0.0 { "yes" } else { "no" };
+        good.push_str(&format!("{x},{y},{label}\n"));
+    }
+    let reply = upload(&good);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let body = reply.json();
+    assert_eq!(body["rows"], 200);
+    assert_eq!(body["columns"], 3);
+    assert_eq!(body["heatmap"], true);
+    assert_eq!(body["classes"], serde_json::json!(["no", "yes"]));
+    let shown = get(&server, &format!("/api/sessions/{id}")).json();
+    assert_eq!(shown["experiment"]["mode"], "engine");
+    assert_eq!(shown["experiment"]["dataset"], "upload");
+    let frame = post(&server, &format!("/api/sessions/{id}/step"), "{\"epochs\": 3}").json();
+    assert_eq!(frame["epoch"], 3);
+    assert_eq!(frame["heatmap"]["values"].as_array().unwrap().len(), 100 * 100);
+    let csv = get(&server, &format!("/api/sessions/{id}/data.csv")).text();
+    assert_eq!(csv.lines().count(), 201, "{csv}");
+    assert_eq!(csv.lines().filter(|l| l.ends_with(",test")).count(), 100);
+    // Reset keeps the uploaded data.
+    assert_eq!(post(&server, &format!("/api/sessions/{id}/reset"), "").status, 200);
+
+    // Three classes and four columns: softmax, no heat map.
+    let mut wide = String::from("p,q,r,label\n");
+    for i in 0..90 {
+        wide.push_str(&format!("{},{},{},{}\n", i % 7, i % 5, i % 3, ["u", "v", "w"][i % 3]));
+    }
+    let body = upload(&wide).json();
+    assert_eq!((body["heatmap"].as_bool(), body["classes"].as_array().unwrap().len()), (Some(false), 3));
+    assert_eq!(get(&server, &format!("/api/sessions/{id}")).json()["experiment"]["loss"], "ce");
+    let frame = post(&server, &format!("/api/sessions/{id}/step"), "{}").json();
+    assert!(frame.get("heatmap").is_none());
+    assert_eq!(frame["classes"], 3);
+
+    let message = upload("x,y,label\n1,2,a\n3,abc,b\n").error(400);
+    assert!(
+        message.contains("data.csv:3") && message.contains("'y' (2)") && message.contains("abc"),
+        "{message}"
+    );
+    let message = upload("x,y,label\n1,2,a\n3,4\n").error(400);
+    assert!(message.contains("data.csv:3"), "{message}");
+    assert!(upload("").error(400).contains("data.csv"));
+    let wrong =
+        request(&server, "POST", &format!("/api/sessions/{id}/data"), Some("application/json"), b"{}");
+    assert!(wrong.error(415).contains("text/csv"));
+    let huge = format!("x,y,label\n{}", "1,2,a\n".repeat(20_000));
+    assert!(upload(&huge).error(413).contains("65536 bytes"));
+    alive(&server);
+    // The session still trains on the last good upload.
+    assert_eq!(post(&server, &format!("/api/sessions/{id}/step"), "{}").json()["classes"], 3);
+    // Playground mode cannot train on uploads.
+    let refused = request(
+        &server,
+        "PUT",
+        &format!("/api/sessions/{id}/experiment"),
+        Some("application/json"),
+        b"{\"mode\": \"playground\", \"dataset\": \"upload\"}",
+    );
+    assert!(refused.error(400).contains("engine"));
+}
