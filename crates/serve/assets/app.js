@@ -214,12 +214,20 @@ class App {
       return;
     }
     const text = await this.session.dataCsv().catch(() => null);
-    if (text) this.points = parsePoints(text);
+    if (text) this.setPoints(parsePoints(text));
+  }
+
+  /** Points to draw: uploaded {0, 1} class labels shown as the Playground's −1 (orange) and +1 (blue). */
+  setPoints(points) {
+    const all = [...points.train, ...points.test];
+    const zeroOne = this.experiment?.dataset === 'upload' && all.length > 0 && all.every((p) => p[2] === 0 || p[2] === 1);
+    const signed = (list) => list.map(([x, y, label]) => [x, y, 2 * label - 1]);
+    this.points = zeroOne ? { train: signed(points.train), test: signed(points.test) } : points;
   }
 
   onFrame(frame) {
     this.stats.frames++;
-    if (frame.points) this.points = frame.points;
+    if (frame.points) this.setPoints(frame.points);
     this.frame = frame;
     this.chart.add(frame.epoch, frame.trainLoss, frame.testLoss);
     if (!this.renderScheduled) {
@@ -234,7 +242,8 @@ class App {
     const frame = this.frame;
     if (!frame) return;
     const started = performance.now();
-    const classes = frame.classes ?? 1;
+    // Two classes draw as the Playground's one scale (orange −1, blue +1); more get a colour each.
+    const classes = (frame.classes ?? 1) > 2 ? frame.classes : 1;
     $('epoch').textContent = formatEpoch(frame.epoch);
     $('test-loss').textContent = formatLoss(frame.testLoss);
     $('train-loss').textContent = formatLoss(frame.trainLoss);
