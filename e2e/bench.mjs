@@ -54,8 +54,8 @@ try {
       hash: experiment.hash,
       seconds: Number(elapsed.toFixed(2)),
       framesPerSecond: Number(((end.renders - start.renders) / elapsed).toFixed(1)),
-      latencyMedianMs: percentile(window_, 0.5),
-      latencyP95Ms: percentile(window_, 0.95),
+      latencyMedianMs: Number(percentile(window_, 0.5)?.toFixed(1)),
+      latencyP95Ms: Number(percentile(window_, 0.95)?.toFixed(1)),
       epochsPerSecond: Math.round((end.epoch - start.epoch) / elapsed),
       serverEpochsPerSecond: Math.round(end.serverEpochsPerSecond),
     };

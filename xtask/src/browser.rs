@@ -173,10 +173,16 @@ fn parse_summary(line: &str) -> Option<(u64, u64)> {
     Some((passed.strip_suffix(" passed")?.parse().ok()?, failed.strip_suffix(" failed")?.parse().ok()?))
 }
 
-/// Builds the `backprop` binary (debug) and returns its path.
-fn build_binary() -> Result<PathBuf, String> {
-    run(&cargo_path(), &["build", "--package", "backprop-cli", "--bin", "backprop"])?;
-    Ok(target_dir().join("debug").join(format!("backprop{}", env::consts::EXE_SUFFIX)))
+/// Builds the `backprop` binary and returns its path: debug for the test (a quick build),
+/// release for the bench (a debug server's speed means nothing).
+fn build_binary(release: bool) -> Result<PathBuf, String> {
+    let mut args = vec!["build", "--package", "backprop-cli", "--bin", "backprop"];
+    if release {
+        args.push("--release");
+    }
+    run(&cargo_path(), &args)?;
+    let profile = if release { "release" } else { "debug" };
+    Ok(target_dir().join(profile).join(format!("backprop{}", env::consts::EXE_SUFFIX)))
 }
 
 /// For `cargo xtask test`: the browser test when `CI` or [`ASK_VAR`] is set, its checks added to
@@ -208,7 +214,7 @@ pub(crate) fn run_tests(ci: bool, totals: &mut TestTotals) -> Result<(), String>
 
 /// The server, the script against it, the server stopped; the checks added to `totals`.
 fn browser_test(totals: &mut TestTotals) -> Result<(), String> {
-    let binary = build_binary()?;
+    let binary = build_binary(false)?;
     let (server, url) = start_server(&binary)?;
     let outcome = run_script("playground.spec.mjs", &url);
     drop(server);
@@ -234,7 +240,7 @@ pub(crate) fn run_check() -> Result<(), String> {
     browser_test(&mut TestTotals::default())
 }
 
-/// `cargo xtask bench-browser`: the page's frames per second, step-to-frame latency and
+/// `cargo xtask bench-browser`: against a release build, the page's frames per second, step-to-frame latency and
 /// epochs per second (`e2e/bench.mjs`), written to `target/e2e/bench.json`.
 ///
 /// # Errors
@@ -243,7 +249,7 @@ pub(crate) fn bench() -> Result<(), String> {
     if let Some(why) = missing_part() {
         return Err(format!("{why}; run `cargo xtask deps --browser` first"));
     }
-    let binary = build_binary()?;
+    let binary = build_binary(true)?;
     let (server, url) = start_server(&binary)?;
     let outcome = run_script("bench.mjs", &url);
     drop(server);
