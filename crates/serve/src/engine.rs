@@ -7,7 +7,7 @@
 
 use backprop_autograd::Graph;
 use backprop_data::{Dataset, Feature, LabelEncoding, PlaygroundSpec};
-use backprop_nn::{Activation, Loss, Module, Sequential, mlp};
+use backprop_nn::{Activation, Loss, ModelMeta, Module, Sequential, mlp, save_model};
 use backprop_optim::{OptimizerConfig, ScheduleConfig, ScheduleKind};
 use backprop_playground::{InputFeature, Problem, construct_input};
 use backprop_tensor::{Tensor, TensorRng};
@@ -68,6 +68,42 @@ fn loss_of(resolved: &Resolved) -> ApiResult<Loss> {
     Ok(loss)
 }
 
+/// backprop-nn's activation of a Playground activation.
+pub fn nn_activation(a: backprop_playground::Activation) -> Activation {
+    match a {
+        backprop_playground::Activation::Tanh => Activation::Tanh,
+        backprop_playground::Activation::Relu => Activation::Relu,
+        backprop_playground::Activation::Sigmoid => Activation::Sigmoid,
+        backprop_playground::Activation::Linear => Activation::Identity,
+    }
+}
+
+/// The model as a backprop-nn model file (the bytes `backprop predict` and PyTorch load),
+/// written by backprop-nn's own writer into a temporary file and read back.
+///
+/// # Errors
+/// 409 when the model cannot be saved (a diverged weight), 500 when the temporary file fails.
+pub fn model_file_bytes(graph: &Graph<F>, model: &Sequential, meta: &ModelMeta) -> ApiResult<Vec<u8>> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "backprop-serve-{}-{}.safetensors",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    let written = save_model(&path, model, graph, meta).map_err(|e| ApiError::conflict(e.to_string()));
+    let bytes = written.and_then(|()| {
+        std::fs::read(&path).map_err(|e| {
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot read the model file back: {e}"),
+            )
+        })
+    });
+    let _ = std::fs::remove_file(&path);
+    bytes
+}
+
 /// The learning-rate schedule of the experiment's name, over epochs.
 fn schedule_of(name: &str) -> Option<ScheduleConfig> {
     let kind = match name {
@@ -104,12 +140,7 @@ impl EngineRun {
         let mut sizes = vec![train.num_features()];
         sizes.extend(&c.network_shape);
         sizes.push(outputs);
-        let activation = match c.activation {
-            backprop_playground::Activation::Tanh => Activation::Tanh,
-            backprop_playground::Activation::Relu => Activation::Relu,
-            backprop_playground::Activation::Sigmoid => Activation::Sigmoid,
-            backprop_playground::Activation::Linear => Activation::Identity,
-        };
+        let activation = nn_activation(c.activation);
         let mut graph = Graph::new();
         let model = mlp(&mut graph, &sizes, activation, &mut TensorRng::seed_from_u64(seed)).map_err(bad)?;
         let optimizer = OptimizerConfig::from_name(&resolved.optimizer)
@@ -354,6 +385,15 @@ impl Run for EngineRun {
         );
         self.state = trainer.state().clone();
         result.map(drop).map_err(|e| e.to_string())
+    }
+
+    fn model_file(&self) -> ApiResult<Vec<u8>> {
+        let mut meta = ModelMeta::new(self.loss);
+        meta.feature_names = self.train.feature_names().to_vec();
+        if let Some(names) = self.train.targets().class_names() {
+            meta.class_names = names.to_vec();
+        }
+        model_file_bytes(&self.graph, &self.model, &meta)
     }
 
     fn data_csv(&self) -> String {

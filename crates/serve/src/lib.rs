@@ -71,6 +71,7 @@ fn app(state: AppState) -> Router {
         .route("/api/sessions/{id}/step", post(routes::step))
         .route("/api/sessions/{id}/events", get(routes::events))
         .route("/api/sessions/{id}/data.csv", get(routes::data_csv))
+        .route("/api/sessions/{id}/model.safetensors", get(routes::model_file))
         .layer(DefaultBodyLimit::max(limits.max_body));
     let uploads = Router::new()
         .route("/api/sessions/{id}/data", post(routes::upload))

@@ -223,6 +223,19 @@ pub async fn data_csv(State(state): State<AppState>, Path(id): Path<String>) -> 
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
 }
 
+/// `GET /api/sessions/{id}/model.safetensors`: the model as `backprop predict` and PyTorch load it.
+pub async fn model_file(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let bytes = state.get(&id)?.ask(Command::ModelFile).await??;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"model.safetensors\""),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
 /// `GET /api/sessions/{id}/events`: the session's frames as Server-Sent Events, latest
 /// state only, ending when the session ends.
 pub async fn events(

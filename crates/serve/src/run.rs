@@ -31,6 +31,11 @@ pub trait Run: View + Send {
     fn train(&mut self, epochs: u64, after_epoch: &mut dyn FnMut(&dyn View) -> bool) -> Result<(), String>;
     /// The data as CSV: `x,y,label,split`.
     fn data_csv(&self) -> String;
+    /// The model as a backprop-nn model file (safetensors).
+    ///
+    /// # Errors
+    /// When the model cannot be saved (a diverged weight).
+    fn model_file(&self) -> ApiResult<Vec<u8>>;
 }
 
 /// Playground mode: the replica itself, so every loss is the page's.
@@ -125,6 +130,44 @@ impl Run for PlaygroundRun {
             }
         }
         Ok(())
+    }
+
+    /// The replica's network as a Dense/activation model of the same numbers (in f32). Its
+    /// output is the pre-activation of the page's tanh output node, saved with the ±1 hinge
+    /// loss for classification (same sign, so the same classes) and mse for regression.
+    fn model_file(&self) -> ApiResult<Vec<u8>> {
+        let network = self.run.network();
+        let sizes = network.layer_sizes();
+        let mut graph = backprop_autograd::Graph::<f32>::new();
+        let activation = crate::engine::nn_activation(self.run.config().activation);
+        let model = backprop_nn::mlp(
+            &mut graph,
+            &sizes,
+            activation,
+            &mut backprop_tensor::TensorRng::seed_from_u64(0),
+        )
+        .map_err(|e| ApiError::conflict(e.to_string()))?;
+        let (weights, biases) = layer_parameters(network);
+        let mut tensors = Vec::new();
+        for ((name, shape), l) in
+            model.state_dict_shapes().into_iter().zip((0..weights.len()).flat_map(|l| [l, l]))
+        {
+            let values: Vec<f32> = if name.ends_with("weight") {
+                // PyTorch's layout: [out, in].
+                (0..shape[0]).flat_map(|j| weights[l].iter().map(move |row| row[j] as f32)).collect()
+            } else {
+                biases[l].iter().map(|&b| b as f32).collect()
+            };
+            tensors.push((name, backprop_tensor::Tensor::from_vec(&shape, values)));
+        }
+        model.load_state_dict(&mut graph, &tensors).map_err(|e| ApiError::conflict(e.to_string()))?;
+        let loss = match self.run.config().problem {
+            backprop_playground::Problem::Classification => backprop_nn::Loss::Hinge,
+            backprop_playground::Problem::Regression => backprop_nn::Loss::Mse,
+        };
+        let mut meta = backprop_nn::ModelMeta::new(loss);
+        meta.feature_names = self.run.features().iter().map(|f| f.name().to_string()).collect();
+        crate::engine::model_file_bytes(&graph, &model, &meta)
     }
 
     fn data_csv(&self) -> String {

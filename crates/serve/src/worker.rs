@@ -59,6 +59,8 @@ pub enum Command {
     Status(Reply<Status>),
     /// The data as CSV.
     DataCsv(Reply<String>),
+    /// The model file's bytes.
+    ModelFile(Reply<ApiResult<Vec<u8>>>),
     /// Run any function on the run (reports computed on the worker's thread).
     With(Job, Reply<ApiResult<serde_json::Value>>),
 }
@@ -209,6 +211,9 @@ impl Worker {
             }
             Command::DataCsv(reply) => {
                 let _ = reply.send(run.data_csv());
+            }
+            Command::ModelFile(reply) => {
+                let _ = reply.send(run.model_file());
             }
             Command::With(f, reply) => {
                 let result = f(&mut **run);

@@ -565,3 +565,50 @@ fn csv_uploads_train_in_engine_mode_and_bad_files_name_row_and_column() {
     );
     assert!(refused.error(400).contains("engine"));
 }
+
+/// Saves a downloaded model file and loads it with backprop-nn's reader.
+fn load_downloaded(
+    bytes: &[u8],
+    name: &str,
+) -> (backprop_autograd::Graph<f32>, backprop_nn::Sequential, backprop_nn::ModelMeta) {
+    let path =
+        std::env::temp_dir().join(format!("backprop-serve-test-{}-{name}.safetensors", std::process::id()));
+    std::fs::write(&path, bytes).unwrap();
+    let loaded = backprop_nn::load_model::<f32>(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    loaded
+}
+
+#[test]
+fn models_download_as_backprop_nn_model_files() {
+    let server = start(limits());
+    let (id, _) = create(&server, &format!("{{\"hash\": \"{HASH}\"}}"));
+    post(&server, &format!("/api/sessions/{id}/step"), "{\"epochs\": 20}");
+    let reply = get(&server, &format!("/api/sessions/{id}/model.safetensors"));
+    assert_eq!(reply.status, 200);
+    let (graph, model, meta) = load_downloaded(&reply.body, "playground");
+    assert_eq!(meta.loss, backprop_nn::Loss::Hinge);
+    let mut replica = Playground::from_url(HASH).unwrap();
+    replica.run(20);
+    for (x, y) in [(0.5, -1.0), (3.0, 2.0), (-4.0, 0.25)] {
+        let z = model
+            .predict(&graph, &backprop_tensor::Tensor::from_vec(&[1, 2], vec![x as f32, y as f32]))
+            .unwrap();
+        let page = replica.output_at(x, y);
+        assert!(
+            (f64::from(z.as_slice()[0]).tanh() - page).abs() < 1e-5,
+            "({x}, {y}): {} vs {page}",
+            z.as_slice()[0]
+        );
+    }
+
+    let (id, _) =
+        create(&server, "{\"mode\": \"engine\", \"hidden\": [5, 3], \"loss\": \"ce\", \"seed\": \"m\"}");
+    let reply = get(&server, &format!("/api/sessions/{id}/model.safetensors"));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let (_, model, meta) = load_downloaded(&reply.body, "engine");
+    assert_eq!(meta.loss, backprop_nn::Loss::CrossEntropy);
+    assert_eq!(model.out_features(), Some(2));
+    assert_eq!(model.in_features(), Some(2));
+    get(&server, "/api/sessions/feedbeef/model.safetensors").error(404);
+}
