@@ -145,6 +145,20 @@ try {
     return `${links} links, ${labelled} neurons`;
   });
 
+  await check('the export links give a safetensors model and the data as CSV', async () => {
+    const got = await page.evaluate(async () => {
+      const model = await fetch(document.querySelector('#export-model').href);
+      const bytes = new Uint8Array(await model.arrayBuffer());
+      const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+      const header = JSON.parse(new TextDecoder().decode(bytes.slice(8, 8 + headerLength)));
+      const data = await fetch(document.querySelector('#export-data').href);
+      return { status: model.status, tensors: Object.keys(header).filter((k) => k !== '__metadata__'), csv: (await data.text()).split('\n')[0] };
+    });
+    if (got.status !== 200 || got.tensors.length === 0) throw new Error(`model: ${JSON.stringify(got)}`);
+    if (got.csv !== 'x,y,label,split') throw new Error(`data.csv header ${got.csv}`);
+    return `${got.tensors.length} tensors`;
+  });
+
   const scratch = mkdtempSync(join(tmpdir(), 'backprop-e2e-'));
   await check('a good CSV uploads and trains', async () => {
     const rows = ['x,y,label'];
