@@ -235,6 +235,25 @@ try {
     return true;
   });
 
+  await check('engine mode: a network past the Playground\'s 6×8 with Adam, kept in the hash', async () => {
+    const engine = await context.newPage();
+    engine.on('pageerror', (e) => pageErrors.push(e.message));
+    await engine.goto(`${url}#dataset=spiral&networkShape=10,10,10,10,10,10,10&seed=0.5&mode=engine&optimizer=adam`);
+    await waitFor('a first frame', () => engine.evaluate(() => window.__backprop?.stats.renders > 0));
+    const drawn = await engine.locator('[data-node="7-9"]').count();
+    const shown = [await engine.locator('#mode').inputValue(), await engine.locator('#optimizer').inputValue()];
+    await engine.click('#step');
+    await waitFor('epoch 1', async () => (await shownEpoch(engine)) === 1, 10000);
+    const loss = Number(await engine.locator('#test-loss').textContent());
+    const hash = await engine.evaluate(() => location.hash);
+    await engine.close();
+    if (drawn !== 1) throw new Error('no node 9 in hidden layer 7');
+    if (shown.join() !== 'engine,adam') throw new Error(`controls show ${shown}`);
+    if (!Number.isFinite(loss)) throw new Error(`test loss ${loss}`);
+    if (!hash.includes('mode=engine') || !hash.includes('optimizer=adam') || !hash.includes('networkShape=10,10,10,10,10,10,10')) throw new Error(`hash ${hash}`);
+    return `test loss ${loss} after one epoch`;
+  });
+
   await check('a screenshot is saved', async () => {
     mkdirSync(OUT, { recursive: true });
     await page.bringToFront();
