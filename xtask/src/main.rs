@@ -11,12 +11,15 @@
 //! - `cargo xtask onnx`: deps, then a venv with onnx and onnxruntime and the test that checks
 //!   `backprop export` against them (see `onnx.rs`).
 //! - `cargo xtask bench [--quick]`: deps, then the criterion benches and the PyTorch comparison.
+//! - `cargo xtask deps --browser`, `cargo xtask browser`, `cargo xtask bench-browser`: the browser side of
+//!   `backprop serve` (see `browser.rs`).
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod browser;
 mod mpi;
 mod onnx;
 
@@ -27,12 +30,18 @@ fn main() -> ExitCode {
             [] => deps(),
             [flag] if flag == "--data" => deps().and_then(|()| data_deps()),
             [flag] if flag == "--mpi" => deps().and_then(|()| mpi::deps()),
-            _ => Err(format!("deps takes only --data or --mpi, got `{}`\n\n{USAGE}", args[1..].join(" "))),
+            [flag] if flag == "--browser" => deps().and_then(|()| browser::deps()),
+            _ => Err(format!(
+                "deps takes only --data, --mpi or --browser, got `{}`\n\n{USAGE}",
+                args[1..].join(" ")
+            )),
         },
         Some("test") => deps().and_then(|()| test()),
         Some("demo") => deps().and_then(|()| demo()),
         Some("onnx") => deps().and_then(|()| onnx::run_check()),
         Some("bench") => deps().and_then(|()| bench::run(&args[1..])),
+        Some("browser") => deps().and_then(|()| browser::run_check()),
+        Some("bench-browser") => deps().and_then(|()| browser::bench()),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -54,14 +63,17 @@ tasks:
   deps [--data]   check for OpenBLAS and pkg-config; install them with apt-get when root on Debian/Ubuntu;
                   with --data also Fashion-MNIST (Debian's dataset-fashion-mnist) for the tests that read it;
                   with --mpi Open MPI and libclang for the distributed tests (libopenmpi-dev openmpi-bin libclang-dev)
+  deps --browser  also chromium (apt-get) and e2e/'s node packages (npm ci) for the browser test of serve
   test            deps, then cargo test --workspace (all targets and doc tests); with CI set, first the data
                   (deps --data), MPI (deps --mpi), and fmt and clippy; with MPI installed, everything is built with
                   the cli's mpi feature, which runs the distributed tests on 2 and 4 ranks (BACKPROP_MPI=1 installs
-                  MPI outside CI)
+                  MPI outside CI); with CI or BACKPROP_BROWSER=1 the browser test of serve
   demo            deps, then train an MLP on the Playground spiral and write its decision boundary picture
   onnx            deps, then a venv under target/ with onnx and onnxruntime, and the ONNX export comparison test
                   (cargo xtask test runs it too when CI or BACKPROP_ONNX=1 is set)
-  bench [--quick] deps, then the criterion benches, target/bench/summary.json and the PyTorch comparison";
+  browser         deps --browser when needed, then the browser test of serve alone (e2e/playground.spec.mjs)
+  bench [--quick] deps, then the criterion benches, target/bench/summary.json and the PyTorch comparison
+  bench-browser   the page's frames/s, step-to-frame latency and epochs/s in chromium (target/e2e/bench.json)";
 
 /// Directory of the workspace root (the parent of `xtask/`).
 pub(crate) fn workspace_root() -> PathBuf {
@@ -218,7 +230,8 @@ fn test() -> Result<(), String> {
     onnx::prepare_tests(ci);
     let mut totals = TestTotals::default();
     let outcome = run_counting_tests(&cargo, &with(&["test", "--workspace", "--all-targets"]), &mut totals)
-        .and_then(|()| run_counting_tests(&cargo, &with(&["test", "--workspace", "--doc"]), &mut totals));
+        .and_then(|()| run_counting_tests(&cargo, &with(&["test", "--workspace", "--doc"]), &mut totals))
+        .and_then(|()| browser::run_tests(ci, features, &mut totals));
     // One closing line for the whole suite (cargo prints one per test binary).
     println!("xtask: {} passed, {} failed, {} skipped", totals.passed, totals.failed, totals.ignored);
     outcome

@@ -59,6 +59,12 @@ pub(crate) fn deps() -> Result<(), String> {
 /// `test` commands when MPI is there.
 const FEATURE_ARGS: [&str; 2] = ["--features", "backprop-cli/mpi"];
 
+/// The feature arguments the workspace is built with here: the cli's `mpi` feature when MPI is
+/// installed (as [`prepare_tests`] decides), none otherwise; nothing is installed.
+pub(crate) fn feature_args() -> &'static [&'static str] {
+    if have_mpi() { &FEATURE_ARGS } else { &[] }
+}
+
 /// For `cargo xtask test`: with `CI` or [`ASK_VAR`] set, installs MPI if needed; then the
 /// flags that build the workspace with the cli's `mpi` feature when MPI is there (so that
 /// `crates/cli/tests/distributed.rs` runs its `mpirun` tests), none when not (said so).
