@@ -103,10 +103,7 @@ fn main() -> ExitCode {
     // on Ctrl-C through tokio's handler (a second handler would end it with 130 instead).
     let graceful = matches!(cli.command, Command::Train(_));
     let handles_signals = !matches!(cli.command, Command::Serve(_));
-    if let Err(e) = handles_signals
-        .then(|| backprop_nn::atomic_file::install_interrupt_handler(graceful))
-        .unwrap_or(Ok(()))
-    {
+    if handles_signals && let Err(e) = backprop_nn::atomic_file::install_interrupt_handler(graceful) {
         eprintln!("error: cannot install the SIGINT/SIGTERM handler: {e}");
         return ExitCode::from(error::EXIT_RUNTIME);
     }
