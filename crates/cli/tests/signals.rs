@@ -64,6 +64,9 @@ fn sigterm_during_checkpoint_writes_leaves_no_temporary_file() {
     let args = ["train", "--dataset", "xor", "--test-fraction", "0.9", "--batch-size", "49"];
     let more = ["--layers", "512,512", "--threads", "1", "--epochs", "100000", "--checkpoint", &checkpoint];
     for wait_ms in [0_u64, 7, 19, 31, 53] {
+        // The last run's checkpoint would let the signal reach this one before it has
+        // installed its handler.
+        let _ = std::fs::remove_file(&checkpoint);
         let child = Command::new(env!("CARGO_BIN_EXE_backprop"))
             .args(args)
             .args(more)

@@ -15,6 +15,13 @@ pub trait View {
     fn losses(&self) -> (f64, f64);
     /// The frame of the current state; `points` when the data changed since the last one.
     fn frame(&self, points: bool, epochs_per_second: f64) -> Frame;
+    /// An owned copy of the state to draw on another thread while training goes on, when
+    /// copying is cheap next to drawing (playground mode: the replica is a few hundred weights
+    /// and points, its heat maps thousands of forward passes); `None` draws on the training
+    /// thread.
+    fn snapshot(&self) -> Option<Box<dyn View + Send>> {
+        None
+    }
 }
 
 /// What the worker needs of a run.
@@ -65,6 +72,10 @@ impl View for PlaygroundRun {
 
     fn losses(&self) -> (f64, f64) {
         (self.run.train_loss(), self.run.test_loss())
+    }
+
+    fn snapshot(&self) -> Option<Box<dyn View + Send>> {
+        Some(Box::new(PlaygroundRun { run: self.run.clone() }))
     }
 
     fn frame(&self, points: bool, epochs_per_second: f64) -> Frame {

@@ -4,8 +4,8 @@
 //!
 //! Training is CPU work, so it runs on its own OS thread, never on the async runtime's.
 
-use std::sync::Arc;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
@@ -72,7 +72,9 @@ pub fn work(
     frames: watch::Sender<Published>,
     interval: Duration,
 ) {
+    let frames = Arc::new(Frames { sender: frames, latest: Mutex::new(0) });
     let mut w = Worker {
+        drawer: Drawer::start(Arc::clone(&frames)),
         frames,
         interval,
         playing: false,
@@ -113,7 +115,7 @@ pub fn work(
             });
             if let Err(message) = result {
                 w.playing = false;
-                let _ = w.frames.send(Published::Error(message.into()));
+                w.frames.send_now(Published::Error(message.into()));
             }
             match pending {
                 Some(command) => w.handle(&mut run, command),
@@ -129,9 +131,85 @@ pub fn work(
     }
 }
 
+/// The session's `watch` channel, written by the training thread and the drawing thread.
+/// Every publication takes a number; a frame drawn from an older state than the last one
+/// published is dropped, so a stream never goes back in time.
+struct Frames {
+    sender: watch::Sender<Published>,
+    /// The number of the latest publication.
+    latest: Mutex<u64>,
+}
+
+impl Frames {
+    /// Takes the next number, for a publication that will follow.
+    fn ticket(&self) -> u64 {
+        let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
+        *latest += 1;
+        *latest
+    }
+
+    /// Sends `published` unless a later ticket has been taken since `ticket`.
+    fn send(&self, ticket: u64, published: Published) {
+        let latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
+        if *latest == ticket {
+            let _ = self.sender.send(published);
+        }
+    }
+
+    /// Gives back `ticket`, the last one taken, when nothing was published with it (so the
+    /// frame still being drawn stays the latest).
+    fn give_back(&self, ticket: u64) {
+        let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
+        if *latest == ticket {
+            *latest -= 1;
+        }
+    }
+
+    /// Takes a ticket and sends at once.
+    fn send_now(&self, published: Published) {
+        let ticket = self.ticket();
+        self.send(ticket, published);
+    }
+}
+
+/// What the drawing thread turns into a frame: a snapshot, whether to include the points, the
+/// epochs per second, and its ticket.
+type Drawing = (Box<dyn View + Send>, bool, f64, u64);
+
+/// A thread that draws frames from snapshots, so that while playing the training thread only
+/// copies its state (drawing the heat maps of a 6×8 network takes longer than an epoch).
+/// A rendezvous channel: a snapshot is handed over only while the drawer waits for one, so a
+/// busy drawer makes the trainer skip a frame, never queue one (a queued newer snapshot would
+/// make every frame being drawn stale before it is sent).
+struct Drawer {
+    snapshots: SyncSender<Drawing>,
+}
+
+impl Drawer {
+    fn start(frames: Arc<Frames>) -> Option<Self> {
+        let (snapshots, receiver) = std::sync::mpsc::sync_channel::<Drawing>(0);
+        let spawned = std::thread::Builder::new().name("backprop-serve-frames".into()).spawn(move || {
+            // Ends when the worker drops the sender (the session ended).
+            for (view, points, rate, ticket) in receiver {
+                let json = frame_json(&*view, points, rate);
+                frames.send(ticket, Published::Frame(json.into()));
+            }
+        });
+        // Without the thread, frames are drawn on the training thread.
+        spawned.ok().map(|_| Drawer { snapshots })
+    }
+}
+
+/// The JSON of `view`'s frame.
+fn frame_json(view: &dyn View, points: bool, rate: f64) -> String {
+    let frame = view.frame(points, rate);
+    serde_json::to_string(&frame).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
 /// The worker's state besides the run.
 struct Worker {
-    frames: watch::Sender<Published>,
+    frames: Arc<Frames>,
+    drawer: Option<Drawer>,
     interval: Duration,
     playing: bool,
     points_sent: bool,
@@ -227,24 +305,44 @@ impl Worker {
         self.rate.stop();
     }
 
-    /// Builds and sends a frame now; returns its JSON.
+    /// Builds and sends a frame now, on this thread; returns its JSON.
     fn publish(&mut self, run: &dyn View) -> String {
         let rate = if self.playing { self.rate.update(run.epoch()) } else { 0.0 };
-        let frame = run.frame(!self.points_sent, rate);
+        let ticket = self.frames.ticket();
+        let json = frame_json(run, !self.points_sent, rate);
         self.points_sent = true;
         self.last_sent = Some(Instant::now());
-        let json = serde_json::to_string(&frame).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
-        let _ = self.frames.send(Published::Frame(json.as_str().into()));
+        self.frames.send(ticket, Published::Frame(json.as_str().into()));
         json
     }
 
     /// Sends a frame when the last one is at least an interval old (frames are built only
-    /// when one will be sent).
+    /// when one will be sent): drawn by the drawing thread from a snapshot when the run has
+    /// one, skipped while that thread is still busy with the previous frame.
     fn publish_if_due(&mut self, run: &dyn View) {
         // The session keeps one receiver to subscribe streams from; more means a stream is open.
-        let watched = self.frames.receiver_count() > 1;
-        if watched && self.last_sent.is_none_or(|t| t.elapsed() >= self.interval) {
+        let watched = self.frames.sender.receiver_count() > 1;
+        if !watched || self.last_sent.is_some_and(|t| t.elapsed() < self.interval) {
+            return;
+        }
+        let (Some(drawer), Some(snapshot)) = (&self.drawer, run.snapshot()) else {
             self.publish(run);
+            return;
+        };
+        let rate = self.rate.update(run.epoch());
+        let ticket = self.frames.ticket();
+        match drawer.snapshots.try_send((snapshot, !self.points_sent, rate, ticket)) {
+            Ok(()) => {
+                self.points_sent = true;
+                self.last_sent = Some(Instant::now());
+            }
+            // Busy: the next epoch tries again. Gone: draw here from now on.
+            Err(TrySendError::Full(_)) => self.frames.give_back(ticket),
+            Err(TrySendError::Disconnected(_)) => {
+                self.frames.give_back(ticket);
+                self.drawer = None;
+                self.publish(run);
+            }
         }
     }
 }

@@ -316,14 +316,23 @@ fn playground_mode_losses_equal_the_replica_at_every_epoch() {
 #[test]
 fn play_streams_rising_epochs_and_pause_stops_them() {
     let server = start(limits());
-    let (id, _) = create(&server, "{\"dataset\": \"xor\", \"seed\": \"p\"}");
-    let mut events = Events::open(&server, &id);
+    play_and_pause(&server, "{\"dataset\": \"xor\", \"seed\": \"p\"}", 200);
+    // The 6×8 spiral on all seven features: its frames take longer to draw than an epoch to
+    // train, so they are drawn off the training thread and must still arrive while playing.
+    let spiral = "dataset=spiral&networkShape=8,8,8,8,8,8&x=true&y=true&xTimesY=true&xSquared=true&ySquared=true&sinX=true&sinY=true";
+    play_and_pause(&server, &format!("{{\"hash\": \"{spiral}\"}}"), 20);
+}
+
+/// Plays `experiment` with a stream open until a frame shows `epochs`, then pauses.
+fn play_and_pause(server: &Server, experiment: &str, epochs: u64) {
+    let (id, _) = create(server, experiment);
+    let mut events = Events::open(server, &id);
     assert_eq!(events.next_frame().0["epoch"], 0);
-    let played = post(&server, &format!("/api/sessions/{id}/play"), "");
+    let played = post(server, &format!("/api/sessions/{id}/play"), "");
     assert_eq!(played.json()["playing"], true);
     let mut last = 0;
     let mut frames = 0;
-    while last < 200 {
+    while last < epochs {
         let (frame, _) = events.next_frame();
         let epoch = frame["epoch"].as_u64().unwrap();
         assert!(epoch >= last, "epochs go forward: {epoch} after {last}");
@@ -336,12 +345,16 @@ fn play_streams_rising_epochs_and_pause_stops_them() {
         frames += 1;
     }
     assert!(frames >= 2);
-    let paused = post(&server, &format!("/api/sessions/{id}/pause"), "").json();
+    let paused = post(server, &format!("/api/sessions/{id}/pause"), "").json();
     assert_eq!(paused["playing"], false);
     let at = paused["epoch"].as_u64().unwrap();
     assert!(at >= last);
+    // The paused state reaches the stream: frames drawn off the training thread from older
+    // states never overwrite it.
+    let shown = events.frame_where(|f| f["epoch"].as_u64().is_some_and(|e| e >= at));
+    assert_eq!(shown["epoch"].as_u64(), Some(at), "the stream went past the paused epoch");
     std::thread::sleep(Duration::from_millis(100));
-    let shown = get(&server, &format!("/api/sessions/{id}")).json();
+    let shown = get(server, &format!("/api/sessions/{id}")).json();
     assert_eq!((shown["epoch"].as_u64(), shown["playing"].as_bool()), (Some(at), Some(false)));
 }
 
