@@ -150,6 +150,9 @@ fn alive(server: &Server) {
 struct Events {
     reader: BufReader<TcpStream>,
     buffer: String,
+    /// Keep-alive comments would reset the read timeout forever: a test's stream that has not
+    /// delivered what it waits for by then fails instead of hanging.
+    deadline: std::time::Instant,
 }
 
 impl Events {
@@ -164,12 +167,20 @@ impl Events {
             headers.iter().any(|(k, v)| k == "content-type" && v.starts_with("text/event-stream")),
             "{headers:?}"
         );
-        Events { reader, buffer: String::new() }
+        Events {
+            reader,
+            buffer: String::new(),
+            deadline: std::time::Instant::now() + Duration::from_secs(120),
+        }
     }
 
     /// The next event as (name, data); `None` when the stream ended.
     fn next(&mut self) -> Option<(String, String)> {
         loop {
+            assert!(
+                std::time::Instant::now() < self.deadline,
+                "the stream did not deliver what the test waits for within 120 s"
+            );
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
                 let mut name = String::from("message");
