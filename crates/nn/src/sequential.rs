@@ -253,6 +253,30 @@ impl Sequential {
         Ok(y.into_owned())
     }
 
+    /// The forward pass of [`Sequential::predict`] stage by stage: the output after each
+    /// dense layer together with the activation that follows it (what a network drawing
+    /// calls a layer of neurons), in order; the last is `predict`'s result.
+    ///
+    /// # Errors
+    /// As [`Sequential::predict`].
+    pub fn predict_stages<F: Float>(&self, g: &Graph<F>, x: &Tensor<F>) -> Result<Vec<Tensor<F>>> {
+        let mut stages: Vec<Tensor<F>> = Vec::new();
+        let mut start = 0;
+        while start < self.layers.len() {
+            let mut end = start + 1;
+            while matches!(self.layers.get(end), Some(Layer::Activation(_) | Layer::Dropout(_))) {
+                end += 1;
+            }
+            let input = Cow::Borrowed(stages.last().unwrap_or(x));
+            let pass = &mut Evaluate { graph: g };
+            let out =
+                run_layers(&self.layers[start..end], start, pass, input).map_err(|(_, e)| e)?.into_owned();
+            stages.push(out);
+            start = end;
+        }
+        Ok(stages)
+    }
+
     /// The parameters as PyTorch's `state_dict()` holds them: `i.weight` transposed to
     /// `[out, in]`, `i.bias` as `[out]`, in layer order.
     ///
@@ -518,6 +542,28 @@ mod tests {
         model.set_training(true);
         let y_train = model.forward(&mut g, xv).unwrap();
         assert_ne!(g.value(y_train).unwrap(), &direct);
+    }
+
+    #[test]
+    fn predict_stages_are_the_outputs_of_each_layer_of_neurons() {
+        let mut g = Graph::<f64>::new();
+        let model = Sequential::from_specs(&mut g, &specs(), &mut TensorRng::seed_from_u64(4)).unwrap();
+        let x = Tensor::from_shape_fn(&[5, 3], |i| (i[0] as f64) * 0.3 - (i[1] as f64) * 0.7);
+        let stages = model.predict_stages(&g, &x).unwrap();
+        assert_eq!(stages.len(), model.dense_layers().count());
+        assert_eq!(stages.last().unwrap(), &model.predict(&g, &x).unwrap());
+        // Each stage is the prefix model's prediction: the layers up to the next dense one.
+        let mut prefix = Sequential::new();
+        let mut stage = 0;
+        for (i, layer) in model.layers().iter().enumerate() {
+            prefix.push(layer.clone());
+            let next_is_dense = matches!(model.layers().get(i + 1), Some(Layer::Dense(_)) | None);
+            if next_is_dense {
+                assert_eq!(stages[stage], prefix.predict(&g, &x).unwrap(), "stage {stage}");
+                stage += 1;
+            }
+        }
+        assert_eq!(stage, stages.len());
     }
 
     #[test]

@@ -314,6 +314,20 @@ impl Network {
         }
     }
 
+    /// Forgets the derivatives accumulated since the last update (the part of a batch that
+    /// an epoch's end left over), so that a copy of the network can accumulate one batch of
+    /// its own.
+    pub fn clear_accumulated(&mut self) {
+        for node in &mut self.nodes {
+            node.acc_input_der = 0.0;
+            node.num_accumulated_ders = 0;
+        }
+        for link in &mut self.links {
+            link.acc_error_der = 0.0;
+            link.num_accumulated_ders = 0;
+        }
+    }
+
     /// `nn.updateWeights`: for every node after the inputs with accumulated derivatives,
     /// b -= lr · acc / count; for every live link with accumulated derivatives,
     /// w -= (lr / count) · acc, then w' = w − lr · reg_rate · penalty'(w before the step).

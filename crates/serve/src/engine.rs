@@ -5,17 +5,18 @@
 //! epoch's snapshot to the worker, which draws frames from it and asks to stop when a
 //! command waits.
 
-use backprop_autograd::Graph;
+use backprop_autograd::{Graph, Var};
 use backprop_data::{Dataset, Feature, LabelEncoding, PlaygroundSpec};
-use backprop_nn::{Activation, Loss, ModelMeta, Module, Sequential, mlp, save_model};
+use backprop_nn::{Activation, Layer, Loss, ModelMeta, Module, Reduction, Sequential, mlp, save_model};
 use backprop_optim::{OptimizerConfig, ScheduleConfig, ScheduleKind};
 use backprop_playground::{InputFeature, Problem, construct_input};
 use backprop_tensor::{Tensor, TensorRng};
 use backprop_train::{Control, EpochRecord, Observer, Snapshot, TrainConfig, Trainer, TrainingState};
 
+use crate::derivatives::{Backward, FORMULAS, LayerGradients, Local, batch_rows};
 use crate::error::{ApiError, ApiResult};
 use crate::experiment::Resolved;
-use crate::frame::{Frame, Grid, HEATMAP_SIZE, Points, node_grids, unix_ms};
+use crate::frame::{Frame, Grid, HEATMAP_SIZE, NEURON_MAP_SIZE, Points, node_grids, unix_ms};
 use crate::run::{Run, View};
 
 /// The element type of engine mode (PyTorch's default).
@@ -252,6 +253,8 @@ impl View for EngineView<'_> {
 
     fn frame(&self, points: bool, epochs_per_second: f64) -> Frame {
         let heatmap = self.data.features.as_ref().map(|features| self.heatmap(features));
+        let neurons =
+            self.data.features.as_ref().map_or_else(Vec::new, |features| self.neuron_maps(features));
         let (weights, biases) = dense_parameters(self.graph, self.model);
         Frame {
             epoch: self.epoch,
@@ -260,7 +263,7 @@ impl View for EngineView<'_> {
             epochs_per_second,
             step_time_ms: unix_ms(),
             heatmap,
-            neurons: Vec::new(),
+            neurons,
             weights,
             biases,
             points: if points { self.data.points.clone() } else { None },
@@ -270,6 +273,33 @@ impl View for EngineView<'_> {
 }
 
 impl EngineView<'_> {
+    /// Each node's output over the coarse grid, layer by layer, inputs first: the input
+    /// features themselves, then every layer of neurons after its activation (the model's
+    /// output as it comes, logits for the classification losses).
+    fn neuron_maps(&self, features: &[InputFeature]) -> Vec<Vec<Grid>> {
+        let mut input = Vec::with_capacity(features.len());
+        let mut rows: Vec<F> = Vec::with_capacity(NEURON_MAP_SIZE * NEURON_MAP_SIZE * features.len());
+        node_grids(NEURON_MAP_SIZE, 0, |x, y, _| {
+            construct_input(features, x, y, &mut input);
+            rows.extend(input.iter().map(|&v| v as F));
+        });
+        let cells = NEURON_MAP_SIZE * NEURON_MAP_SIZE;
+        let grid = Tensor::from_vec(&[cells, features.len()], rows);
+        let Ok(stages) = self.model.predict_stages(self.graph, &grid) else { return Vec::new() };
+        let grids_of = |t: &Tensor<F>| -> Vec<Grid> {
+            let width = t.shape().get(1).copied().unwrap_or(1).max(1);
+            let values = t.as_slice();
+            (0..width)
+                .map(|j| Grid {
+                    size: NEURON_MAP_SIZE,
+                    domain: backprop_playground::heatmap::DOMAIN,
+                    values: values.iter().skip(j).step_by(width).map(|&v| f64::from(v)).collect(),
+                })
+                .collect()
+        };
+        std::iter::once(&grid).chain(&stages).map(grids_of).collect()
+    }
+
     /// The model's output over the page's grid, `features` computed from each cell's (x, y).
     fn heatmap(&self, features: &[InputFeature]) -> Grid {
         let mut input = Vec::with_capacity(features.len());
@@ -396,7 +426,112 @@ impl Run for EngineRun {
         model_file_bytes(&self.graph, &self.model, &meta)
     }
 
+    /// backprop-autograd's backward pass on the batch, the model's layers run one by one so
+    /// that each Dense layer's Z is a node whose gradient can be read; then one forward pass
+    /// of the example with σ'(z) of each layer read as the gradient of Z under a seed of ones
+    /// at its activation. The graph's tape and gradients are cleared afterwards (the Trainer
+    /// starts every step from zero gradients anyway).
+    fn derivatives(&mut self, example: usize) -> ApiResult<(Backward, Local)> {
+        let batch = batch_rows(example, self.config.batch_size, self.train.len())?;
+        let retained = self.graph.set_retain_tape(true);
+        let result = layer_derivatives(&mut self.graph, &self.model, self.loss, &self.train, &batch, example);
+        self.graph.set_retain_tape(retained);
+        self.graph.zero_grad();
+        self.graph.clear();
+        let (layers, slopes) = result.map_err(|e| ApiError::conflict(e.to_string()))?;
+        let weights = layers.iter().map(|l| l.w.clone()).collect();
+        Ok((
+            Backward { batch, layers, formulas: FORMULAS, updated: false },
+            Local { example, weights, slopes },
+        ))
+    }
+
     fn data_csv(&self) -> String {
         self.data.points.as_ref().map_or_else(|| "x,y,label,split\n".to_string(), Points::csv)
     }
+}
+
+/// A Dense layer's output Z and the activation's output after it (Z itself when none follows).
+fn run_layers(graph: &mut Graph<F>, model: &Sequential, x: Var) -> backprop_nn::Result<Vec<(Var, Var)>> {
+    let mut h = x;
+    let mut outputs: Vec<(Var, Var)> = Vec::new();
+    for layer in model.layers() {
+        match layer {
+            Layer::Dense(dense) => {
+                h = dense.clone().forward(graph, h)?;
+                outputs.push((h, h));
+            }
+            Layer::Activation(activation) => {
+                h = activation.apply(graph, h)?;
+                if let Some(last) = outputs.last_mut() {
+                    last.1 = h;
+                }
+            }
+            Layer::Dropout(dropout) => h = dropout.clone().forward(graph, h)?,
+        }
+    }
+    Ok(outputs)
+}
+
+/// Any of the errors of the libraries a backward pass goes through (data, nn, autograd).
+type AnyError = Box<dyn std::error::Error>;
+
+/// The Dense layers' gradients on `batch` and σ'(z) per layer at `example`.
+fn layer_derivatives(
+    graph: &mut Graph<F>,
+    model: &Sequential,
+    loss: Loss,
+    train: &Dataset<F>,
+    batch: &[usize],
+    example: usize,
+) -> Result<(Vec<LayerGradients>, Vec<Vec<f64>>), AnyError> {
+    let to_f64 = |t: &Tensor<F>| -> Vec<f64> { t.as_slice().iter().map(|&v| f64::from(v)).collect() };
+    // A node no gradient reached (below a dead ReLU, say) has a zero one.
+    let grad = |graph: &Graph<F>, v: Var| -> Result<Vec<f64>, AnyError> {
+        let len = graph.value(v)?.len();
+        Ok(graph.grad_opt(v)?.map_or_else(|| vec![0.0; len], to_f64))
+    };
+    let as_matrix = |values: Vec<f64>, columns: usize| -> Vec<Vec<f64>> {
+        values.chunks(columns.max(1)).map(<[f64]>::to_vec).collect()
+    };
+    graph.clear();
+    graph.zero_grad();
+    let mut rows = backprop_data::Batch::new();
+    train.batch_into(batch, &mut rows)?;
+    let x = graph.input_copy(&rows.features);
+    let outputs = run_layers(graph, model, x)?;
+    // The model's output, as the Trainer's loss takes it.
+    let Some(&(_, out)) = outputs.last() else { return Ok((Vec::new(), Vec::new())) };
+    let mean = loss.compute_targets(graph, out, (&rows.targets).into(), Reduction::Mean)?;
+    graph.backward(mean)?;
+    let mut layers = Vec::with_capacity(outputs.len());
+    for (dense, &(z, _)) in model.dense_layers().zip(&outputs) {
+        let width = graph.shape(z)?[1];
+        let dz_rows = grad(graph, z)?;
+        let dz: Vec<f64> = (0..width).map(|j| dz_rows.iter().skip(j).step_by(width).sum()).collect();
+        let w = as_matrix(to_f64(graph.value(dense.weight())?), width);
+        let dw = as_matrix(grad(graph, dense.weight())?, width);
+        let (b, db) = match dense.bias() {
+            Some(bias) => (to_f64(graph.value(bias)?), grad(graph, bias)?),
+            None => (vec![0.0; width], dz.clone()),
+        };
+        layers.push(LayerGradients { dz, dw, db, w, b });
+    }
+    // σ'(z) at the example: the gradient of Z when the activation's output is seeded with ones.
+    graph.clear();
+    graph.zero_grad();
+    train.batch_into(&[example], &mut rows)?;
+    let x = graph.input_copy(&rows.features);
+    let outputs = run_layers(graph, model, x)?;
+    let mut slopes = Vec::with_capacity(outputs.len());
+    for &(z, a) in &outputs {
+        if z == a {
+            slopes.push(vec![1.0; graph.shape(z)?[1]]);
+            continue;
+        }
+        let ones = Tensor::full(graph.shape(a)?, 1.0);
+        graph.backward_with_seed(a, ones)?;
+        slopes.push(grad(graph, z)?);
+    }
+    Ok((layers, slopes))
 }

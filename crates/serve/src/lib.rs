@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod derivatives;
 pub mod engine;
 pub mod error;
 pub mod experiment;
@@ -69,6 +70,8 @@ fn app(state: AppState) -> Router {
         .route("/api/sessions/{id}/reset", post(routes::reset))
         .route("/api/sessions/{id}/regenerate", post(routes::regenerate))
         .route("/api/sessions/{id}/step", post(routes::step))
+        .route("/api/sessions/{id}/backward", post(routes::backward))
+        .route("/api/sessions/{id}/weight", get(routes::weight))
         .route("/api/sessions/{id}/events", get(routes::events))
         .route("/api/sessions/{id}/data.csv", get(routes::data_csv))
         .route("/api/sessions/{id}/model.safetensors", get(routes::model_file))

@@ -9,7 +9,8 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +18,7 @@ use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::derivatives::{WeightQuery, weight_info};
 use crate::engine::{EngineRun, F};
 use crate::error::{ApiError, ApiResult};
 use crate::experiment::{Experiment, Mode, Resolved};
@@ -215,6 +217,57 @@ pub async fn step(
     }
     let frame = session.ask(|reply| Command::Step(epochs, reply)).await?.map_err(ApiError::conflict)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], frame).into_response())
+}
+
+/// The body of `backward`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackwardBody {
+    /// The training row whose batch is taken (default 0).
+    pub example: Option<usize>,
+}
+
+/// Runs `report` on the session's training thread and answers with its JSON.
+async fn report(
+    session: &Session,
+    report: impl FnOnce(&mut dyn Run) -> ApiResult<Value> + Send + 'static,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(session.ask(|reply| Command::With(Box::new(report), reply)).await??))
+}
+
+/// The JSON of a report (serialising plain numbers and strings cannot fail; a non-finite
+/// number from a diverged run becomes `null`).
+fn to_json(value: &impl serde::Serialize) -> ApiResult<Value> {
+    serde_json::to_value(value).map_err(|e| ApiError::conflict(format!("cannot write the report: {e}")))
+}
+
+/// `POST /api/sessions/{id}/backward`: one mini-batch's backward pass, layer by layer.
+pub async fn backward(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let session = state.get(&id)?;
+    let BackwardBody { example } = optional_json(&headers, &body)?;
+    let example = example.unwrap_or(0);
+    report(&session, move |run| to_json(&run.derivatives(example)?.0)).await
+}
+
+/// `GET /api/sessions/{id}/weight?layer=l&from=i&to=j[&input=k&output=o&example=e]`: a
+/// weight's value, ∂L/∂w on the batch holding row e, and its path sum from input k to output o.
+pub async fn weight(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<WeightQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let session = state.get(&id)?;
+    let Query(query) = query?;
+    report(&session, move |run| {
+        let (backward, local) = run.derivatives(query.example.unwrap_or(0))?;
+        to_json(&weight_info(&query, &backward, &local)?)
+    })
+    .await
 }
 
 /// `GET /api/sessions/{id}/data.csv`.

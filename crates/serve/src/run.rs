@@ -3,6 +3,7 @@
 
 use backprop_playground::{Example, Network, Playground, PlaygroundConfig, construct_input};
 
+use crate::derivatives::{Backward, FORMULAS, LayerGradients, Local, batch_rows};
 use crate::error::{ApiError, ApiResult};
 use crate::frame::{Frame, Grid, HEATMAP_SIZE, NEURON_MAP_SIZE, Points, node_grids, unix_ms};
 
@@ -43,6 +44,13 @@ pub trait Run: View + Send {
     /// # Errors
     /// When the model cannot be saved (a diverged weight).
     fn model_file(&self) -> ApiResult<Vec<u8>>;
+    /// The gradients of the mini-batch of consecutive training rows holding row `example`
+    /// (L the mean loss over the batch, without the regularisation penalty) and the local
+    /// derivatives at `example`, from the run's own engine; the parameters are not updated.
+    ///
+    /// # Errors
+    /// 400 when `example` is not a training row.
+    fn derivatives(&mut self, example: usize) -> ApiResult<(Backward, Local)>;
 }
 
 /// Playground mode: the replica itself, so every loss is the page's.
@@ -179,6 +187,59 @@ impl Run for PlaygroundRun {
         let mut meta = backprop_nn::ModelMeta::new(loss);
         meta.feature_names = self.run.features().iter().map(|f| f.name().to_string()).collect();
         crate::engine::model_file_bytes(&graph, &model, &meta)
+    }
+
+    /// The replica's own `back_prop` on a copy of its network: ∂E/∂z of each node and
+    /// ∂E/∂w of each link summed over the batch's rows as the page accumulates them, divided
+    /// by the count as its update does (E = ½(output − label)², the page's loss).
+    fn derivatives(&mut self, example: usize) -> ApiResult<(Backward, Local)> {
+        let points = self.run.train_points();
+        let batch = batch_rows(example, self.run.config().batch_size, points.len())?;
+        let features = self.run.features();
+        let mut input = Vec::with_capacity(features.len());
+        let mut network = self.run.network().clone();
+        network.clear_accumulated();
+        for &row in &batch {
+            construct_input(features, points[row].x, points[row].y, &mut input);
+            network.forward_prop(&input).map_err(|e| ApiError::conflict(e.to_string()))?;
+            network.back_prop(points[row].label);
+        }
+        let (weights, biases) = layer_parameters(&network);
+        let mut layers = Vec::with_capacity(weights.len());
+        let mut start = network.layer_sizes()[0];
+        for (w, b) in weights.iter().zip(&biases) {
+            let mean = |sum: f64, count: usize| if count == 0 { 0.0 } else { sum / count as f64 };
+            let nodes = start..start + b.len();
+            let dz: Vec<f64> = nodes
+                .clone()
+                .map(|n| mean(network.nodes()[n].acc_input_der, network.nodes()[n].num_accumulated_ders))
+                .collect();
+            let mut dw = vec![vec![0.0; b.len()]; w.len()];
+            for (j, n) in nodes.enumerate() {
+                for (row, link) in dw.iter_mut().zip(network.input_links(n)) {
+                    row[j] = mean(link.acc_error_der, link.num_accumulated_ders);
+                }
+            }
+            layers.push(LayerGradients { db: dz.clone(), dz, dw, w: w.clone(), b: b.clone() });
+            start += b.len();
+        }
+        // The local derivatives: the page's σ' at the example's forward pass.
+        construct_input(features, points[example].x, points[example].y, &mut input);
+        network.forward_prop(&input).map_err(|e| ApiError::conflict(e.to_string()))?;
+        let sizes = network.layer_sizes();
+        let slopes = (1..sizes.len())
+            .map(|l| {
+                network
+                    .layer(l)
+                    .iter()
+                    .map(|node| node.activation.der_given_output(node.total_input, node.output))
+                    .collect()
+            })
+            .collect();
+        Ok((
+            Backward { batch, layers, formulas: FORMULAS, updated: false },
+            Local { example, weights, slopes },
+        ))
     }
 
     fn data_csv(&self) -> String {

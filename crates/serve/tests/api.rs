@@ -496,6 +496,14 @@ fn engine_mode_trains_any_shape_with_the_library_optimizers() {
     assert_eq!(first["weights"].as_array().unwrap().len(), 4);
     assert_eq!(first["weights"][0].as_array().unwrap().len(), 4);
     assert_eq!(first["weights"][0][0].as_array().unwrap().len(), 16);
+    // A small map per node: the 4 inputs, 3 hidden layers of 16 and the 2 outputs.
+    let neurons = first["neurons"].as_array().unwrap();
+    let widths: Vec<usize> = neurons.iter().map(|l| l.as_array().unwrap().len()).collect();
+    assert_eq!(widths, [4, 16, 16, 16, 2]);
+    assert_eq!(neurons[4][1]["values"].as_array().unwrap().len(), 20 * 20);
+    // The input x over the grid runs from −6 to 6, left to right.
+    let x_map = nested(&neurons[0][0]["values"]);
+    assert!(x_map[0] < -5.0 && x_map[19] > 5.0, "{:?}", &x_map[..20]);
     let frame = post(&server, &format!("/api/sessions/{id}/step"), "{\"epochs\": 40}").json();
     assert_eq!(frame["epoch"], 40);
     let (before, after) = (first["testLoss"].as_f64().unwrap(), frame["testLoss"].as_f64().unwrap());
@@ -635,4 +643,99 @@ fn models_download_as_backprop_nn_model_files() {
     assert_eq!(model.out_features(), Some(2));
     assert_eq!(model.in_features(), Some(2));
     get(&server, "/api/sessions/feedbeef/model.safetensors").error(404);
+}
+
+/// The numbers of a nested JSON array, flattened in order.
+fn nested(v: &Value) -> Vec<f64> {
+    match v {
+        Value::Array(items) => items.iter().flat_map(nested).collect(),
+        other => vec![other.as_f64().unwrap()],
+    }
+}
+
+/// One full-batch epoch of plain gradient descent moves every weight and bias by exactly
+/// −η · the gradient the backward endpoint reported: the endpoint's numbers are the ones the
+/// run trains with, in both modes. The weight endpoint agrees with the backward endpoint.
+#[test]
+fn backward_gradients_are_the_ones_a_full_batch_step_applies() {
+    let server = start(limits());
+    for (mode, extra, tolerance) in
+        [("playground", "", 1e-12), ("engine", ", \"optimizer\": \"sgd\", \"loss\": \"log\"", 1e-4)]
+    {
+        // 250 training points in one batch: one epoch is one update.
+        let (id, _) = create(
+            &server,
+            &format!(
+                "{{\"mode\": \"{mode}\", \"dataset\": \"circle\", \"percTrainData\": 50, \"batchSize\": 250, \
+                 \"hidden\": [3, 2], \"learningRate\": 0.3, \"regularization\": \"none\", \"seed\": \"grad\"{extra}}}"
+            ),
+        );
+        let backward = post(&server, &format!("/api/sessions/{id}/backward"), "{}");
+        assert_eq!(backward.status, 200, "{mode}: {}", backward.text());
+        let backward = backward.json();
+        assert_eq!(backward["batch"].as_array().unwrap().len(), 250, "{mode}");
+        assert_eq!(backward["updated"], false);
+        assert_eq!(backward["formulas"]["dW"], "dW = Xᵀ·dZ");
+        let layers = backward["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 3, "{mode}");
+        // Layer shapes: [in][out] with in = 2 features (x, y), then 3, 2, 1 outputs.
+        for (layer, (inputs, outputs)) in layers.iter().zip([(2, 3), (3, 2), (2, 1)]) {
+            assert_eq!(layer["W"].as_array().unwrap().len(), inputs, "{mode}");
+            assert_eq!(layer["dW"][0].as_array().unwrap().len(), outputs, "{mode}");
+            // dZ summed over the rows is db (in f64 here, in f32 by the engine's backward).
+            let (dz, db) = (nested(&layer["dZ"]), nested(&layer["db"]));
+            let scale = db.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            assert!(
+                dz.iter().zip(&db).all(|(a, b)| (a - b).abs() <= tolerance * scale),
+                "{mode}: {dz:?} vs {db:?}"
+            );
+        }
+        let weight = get(&server, &format!("/api/sessions/{id}/weight?layer=2&from=1&to=0&input=1&output=0"));
+        assert_eq!(weight.status, 200, "{mode}: {}", weight.text());
+        let weight = weight.json();
+        assert_eq!(weight["value"], layers[2]["W"][1][0], "{mode}");
+        assert_eq!(weight["grad"], layers[2]["dW"][1][0], "{mode}");
+        // Input 1 → any of the 3 nodes of layer 1 → node 1 of layer 2 → the output: 3 paths.
+        assert_eq!(weight["pathCount"], 3, "{mode}");
+        let listed: f64 =
+            weight["paths"].as_array().unwrap().iter().map(|p| p["product"].as_f64().unwrap()).sum();
+        assert!(
+            (listed - weight["pathSum"].as_f64().unwrap()).abs() <= 1e-12 * listed.abs().max(1.0),
+            "{mode}"
+        );
+
+        let frame = post(&server, &format!("/api/sessions/{id}/step"), "{\"epochs\": 1}").json();
+        for (l, layer) in layers.iter().enumerate() {
+            for (before, grad, after) in [
+                (nested(&layer["W"]), nested(&layer["dW"]), nested(&frame["weights"][l])),
+                (nested(&layer["b"]), nested(&layer["db"]), nested(&frame["biases"][l])),
+            ] {
+                let scale = grad.iter().fold(0.0f64, |m, g| m.max((0.3 * g).abs()));
+                assert!(scale > 0.0, "{mode}: layer {l} has no gradient");
+                for ((w, g), w2) in before.iter().zip(&grad).zip(&after) {
+                    let expected = w - 0.3 * g;
+                    assert!(
+                        (w2 - expected).abs() <= tolerance * scale.max(w.abs()),
+                        "{mode}: layer {l}: {w} - 0.3 * {g} = {expected}, the step gave {w2}"
+                    );
+                }
+            }
+        }
+
+        // Out-of-range queries and bodies are 400s naming the field.
+        let bad = get(&server, &format!("/api/sessions/{id}/weight?layer=3&from=0&to=0"));
+        assert!(bad.error(400).contains("`layer` 3"), "{}", bad.text());
+        let bad = get(&server, &format!("/api/sessions/{id}/weight?layer=0&from=0&to=7"));
+        assert!(bad.error(400).contains("`to` 7"), "{}", bad.text());
+        let bad = get(&server, &format!("/api/sessions/{id}/weight?layer=0&from=0"));
+        assert!(bad.error(400).contains("to"), "{}", bad.text());
+        let bad = get(&server, &format!("/api/sessions/{id}/weight?layer=0&from=0&to=0&colour=red"));
+        assert!(bad.error(400).contains("colour"), "{}", bad.text());
+        let bad = post(&server, &format!("/api/sessions/{id}/backward"), "{\"example\": 250}");
+        assert!(bad.error(400).contains("`example` 250"), "{}", bad.text());
+        let bad = post(&server, &format!("/api/sessions/{id}/backward"), "{\"rows\": 2}");
+        assert!(bad.error(400).contains("rows"), "{}", bad.text());
+    }
+    assert_eq!(get(&server, "/api/sessions/nope/weight?layer=0&from=0&to=0").status, 404);
+    alive(&server);
 }
