@@ -17,8 +17,29 @@ pub struct Grid {
     pub size: usize,
     /// The domain on both axes.
     pub domain: [f64; 2],
-    /// `size * size` values.
+    /// `size * size` values, sent with [`GRID_DIGITS`] significant digits.
+    #[serde(serialize_with = "significant")]
     pub values: Vec<f64>,
+}
+
+/// Significant digits of the grids' values in a frame: they only colour pixels, and at full
+/// precision they are two thirds of a frame's bytes (a 6×8 network's frame is 650 KB), which
+/// the page must parse before it draws.
+pub const GRID_DIGITS: i32 = 4;
+
+/// `v` rounded to [`GRID_DIGITS`] significant digits (its sign kept, so a discretised map's
+/// colours do not change).
+pub fn round_significant(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let scale = 10f64.powi(GRID_DIGITS - 1 - v.abs().log10().floor() as i32);
+    let rounded = (v * scale).round() / scale;
+    if rounded.is_finite() { rounded } else { v }
+}
+
+fn significant<S: serde::Serializer>(values: &[f64], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(values.iter().map(|&v| round_significant(v)))
 }
 
 /// The data points, `[x, y, label]` each.
@@ -103,4 +124,29 @@ pub fn node_grids(
         .into_iter()
         .map(|values| Grid { size, domain: backprop_playground::heatmap::DOMAIN, values })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_values_keep_four_significant_digits_and_their_sign() {
+        for (v, expected) in [
+            (0.123_456, 0.1235),
+            (-0.000_123_456, -0.000_123_5),
+            (35.999_99, 36.0),
+            (-1.0, -1.0),
+            (1e-300, 1e-300),
+            (0.0, 0.0),
+        ] {
+            assert_eq!(round_significant(v), expected, "{v}");
+        }
+        assert!(round_significant(f64::NAN).is_nan());
+        let grid = Grid { size: 1, domain: [-6.0, 6.0], values: vec![0.987_654_321, -2.5e-5] };
+        assert_eq!(
+            serde_json::to_string(&grid).unwrap(),
+            r#"{"size":1,"domain":[-6.0,6.0],"values":[0.9877,-0.000025]}"#
+        );
+    }
 }
