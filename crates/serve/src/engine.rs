@@ -272,19 +272,24 @@ impl View for EngineView<'_> {
     }
 }
 
+/// One batch of every cell's `features` over a `size`-per-side grid of the plane, in the
+/// grids' order, predicted at once.
+fn grid_batch(size: usize, features: &[InputFeature]) -> Tensor<F> {
+    let mut input = Vec::with_capacity(features.len());
+    let mut rows: Vec<F> = Vec::with_capacity(size * size * features.len());
+    node_grids(size, 0, |x, y, _| {
+        construct_input(features, x, y, &mut input);
+        rows.extend(input.iter().map(|&v| v as F));
+    });
+    Tensor::from_vec(&[size * size, features.len()], rows)
+}
+
 impl EngineView<'_> {
     /// Each node's output over the coarse grid, layer by layer, inputs first: the input
     /// features themselves, then every layer of neurons after its activation (the model's
     /// output as it comes, logits for the classification losses).
     fn neuron_maps(&self, features: &[InputFeature]) -> Vec<Vec<Grid>> {
-        let mut input = Vec::with_capacity(features.len());
-        let mut rows: Vec<F> = Vec::with_capacity(NEURON_MAP_SIZE * NEURON_MAP_SIZE * features.len());
-        node_grids(NEURON_MAP_SIZE, 0, |x, y, _| {
-            construct_input(features, x, y, &mut input);
-            rows.extend(input.iter().map(|&v| v as F));
-        });
-        let cells = NEURON_MAP_SIZE * NEURON_MAP_SIZE;
-        let grid = Tensor::from_vec(&[cells, features.len()], rows);
+        let grid = grid_batch(NEURON_MAP_SIZE, features);
         let Ok(stages) = self.model.predict_stages(self.graph, &grid) else { return Vec::new() };
         let grids_of = |t: &Tensor<F>| -> Vec<Grid> {
             let width = t.shape().get(1).copied().unwrap_or(1).max(1);
@@ -302,15 +307,8 @@ impl EngineView<'_> {
 
     /// The model's output over the page's grid, `features` computed from each cell's (x, y).
     fn heatmap(&self, features: &[InputFeature]) -> Grid {
-        let mut input = Vec::with_capacity(features.len());
-        let mut rows: Vec<F> = Vec::with_capacity(HEATMAP_SIZE * HEATMAP_SIZE * features.len());
-        // One batch of every grid cell's features, predicted at once.
-        node_grids(HEATMAP_SIZE, 0, |x, y, _| {
-            construct_input(features, x, y, &mut input);
-            rows.extend(input.iter().map(|&v| v as F));
-        });
         let cells = HEATMAP_SIZE * HEATMAP_SIZE;
-        let grid = Tensor::from_vec(&[cells, features.len()], rows);
+        let grid = grid_batch(HEATMAP_SIZE, features);
         let values = match self.model.predict(self.graph, &grid) {
             Ok(out) => {
                 let width = out.shape().get(1).copied().unwrap_or(1).max(1);
