@@ -294,11 +294,14 @@ pub fn is_fallback(core: &str, cpu: VectorIsa) -> bool {
 /// Which code computes a matrix product of one element type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GemmPath {
-    /// This crate's AVX-512 kernel (`f32` on a processor with AVX-512), with its block sizes
+    /// This crate's blocked AVX-512 kernel ([`avx512_kernel_runs`]), with its block sizes
     /// `(mc, kc, nc)`.
     Avx512 {
         /// Rows, depth and columns of a block.
         blocking: (usize, usize, usize),
+        /// `openblas_get_corename` of the OpenBLAS kernels it replaces, when they are a
+        /// fallback below this processor (for `f32` the kernel runs whatever OpenBLAS chose).
+        replaces_fallback: Option<String>,
     },
     /// The `gemm` crate's kernels (AVX2/FMA, chosen at run time), in place of OpenBLAS's `core`
     /// kernels, which are a fallback narrower than this processor's vectors.
@@ -318,8 +321,16 @@ pub enum GemmPath {
 impl std::fmt::Display for GemmPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            GemmPath::Avx512 { blocking: (mc, kc, nc) } => {
-                write!(f, "backprop AVX-512 kernel (blocks mc={mc} kc={kc} nc={nc})")
+            GemmPath::Avx512 { blocking: (mc, kc, nc), replaces_fallback } => {
+                write!(f, "backprop AVX-512 kernel (blocks mc={mc} kc={kc} nc={nc})")?;
+                if let Some(core) = replaces_fallback {
+                    let isa = core_isa(core).map_or("?", VectorIsa::name);
+                    write!(
+                        f,
+                        ", in place of OpenBLAS's {core} kernels ({isa}), a fallback below this CPU's AVX-512"
+                    )?;
+                }
+                Ok(())
             }
             GemmPath::OpenBlas { core, fallback: false } => {
                 let isa = core_isa(core).map_or("unknown width".to_string(), |i| i.name().to_string());
@@ -348,17 +359,42 @@ impl std::fmt::Display for GemmPath {
 /// The path `gemm` takes for large products of `F` here (small and one-row products of `f32`
 /// may take other kernels of this crate, see [`crate::gemm`]).
 pub fn gemm_path<F: crate::Float>() -> GemmPath {
-    #[cfg(target_arch = "x86_64")]
-    if F::NAME == "f32" && crate::sgemm_avx512::available() {
-        let b = crate::panels::blocking();
-        return GemmPath::Avx512 { blocking: (b.mc, b.kc, b.nc) };
-    }
     let core = openblas_core().to_string();
+    #[cfg(target_arch = "x86_64")]
+    if avx512_kernel_runs::<F>() {
+        let b = crate::panels::blocking::<F>();
+        let replaces_fallback = is_fallback(&core, cpu_isa()).then_some(core);
+        return GemmPath::Avx512 { blocking: (b.mc, b.kc, b.nc), replaces_fallback };
+    }
     if gemm_crate_replaces_openblas() {
         return GemmPath::GemmCrate { core };
     }
     let fallback = is_fallback(&core, cpu_isa());
     GemmPath::OpenBlas { core, fallback }
+}
+
+/// Whether [`crate::gemm`] runs the large products (two rows and columns or more) of `F` on
+/// this crate's blocked AVX-512 kernel, decided once per type and process. Only on a processor
+/// with AVX-512F; then `f32` always (1.6–1.8× OpenBLAS's 256-bit kernels per core, about even
+/// with its own AVX-512 ones on the training workloads' shapes, and its sums do not depend on
+/// the thread count), `f64` only in place of an OpenBLAS fallback ([`is_fallback`]): OpenBLAS's
+/// own AVX-512 `dgemm` measured faster than this kernel (docs/PERFORMANCE.md), its SSE3
+/// fallback several times slower.
+pub fn avx512_kernel_runs<F: crate::Float>() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static F32: OnceLock<bool> = OnceLock::new();
+        static F64: OnceLock<bool> = OnceLock::new();
+        if F::NAME == "f32" {
+            *F32.get_or_init(crate::gemm_avx512::available)
+        } else {
+            *F64.get_or_init(|| crate::gemm_avx512::available() && is_fallback(openblas_core(), cpu_isa()))
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// Whether [`crate::gemm`] hands its products to the `gemm` crate instead of OpenBLAS, decided
@@ -458,19 +494,33 @@ mod tests {
     }
 
     #[test]
-    fn openblas_names_its_kernels() {
+    fn openblas_names_its_kernels_and_each_type_its_path() {
         let core = openblas_core();
         assert!(!core.is_empty() && core != "unknown", "{core}");
-        let path = gemm_path::<f64>();
-        // f64 runs on OpenBLAS, unless its kernels are a fallback the gemm crate replaces
-        // (e.g. under OPENBLAS_CORETYPE=Prescott on an AVX2 machine).
-        match &path {
-            GemmPath::GemmCrate { core: c } => {
-                assert!(c == core && gemm_crate_replaces_openblas() && is_fallback(core, cpu_isa()))
+        let fallback = is_fallback(core, cpu_isa());
+        for (path, runs_ours) in [
+            (gemm_path::<f32>(), avx512_kernel_runs::<f32>()),
+            (gemm_path::<f64>(), avx512_kernel_runs::<f64>()),
+        ] {
+            // With AVX-512, f32 runs on backprop's kernel, and f64 in place of a fallback;
+            // otherwise on OpenBLAS, unless its kernels are a fallback the gemm crate replaces
+            // (e.g. under OPENBLAS_CORETYPE=Prescott on an AVX2 machine).
+            match &path {
+                GemmPath::Avx512 { replaces_fallback, .. } => {
+                    assert!(runs_ours && crate::gemm_avx512::available(), "{path}");
+                    assert_eq!(replaces_fallback.is_some(), fallback, "{path}");
+                }
+                GemmPath::GemmCrate { core: c } => {
+                    assert!(!runs_ours && c == core && gemm_crate_replaces_openblas() && fallback);
+                    assert!(path.to_string().contains(core), "{path}");
+                }
+                GemmPath::OpenBlas { core: c, .. } => {
+                    assert!(!runs_ours && c == core && !gemm_crate_replaces_openblas());
+                    assert!(path.to_string().contains(core), "{path}");
+                }
             }
-            GemmPath::OpenBlas { core: c, .. } => assert!(c == core && !gemm_crate_replaces_openblas()),
-            GemmPath::Avx512 { .. } => panic!("f64 never runs on the f32 AVX-512 kernel: {path:?}"),
         }
-        assert!(path.to_string().contains(core), "{path}");
+        assert_eq!(avx512_kernel_runs::<f32>(), cpu_isa() == VectorIsa::Avx512);
+        assert_eq!(avx512_kernel_runs::<f64>(), cpu_isa() == VectorIsa::Avx512 && fallback);
     }
 }

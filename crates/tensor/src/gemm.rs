@@ -7,9 +7,12 @@
 //!
 //! Where the work goes, by the number of multiply-adds `m·n·k`:
 //!
-//! - `f32` on a processor with AVX-512: products of small networks (below 2^16 multiply-adds,
-//!   `C` at most 64 wide) in registers without packing, larger ones (two rows and columns or
-//!   more) on a blocked AVX-512 kernel (see `sgemm_avx512`), on all threads above 2^21;
+//! - on a processor with AVX-512, products of two rows and columns or more from 2^16
+//!   multiply-adds on a blocked AVX-512 kernel (see `gemm_avx512`), on all threads above 2^21:
+//!   `f32` always, `f64` in place of an OpenBLAS fallback (`cpu::avx512_kernel_runs`); `f32`
+//!   products of small networks
+//!   (below 2^16 multiply-adds, `C` at most 64 wide) in registers without packing, and one-row
+//!   `f32` products on a row kernel (see `sgemm_avx512`);
 //! - a single row or column (`m = 1` or `n = 1`, e.g. inference on one sample): `?gemv`, which
 //!   reads the matrix once instead of packing it as `?gemm` does (5× faster for 1×784·784×512);
 //! - below 2^21: `?gemm` on the calling thread only;
@@ -20,11 +23,13 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use crate::error::{Result, TensorError};
 use crate::float::Float;
+#[cfg(target_arch = "x86_64")]
+use crate::gemm_avx512::{self, Element, Strided, StridedMut};
 use crate::parallel::with_one_blas_thread;
 #[cfg(target_arch = "x86_64")]
 use crate::sgemm_avx512;
 
-/// `f32` products with at least this many multiply-adds run on the AVX-512 kernel when the
+/// Products with at least this many multiply-adds run on the blocked AVX-512 kernel when the
 /// processor has it (smaller ones cost more in packing than they gain).
 #[cfg(target_arch = "x86_64")]
 const AVX512_MIN_MACS: usize = 1 << 16;
@@ -122,12 +127,55 @@ fn operand<'a, F: Float>(view: &ArrayView2<'a, F>) -> BlasOperand<'a, F> {
 }
 
 /// `op(view)` as the AVX-512 kernels read it: its element pointer and its row and column
-/// strides, swapped for a transpose. `F` must be `f32` (the callers check the type).
+/// strides, swapped for a transpose. `E` must be `F` (the callers check the type).
 #[cfg(target_arch = "x86_64")]
-fn strided_op<F: Float>(view: &ArrayView2<'_, F>, trans: Transpose) -> sgemm_avx512::Strided {
+fn strided_op<F: Float, E>(view: &ArrayView2<'_, F>, trans: Transpose) -> Strided<E> {
     let (s0, s1) = (view.strides()[0], view.strides()[1]);
     let (rows, cols) = if trans == Transpose::No { (s0, s1) } else { (s1, s0) };
-    sgemm_avx512::Strided { ptr: view.as_ptr().cast::<f32>(), rows, cols }
+    Strided { ptr: view.as_ptr().cast::<E>(), rows, cols }
+}
+
+/// `x` as the type `E`, which must be `F` itself (the callers check the type).
+#[cfg(target_arch = "x86_64")]
+fn same<F: Float, E: Element>(x: F) -> E {
+    assert!(std::any::TypeId::of::<F>() == std::any::TypeId::of::<E>());
+    // SAFETY: F and E are the same type (asserted above).
+    unsafe { std::mem::transmute_copy::<F, E>(&x) }
+}
+
+/// The blocked AVX-512 product of `gemm`'s checked operands when `F` is `E`; false (nothing
+/// done) for another type.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn blocked_avx512<F: Float, E: Element>(
+    alpha: F,
+    (a, trans_a): (&ArrayView2<'_, F>, Transpose),
+    (b, trans_b): (&ArrayView2<'_, F>, Transpose),
+    beta: F,
+    c: &mut ArrayViewMut2<'_, F>,
+    (m, n, k): (usize, usize, usize),
+    threads: usize,
+) -> bool {
+    if std::any::TypeId::of::<F>() != std::any::TypeId::of::<E>() {
+        return false;
+    }
+    let (c_s0, c_s1) = (c.strides()[0], c.strides()[1]);
+    let out = StridedMut { ptr: c.as_mut_ptr().cast::<E>(), rows: c_s0, cols: c_s1 };
+    // SAFETY: the caller checked AVX-512F; E is F, so the pointer casts are exact; the strides
+    // are the views' own and the shapes were checked by `gemm`; C is a unique mutable borrow
+    // (distinct elements, not aliasing A or B).
+    unsafe {
+        gemm_avx512::gemm(
+            (m, n, k),
+            same::<F, E>(alpha),
+            strided_op(a, trans_a),
+            strided_op(b, trans_b),
+            same::<F, E>(beta),
+            out,
+            threads,
+        )
+    };
+    true
 }
 
 fn to_i32(op: &'static str, what: &str, value: usize) -> Result<i32> {
@@ -306,9 +354,9 @@ pub fn gemm<F: Float>(
         && macs < AVX512_MIN_MACS
         && n <= sgemm_avx512::SMALL_MAX_N
         && k * n <= sgemm_avx512::SMALL_MAX_B
-        && sgemm_avx512::available()
+        && gemm_avx512::available()
     {
-        let out = sgemm_avx512::StridedMut { ptr: c.as_mut_ptr().cast::<f32>(), rows: c_s0, cols: c_s1 };
+        let out = StridedMut { ptr: c.as_mut_ptr().cast::<f32>(), rows: c_s0, cols: c_s1 };
         // F is f32 (checked above), so the pointer casts and conversions are exact.
         let (alpha, beta) = (alpha.to_f64() as f32, beta.to_f64() as f32);
         // SAFETY: AVX-512F is available; n and k·n are within the kernel's limits; the strides
@@ -330,7 +378,7 @@ pub fn gemm<F: Float>(
         && m == 1
         && n > 1
         && macs >= AVX512_MIN_MACS
-        && sgemm_avx512::available()
+        && gemm_avx512::available()
     {
         // One row: op(B) must have contiguous rows (a weight matrix [k, n] as stored).
         let (b_s0, b_s1) = (b.strides()[0], b.strides()[1]);
@@ -340,7 +388,7 @@ pub fn gemm<F: Float>(
             let incx = if trans_a == Transpose::No { a_s1 } else { a_s0 };
             let threads = if macs >= ROW_THREADS_MACS { crate::team::team_size() } else { 1 };
             let (alpha, beta) = (alpha.to_f64() as f32, beta.to_f64() as f32);
-            let b_op = sgemm_avx512::Strided { ptr: b.as_ptr().cast::<f32>(), rows: b_rows, cols: 1 };
+            let b_op = Strided { ptr: b.as_ptr().cast::<f32>(), rows: b_rows, cols: 1 };
             // SAFETY: AVX-512F is available; F is f32; x is row 0 of op(A) (k values, stride
             // incx), op(B) is [k, n] with contiguous rows, y is row 0 of C (n values, stride
             // c_s1); C is a unique mutable borrow.
@@ -359,30 +407,14 @@ pub fn gemm<F: Float>(
         }
     }
     #[cfg(target_arch = "x86_64")]
-    if std::any::TypeId::of::<F>() == std::any::TypeId::of::<f32>()
-        && m > 1
-        && n > 1
-        && macs >= AVX512_MIN_MACS
-        && sgemm_avx512::available()
-    {
-        let out = sgemm_avx512::StridedMut { ptr: c.as_mut_ptr().cast::<f32>(), rows: c_s0, cols: c_s1 };
+    if m > 1 && n > 1 && macs >= AVX512_MIN_MACS && crate::cpu::avx512_kernel_runs::<F>() {
         let threads = if macs >= MULTI_THREAD_GEMM_MACS { crate::team::team_size() } else { 1 };
-        // F is f32 (checked above), so the pointer casts and conversions are exact.
-        let (alpha, beta) = (alpha.to_f64() as f32, beta.to_f64() as f32);
-        // SAFETY: AVX-512F is available; the strides are the views' own and the shapes were
-        // checked above; C is a unique mutable borrow (distinct elements, not aliasing A or B).
-        unsafe {
-            sgemm_avx512::sgemm(
-                (m, n, k),
-                alpha,
-                strided_op(&a, trans_a),
-                strided_op(&b, trans_b),
-                beta,
-                out,
-                threads,
-            )
-        };
-        return Ok(());
+        let operands = ((&a, trans_a), (&b, trans_b));
+        if blocked_avx512::<F, f32>(alpha, operands.0, operands.1, beta, &mut c, (m, n, k), threads)
+            || blocked_avx512::<F, f64>(alpha, operands.0, operands.1, beta, &mut c, (m, n, k), threads)
+        {
+            return Ok(());
+        }
     }
     if crate::cpu::gemm_crate_replaces_openblas() {
         gemm_crate(alpha, &a, trans_a, &b, trans_b, beta, &mut c, macs);
@@ -647,6 +679,45 @@ mod tests {
         check_all_layouts(140, 130, 120);
     }
 
+    /// The blocked AVX-512 kernel on `f64` (taken where OpenBLAS would run a fallback kernel;
+    /// called directly here, so it is checked on every machine with AVX-512): every layout,
+    /// one thread and the team's, operands with padded rows and every other column.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx512_f64_path_matches_naive() {
+        if !gemm_avx512::available() {
+            eprintln!("skipped: this processor has no AVX-512F, so the blocked kernel cannot run here");
+            return;
+        }
+        for threads in [1, 2] {
+            let product: Product = if threads == 1 { by_avx512_f64::<1> } else { by_avx512_f64::<2> };
+            for (m, k, n) in [(2, 7, 3), (20, 17, 19), (140, 130, 120), (13, 300, 41)] {
+                check_all_layouts_of(product, m, k, n);
+            }
+            let big = sample(12, 13, 5);
+            let block = big.slice(s![1..5, 2..8]); // [4, 6], row stride 13
+            let skip = big.slice(s![0..6, ..;2]); // [6, 7], column stride 2
+            let mut c = Array2::from_elem((4, 7), f64::NAN);
+            product(1.0, block, Transpose::No, skip, Transpose::No, 0.0, c.view_mut());
+            assert_close(&c, &naive(&block.to_owned(), &skip.to_owned()));
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn by_avx512_f64<const THREADS: usize>(
+        alpha: f64,
+        a: ArrayView2<'_, f64>,
+        ta: Transpose,
+        b: ArrayView2<'_, f64>,
+        tb: Transpose,
+        beta: f64,
+        mut c: ArrayViewMut2<'_, f64>,
+    ) {
+        let (m, n) = c.dim();
+        let k = ta.apply(a.dim()).1;
+        assert!(blocked_avx512::<f64, f64>(alpha, (&a, ta), (&b, tb), beta, &mut c, (m, n, k), THREADS));
+    }
+
     /// The `gemm` crate's path (taken where OpenBLAS would run a fallback kernel; called
     /// directly here, so it is checked on every machine): every layout, one row or column, one
     /// thread and rayon's threads, operands with padded rows and every other column read in
@@ -763,7 +834,7 @@ mod tests {
     #[test]
     fn f32_products_do_not_depend_on_the_thread_count() {
         #[cfg(target_arch = "x86_64")]
-        let ours = sgemm_avx512::available();
+        let ours = gemm_avx512::available();
         #[cfg(not(target_arch = "x86_64"))]
         let ours = false;
         if !ours {

@@ -37,6 +37,8 @@ mod elementwise;
 mod error;
 mod float;
 mod gemm;
+#[cfg(target_arch = "x86_64")]
+mod gemm_avx512;
 mod init;
 mod kernels;
 mod matrix;

@@ -1,5 +1,5 @@
-//! The per-thread panel buffers of the AVX-512 product, its register tile and the block sizes
-//! the buffers hold.
+//! The per-thread panel buffers of the AVX-512 product (one pair per element type), its
+//! register tile and the block sizes the buffers hold.
 //!
 //! A module of its own so that the team (which prepares them on each of its threads when it
 //! starts) and the product (which runs on the team) do not depend on each other.
@@ -9,15 +9,18 @@
 //! each operand's block taking half of the cache it lives in so that the other operand's
 //! stream does not evict it:
 //!
-//! - `kc`: one packed `B` micro-panel (`kc × NR` values) fills half of L1, so it stays there
+//! - `kc`: one packed `B` micro-panel (`kc × NR` values, two 64-byte vectors per step: 128
+//!   bytes per step for `f32` and `f64` alike) fills half of L1, so it stays there
 //!   while the `A` micro-panels stream past (rounded down to a multiple of 8, 64 ..= 512);
 //! - `mc`: the packed `A` block (`mc × kc`) fills half of L2 (a multiple of `MR`, `MR ..= 1536`);
 //! - `nc`: the packed `B` block (`kc × nc`) fills half of this core's share of L3 (a multiple
-//!   of `NR`, `NR ..= 2048`: the upper bound, the constant used before, keeps each thread's
-//!   buffers small, 2.6 MB at `kc = 192` and `mc = 1356`, so that a training process stays
-//!   small).
+//!   of `NR`, at most 8 KiB of columns, 2048 `f32` or 1024 `f64`: the upper bound, the
+//!   constant used before, keeps each thread's buffers small, 2.6 MB at `kc = 192` and
+//!   `mc = 1356`, so that a training process stays small).
 //!
-//! With a 48 KiB L1 this gives `kc = 192`, the depth the kernel was first written for.
+//! With a 48 KiB L1 this gives `kc = 192`, the depth the kernel was first written for. Sizes
+//! are in bytes, so `f64` blocks hold half as many rows (`mc`) and columns (`nc`) as `f32`
+//! ones, at the same `kc`.
 
 use std::cell::RefCell;
 use std::sync::OnceLock;
@@ -26,8 +29,13 @@ use crate::cpu::{CacheSizes, cache_sizes};
 
 /// Rows of the register tile.
 pub(crate) const MR: usize = 12;
-/// Columns of the register tile (two 16-lane registers).
-pub(crate) const NR: usize = 32;
+/// Bytes of one row of the register tile: two 512-bit registers.
+const TILE_ROW_BYTES: usize = 128;
+
+/// Columns of the register tile for elements of `E` (32 `f32` or 16 `f64`).
+pub(crate) const fn nr<E>() -> usize {
+    TILE_ROW_BYTES / std::mem::size_of::<E>()
+}
 
 /// The block sizes of the blocked product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,39 +49,49 @@ pub(crate) struct Blocking {
 }
 
 impl Blocking {
-    /// The block sizes for caches of these sizes (the rule in the module's documentation).
-    pub(crate) fn for_caches(caches: &CacheSizes) -> Blocking {
-        const F32: usize = std::mem::size_of::<f32>();
+    /// The block sizes for elements of `element_bytes` bytes and caches of these sizes (the
+    /// rule in the module's documentation).
+    pub(crate) fn for_caches(caches: &CacheSizes, element_bytes: usize) -> Blocking {
+        let nr = TILE_ROW_BYTES / element_bytes;
         let round_down = |x: usize, multiple: usize| x / multiple * multiple;
-        let kc = round_down(caches.l1d / 2 / (NR * F32), 8).clamp(64, 512);
-        let mc = round_down(caches.l2 / 2 / (kc * F32), MR).clamp(MR, 1536);
-        let nc = round_down(caches.l3_share() / 2 / (kc * F32), NR).clamp(NR, 2048);
+        let kc = round_down(caches.l1d / 2 / TILE_ROW_BYTES, 8).clamp(64, 512);
+        let mc = round_down(caches.l2 / 2 / (kc * element_bytes), MR).clamp(MR, 1536);
+        let nc = round_down(caches.l3_share() / 2 / (kc * element_bytes), nr).clamp(nr, 8192 / element_bytes);
         Blocking { mc, kc, nc }
     }
 }
 
-/// This machine's block sizes (chosen once).
-pub(crate) fn blocking() -> Blocking {
-    static BLOCKING: OnceLock<Blocking> = OnceLock::new();
-    *BLOCKING.get_or_init(|| Blocking::for_caches(&cache_sizes()))
+/// This machine's block sizes for elements of `E` (chosen once per type).
+pub(crate) fn blocking<E>() -> Blocking {
+    static FOUR: OnceLock<Blocking> = OnceLock::new();
+    static EIGHT: OnceLock<Blocking> = OnceLock::new();
+    let bytes = std::mem::size_of::<E>();
+    let lock = if bytes == 4 { &FOUR } else { &EIGHT };
+    *lock.get_or_init(|| Blocking::for_caches(&cache_sizes(), bytes))
 }
 
 /// Per-thread panel buffers: one block of `A` and one of `B`.
-pub(crate) struct Panels {
-    pub(crate) a: Vec<f32>,
-    pub(crate) b: Vec<f32>,
+pub(crate) struct Panels<E> {
+    pub(crate) a: Vec<E>,
+    pub(crate) b: Vec<E>,
 }
 
-impl Panels {
+impl<E: Copy + Default> Panels<E> {
+    /// Buffers for this machine's blocks of `E`.
+    fn new() -> Self {
+        let (a, b) = Self::sizes(&blocking::<E>());
+        Panels { a: vec![E::default(); a], b: vec![E::default(); b] }
+    }
+
     /// Grows the buffers to hold blocks of `blocking` (a no-op at this machine's own blocking,
     /// which they are allocated for).
     pub(crate) fn reserve(&mut self, blocking: &Blocking) {
         let (a, b) = Self::sizes(blocking);
         if self.a.len() < a {
-            self.a.resize(a, 0.0);
+            self.a.resize(a, E::default());
         }
         if self.b.len() < b {
-            self.b.resize(b, 0.0);
+            self.b.resize(b, E::default());
         }
     }
 
@@ -87,18 +105,18 @@ thread_local! {
     /// Allocated at the largest size a block needs on a thread's first product (`mc·kc + kc·nc`
     /// values, 2.6 MB with a 48 KiB L1 and a 2 MiB L2), so that no later product, whatever its
     /// size, allocates.
-    pub(crate) static PANELS: RefCell<Panels> = RefCell::new({
-        let (a, b) = Panels::sizes(&blocking());
-        Panels { a: vec![0.0; a], b: vec![0.0; b] }
-    });
+    pub(crate) static PANELS_F32: RefCell<Panels<f32>> = RefCell::new(Panels::new());
+    /// The same for `f64` products (as many bytes), allocated on a thread's first `f64`
+    /// product: a training run in `f32` never pays for them.
+    pub(crate) static PANELS_F64: RefCell<Panels<f64>> = RefCell::new(Panels::new());
 }
 
-/// Allocates this thread's panel buffers now when the AVX-512 product can run here (the
+/// Allocates this thread's `f32` panel buffers now when the AVX-512 product can run here (the
 /// team's threads do it when they start, so that the first product they take part in
 /// allocates nothing).
 pub(crate) fn prepare_thread() {
     if std::arch::is_x86_feature_detected!("avx512f") {
-        PANELS.with(|_| {});
+        PANELS_F32.with(|_| {});
     }
 }
 
@@ -112,30 +130,36 @@ mod tests {
 
     #[test]
     fn blocking_follows_the_cache_rule() {
-        // Zen 5 here: 48 KiB L1d, 1 MiB L2, 32 MiB L3 for 2 CPUs.
-        let zen5 = Blocking::for_caches(&caches(48 << 10, 1 << 20, 32 << 20, 2));
+        const F32: usize = 4;
+        // Zen 5: 48 KiB L1d, 1 MiB L2, 32 MiB L3 for 2 CPUs.
+        let zen5 = Blocking::for_caches(&caches(48 << 10, 1 << 20, 32 << 20, 2), F32);
         assert_eq!(zen5, Blocking { kc: 192, mc: 672, nc: 2048 });
         // Intel with 48 KiB L1d and 2 MiB L2.
-        let xeon = Blocking::for_caches(&caches(48 << 10, 2 << 20, 105 << 20, 2));
+        let xeon = Blocking::for_caches(&caches(48 << 10, 2 << 20, 105 << 20, 2), F32);
         assert_eq!(xeon, Blocking { kc: 192, mc: 1356, nc: 2048 });
         // 32 KiB L1d and 512 KiB L2, a small L3 for 16 CPUs: every size shrinks.
-        let small = Blocking::for_caches(&caches(32 << 10, 512 << 10, 4 << 20, 16));
+        let small = Blocking::for_caches(&caches(32 << 10, 512 << 10, 4 << 20, 16), F32);
         assert_eq!(small, Blocking { kc: 128, mc: 504, nc: 256 });
         // Tiny or missing caches stay within the bounds.
-        let tiny = Blocking::for_caches(&caches(1 << 10, 1 << 10, 0, 1));
-        assert_eq!(tiny, Blocking { kc: 64, mc: MR, nc: NR });
+        let tiny = Blocking::for_caches(&caches(1 << 10, 1 << 10, 0, 1), F32);
+        assert_eq!(tiny, Blocking { kc: 64, mc: MR, nc: nr::<f32>() });
         for b in [zen5, xeon, small, tiny] {
             assert_eq!(b.mc % MR, 0);
-            assert_eq!(b.nc % NR, 0);
-            assert!(b.kc * NR * 4 <= (48 << 10) / 2 || b.kc == 64, "{b:?}");
+            assert_eq!(b.nc % nr::<f32>(), 0);
+            assert!(b.kc * nr::<f32>() * 4 <= (48 << 10) / 2 || b.kc == 64, "{b:?}");
         }
+        // f64: the same bytes, so the same depth and half the rows and columns.
+        let xeon64 = Blocking::for_caches(&caches(48 << 10, 2 << 20, 105 << 20, 2), 8);
+        assert_eq!(xeon64, Blocking { kc: 192, mc: 672, nc: 1024 });
+        assert_eq!(nr::<f64>(), 16);
     }
 
     #[test]
-    fn this_machine_blocking_is_computed_once_and_fits_its_caches() {
-        let b = blocking();
-        assert_eq!(b, blocking());
-        assert_eq!(b, Blocking::for_caches(&cache_sizes()));
-        assert!(b.kc * NR * 4 <= cache_sizes().l1d / 2 || b.kc == 64, "{b:?}");
+    fn this_machine_blocking_is_computed_once_per_type_and_fits_its_caches() {
+        let b = blocking::<f32>();
+        assert_eq!(b, blocking::<f32>());
+        assert_eq!(b, Blocking::for_caches(&cache_sizes(), 4));
+        assert!(b.kc * nr::<f32>() * 4 <= cache_sizes().l1d / 2 || b.kc == 64, "{b:?}");
+        assert_eq!(blocking::<f64>(), Blocking::for_caches(&cache_sizes(), 8));
     }
 }
