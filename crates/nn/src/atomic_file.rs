@@ -363,6 +363,39 @@ mod tests {
     }
 
     #[test]
+    fn a_write_in_parts_that_fails_leaves_the_old_file_and_no_temporary() {
+        let dir = scratch("parts");
+        let path = dir.join("out.csv");
+        write_atomic_with(&path, |out| {
+            for part in ["a,b\n", "1,2\n", "3,4\n"] {
+                out.write_all(part.as_bytes())
+                    .map_err(|e| ModelFileError::new(&path, Kind::Io { action: "write", source: e }))?;
+            }
+            Ok::<(), ModelFileError>(())
+        })
+        .unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "a,b\n1,2\n3,4\n");
+        // The caller's error after some parts: the old file stays, nothing else is left.
+        let err = write_atomic_with(&path, |out| {
+            out.write_all(b"x,y\n").unwrap();
+            Err(ModelFileError::new(&path, Kind::Unwritable { reason: "a bad row".into() }))
+        })
+        .unwrap_err();
+        assert!(err.to_string().ends_with("a bad row"), "{err}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "a,b\n1,2\n3,4\n");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temporary file");
+        // A failed write is reported as the file's write error, whatever the caller made of it.
+        let full = Path::new("/dev/full");
+        let err = write_atomic_with(full, |out| {
+            out.write_all(&[b'x'; 1 << 17])
+                .map_err(|_| ModelFileError::new(full, Kind::Unwritable { reason: "lost".into() }))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "/dev/full: cannot write: No space left on device (os error 28)");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn links_and_devices_are_written_through_not_replaced() {
         let dir = scratch("links");
         let real = dir.join("real.txt");
