@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+mod address_space;
 mod args;
 mod data_source;
 mod distributed;
@@ -107,6 +108,10 @@ fn main() -> ExitCode {
         eprintln!("error: cannot install the SIGINT/SIGTERM handler: {e}");
         return ExitCode::from(error::EXIT_RUNTIME);
     }
+    if let Err(e) = address_space::check() {
+        eprintln!("error: {}", e.one_line());
+        return address_space::exit(e.exit_code());
+    }
     let result = match &cli.command {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
@@ -118,10 +123,10 @@ fn main() -> ExitCode {
     }
     .and_then(|()| report::stdout_result());
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => address_space::exit(0),
         Err(e) => {
             eprintln!("error: {}", e.one_line());
-            ExitCode::from(e.exit_code())
+            address_space::exit(e.exit_code())
         }
     }
 }
