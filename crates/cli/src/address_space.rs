@@ -33,14 +33,43 @@ fn used() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// The address space the limit leaves (`None` without a limit).
+pub fn left() -> Option<u64> {
+    Some(limit()?.saturating_sub(used()?))
+}
+
+/// Address space each thread of the default count may take under a limit: its stacks in the
+/// kernels' team and rayon's pool (2 MiB each), its packed panels (1.6 MiB) and a share of the
+/// work's memory.
+pub const BYTES_PER_DEFAULT_THREAD: u64 = 32 << 20;
+
+/// The default thread count: every core, but under an address-space limit at most one thread
+/// per [`BYTES_PER_DEFAULT_THREAD`] of what the limit leaves beyond an OpenBLAS buffer (the
+/// calling thread maps one at its first product), and at least 1. On a 64-core machine with
+/// 1 GiB of the limit left that is 28 threads, not 64.
+pub fn default_threads(cores: usize) -> usize {
+    threads_for(cores, left())
+}
+
+/// [`default_threads`] with `left` bytes of address space left (`None`: no limit).
+fn threads_for(cores: usize, left: Option<u64>) -> usize {
+    match left {
+        Some(left) => {
+            let room = left.saturating_sub(OPENBLAS_BUFFER_BYTES) / BYTES_PER_DEFAULT_THREAD;
+            cores.min(usize::try_from(room).unwrap_or(usize::MAX)).max(1)
+        }
+        None => cores,
+    }
+}
+
 /// Refuses to run when an address-space limit leaves less than one OpenBLAS buffer: then a
 /// thread of OpenBLAS cannot have its buffer, and the command would hang.
 ///
 /// # Errors
 /// A runtime error naming the limit, the buffer and what to do.
 pub fn check() -> Result<()> {
-    let (Some(limit), Some(used)) = (limit(), used()) else { return Ok(()) };
-    if limit.saturating_sub(used) >= OPENBLAS_BUFFER_BYTES {
+    let (Some(limit), Some(left)) = (limit(), left()) else { return Ok(()) };
+    if left >= OPENBLAS_BUFFER_BYTES {
         return Ok(());
     }
     Err(CliError::Runtime(format!(
@@ -63,4 +92,17 @@ pub fn exit(code: u8) -> ExitCode {
         unsafe { libc::_exit(i32::from(code)) }
     }
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_thread_count_fits_the_limit() {
+        assert_eq!(threads_for(64, None), 64);
+        assert_eq!(threads_for(64, Some(1 << 30)), 28);
+        assert_eq!(threads_for(2, Some(1 << 30)), 2);
+        assert_eq!(threads_for(8, Some(100 << 20)), 1, "at least one");
+    }
 }
