@@ -11,7 +11,7 @@ use backprop_tensor::{Float, Tensor};
 
 use crate::args::ImageArgs;
 use crate::error::{CliError, Result};
-use backprop_data::CsvTable;
+use backprop_data::{CsvChunks, csv_chunk_rows};
 
 /// The default test fraction: the page's 50% split for Playground sets, scikit-learn's 0.25
 /// for CSV files.
@@ -266,6 +266,12 @@ pub fn images_for_model<F: Float>(
 ///
 /// `target` defaults to the one column that is not a feature of the model.
 ///
+/// The file is read a chunk of rows at a time ([`backprop_data::CsvChunks`]), each chunk's
+/// cells turned into numbers before the next is read: what stays is the data set itself, as
+/// `train` holds it, never the file's text or its cells as strings. (The rows are kept
+/// because `eval` splits them as `train` did, by a seeded shuffle of all rows, and scores each
+/// part in that order, so that its numbers are training's bit for bit.)
+///
 /// # Errors
 /// A missing column, a bad cell, a class the model does not know, or no way to tell the
 /// target.
@@ -275,11 +281,12 @@ pub fn csv_for_model<F: Float>(
     feature_names: &[String],
     class_names: Option<&[String]>,
 ) -> Result<(Dataset<F>, String)> {
-    let table = CsvTable::read(path)?;
+    let mut chunks = CsvChunks::open(path, csv_chunk_rows())?;
     let target = match target {
         Some(t) => t.to_string(),
         None => {
-            let others: Vec<&String> = table.header.iter().filter(|h| !feature_names.contains(h)).collect();
+            let others: Vec<&String> =
+                chunks.header().iter().filter(|h| !feature_names.contains(h)).collect();
             match others.as_slice() {
                 [one] => (*one).clone(),
                 _ => {
@@ -292,29 +299,35 @@ pub fn csv_for_model<F: Float>(
             }
         }
     };
-    let target_col = table.require_column(&target)?;
-    let features = table.playground_feature_matrix::<F>(feature_names)?;
-    let targets = match class_names {
-        Some(names) => {
-            let mut indices = Vec::with_capacity(table.len());
-            for (row, cells) in table.rows.iter().enumerate() {
-                let label = &cells[target_col];
-                let index = names.iter().position(|n| n == label).ok_or_else(|| {
-                    CliError::Runtime(format!(
-                        "{}: class '{label}' is not one of the model's classes [{}]",
-                        table.cell_at(row, target_col),
-                        names.join(", ")
-                    ))
-                })?;
-                indices.push(index);
+    let mut features: Vec<F> = Vec::new();
+    let mut indices: Vec<usize> = Vec::new();
+    let mut values: Vec<F> = Vec::new();
+    while let Some(table) = chunks.next_chunk()? {
+        let target_col = table.require_column(&target)?;
+        features.extend_from_slice(table.playground_feature_matrix::<F>(feature_names)?.as_slice());
+        match class_names {
+            Some(names) => {
+                for (row, cells) in table.rows.iter().enumerate() {
+                    let label = &cells[target_col];
+                    let index = names.iter().position(|n| n == label).ok_or_else(|| {
+                        CliError::Runtime(format!(
+                            "{}: class '{label}' is not one of the model's classes [{}]",
+                            table.cell_at(row, target_col),
+                            names.join(", ")
+                        ))
+                    })?;
+                    indices.push(index);
+                }
             }
-            Targets::Classes { indices, names: names.to_vec() }
+            None => values.extend(table.numbers::<F>(target_col)?),
         }
-        None => {
-            let values: Vec<F> = table.numbers(target_col)?;
-            Targets::Values(Tensor::from_vec(&[values.len(), 1], values))
-        }
+    }
+    let rows = features.len() / feature_names.len().max(1);
+    let targets = match class_names {
+        Some(names) => Targets::Classes { indices, names: names.to_vec() },
+        None => Targets::Values(Tensor::from_vec(&[values.len(), 1], values)),
     };
+    let features = Tensor::from_vec(&[rows, feature_names.len()], features);
     Ok((Dataset::new(features, targets, feature_names.to_vec())?, target))
 }
 

@@ -68,6 +68,13 @@ pub enum CliError {
     Runtime(String),
 }
 
+/// A file that could not be written (or read) as a model-file error says it.
+impl From<backprop_nn::ModelFileError> for CliError {
+    fn from(e: backprop_nn::ModelFileError) -> Self {
+        CliError::Nn(NnError::from(e))
+    }
+}
+
 impl CliError {
     /// A usage error with this message.
     pub fn usage(message: impl Into<String>) -> Self {

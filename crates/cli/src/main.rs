@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+mod address_space;
 mod args;
 mod data_source;
 mod distributed;
@@ -49,11 +50,13 @@ use clap::error::ErrorKind;
 use crate::args::{Cli, Command};
 use crate::error::{EXIT_USAGE, one_line};
 
-/// Sets the thread count of BLAS and the kernels: `n`, or every core. More threads than cores
-/// only compete for them (and each costs a stack), so `n` is capped at the cores, with a warning.
+/// Sets the thread count of BLAS and the kernels: `n`, or by default every core (fewer under an
+/// address-space limit: [`address_space::default_threads`]). More threads than cores only
+/// compete for them (and each costs a stack), so `n` is capped at the cores, with a warning.
 ///
 /// # Errors
-/// When the thread pools cannot be sized.
+/// When the thread pools cannot be sized, or their threads cannot be started (a limit on
+/// processes or on memory): a runtime error saying what to change.
 pub fn set_threads(n: Option<usize>) -> Result<usize> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let n = match n {
@@ -64,9 +67,17 @@ pub fn set_threads(n: Option<usize>) -> Result<usize> {
             cores
         }
         Some(n) => n,
-        None => cores,
+        None => address_space::default_threads(cores),
     };
-    set_num_threads(n).map_err(CliError::Runtime)?;
+    set_num_threads(n).map_err(|e| {
+        if e.starts_with("cannot start") {
+            CliError::Runtime(format!(
+                "{e}; use fewer threads (--threads), or raise the limit on processes (ulimit -u) or memory (ulimit -v)"
+            ))
+        } else {
+            CliError::Runtime(e)
+        }
+    })?;
     Ok(n)
 }
 
@@ -107,6 +118,10 @@ fn main() -> ExitCode {
         eprintln!("error: cannot install the SIGINT/SIGTERM handler: {e}");
         return ExitCode::from(error::EXIT_RUNTIME);
     }
+    if let Err(e) = address_space::check() {
+        eprintln!("error: {}", e.one_line());
+        return address_space::exit(e.exit_code());
+    }
     let result = match &cli.command {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
@@ -118,10 +133,10 @@ fn main() -> ExitCode {
     }
     .and_then(|()| report::stdout_result());
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => address_space::exit(0),
         Err(e) => {
             eprintln!("error: {}", e.one_line());
-            ExitCode::from(e.exit_code())
+            address_space::exit(e.exit_code())
         }
     }
 }

@@ -149,7 +149,9 @@ pub enum Scores {
 
 impl Scores {
     /// The scores of the model's predictions on `data`, whose targets are in the model's terms
-    /// (class indices of the model's classes, or values).
+    /// (class indices of the model's classes, or values). The model runs on chunks of
+    /// [`backprop_train::EVAL_CHUNK_ROWS`] rows, as the evaluation does, so that its
+    /// activations take bounded memory however many rows there are.
     ///
     /// # Errors
     /// When the data does not fit the model.
@@ -159,13 +161,27 @@ impl Scores {
         meta: &ModelMeta,
         data: &Dataset<F>,
     ) -> crate::error::Result<Self> {
-        let outputs = model.predict(g, data.features())?;
+        let k = data.num_features();
+        let mut predicted: Vec<usize> = Vec::new();
+        let mut outputs: Vec<F> = Vec::new();
+        let width = model.out_features().unwrap_or(1);
+        for rows in data.features().as_slice().chunks(backprop_train::EVAL_CHUNK_ROWS * k.max(1)) {
+            let x = backprop_tensor::Tensor::from_vec(&[rows.len() / k.max(1), k], rows.to_vec());
+            let out = model.predict(g, &x)?;
+            match data.targets() {
+                Targets::Classes { .. } => predicted.extend(meta.loss.predict_classes(&out)?),
+                Targets::Values(_) => outputs.extend_from_slice(out.as_slice()),
+            }
+        }
         Ok(match data.targets() {
             Targets::Classes { indices, names } => {
-                let predicted = meta.loss.predict_classes(&outputs)?;
                 Scores::Classes(classification_report(indices, &predicted, names)?)
             }
-            Targets::Values(values) => Scores::Numbers(regression_report_of(values, &outputs)?),
+            Targets::Values(values) => {
+                let rows = outputs.len() / width.max(1);
+                let outputs = backprop_tensor::Tensor::from_vec(&[rows, width], outputs);
+                Scores::Numbers(regression_report_of(values, &outputs)?)
+            }
         })
     }
 

@@ -7,6 +7,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The longest a case may run (coreutils' `timeout` ends it): a hang fails its case instead of
+/// blocking the whole run.
+const TIMEOUT_SECONDS: u64 = 120;
+
 /// The corpus folder.
 fn corpus() -> PathBuf {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/bad_input"))
@@ -74,10 +78,15 @@ fn run_case(case: &Path) -> Result<(), String> {
             let mut c = Command::new("sh");
             c.arg("-c")
                 .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+                .args(["timeout", "-k", "5", &TIMEOUT_SECONDS.to_string()])
                 .arg(env!("CARGO_BIN_EXE_backprop"));
             c
         }
-        Err(_) => Command::new(env!("CARGO_BIN_EXE_backprop")),
+        Err(_) => {
+            let mut c = Command::new("timeout");
+            c.args(["-k", "5", &TIMEOUT_SECONDS.to_string()]).arg(env!("CARGO_BIN_EXE_backprop"));
+            c
+        }
     };
     // `env`: KEY=VALUE lines set for the command (an input size limit, say).
     if let Ok(text) = std::fs::read_to_string(case.join("env")) {
@@ -98,6 +107,9 @@ fn run_case(case: &Path) -> Result<(), String> {
         stderr.replace(&case.display().to_string(), "{dir}").replace(&tmp.display().to_string(), "{tmp}");
 
     let mut problems = Vec::new();
+    if output.status.code() == Some(124) || output.status.code() == Some(137) {
+        problems.push(format!("it did not end within {TIMEOUT_SECONDS} s (a hang?)"));
+    }
     if output.status.code() != Some(expected_exit) {
         problems.push(format!("exit code {:?}, expected {expected_exit}", output.status.code()));
     }

@@ -284,3 +284,62 @@ fn playground_models_predict_from_x1_and_x2() {
     assert_eq!(rows[0], ["x1", "x2", "prediction", "p_-1", "p_1"]);
     assert_eq!((rows[1][2].as_str(), rows[2][2].as_str()), ("1", "-1"), "the two Gaussians: {}", run.stdout);
 }
+
+/// `backprop args` (one thread) reading CSV files in chunks of `rows` rows
+/// (`BACKPROP_CSV_CHUNK_ROWS`), or of the default size.
+fn in_chunks(rows: Option<usize>, args: &[&str]) -> common::Run {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_backprop"));
+    command.args(args).args(["--threads", "1"]).env_remove("BACKPROP_CSV_CHUNK_ROWS");
+    if let Some(rows) = rows {
+        command.env("BACKPROP_CSV_CHUNK_ROWS", rows.to_string());
+    }
+    let out = command.output().expect("the backprop binary runs");
+    common::Run {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+#[test]
+fn predict_and_eval_in_chunks_give_the_whole_file_results() {
+    let dir = TempDir::new("chunks");
+    // A classifier, and a regression model of iris's petal width from the other measurements.
+    let iris = std::fs::read_to_string(sample("iris.csv")).unwrap();
+    let numbers: Vec<&str> = iris.lines().map(|l| l.rsplit_once(',').unwrap().0).collect();
+    let numbers = dir.write("numbers.csv", &(numbers.join("\n") + "\n"));
+    for (file, target) in [("wine.csv", "cultivar"), ("numbers.csv", "petal_width")] {
+        let model = dir.arg(&format!("{file}.safetensors"));
+        let csv = if file == "wine.csv" { sample(file) } else { numbers.clone() };
+        let trained =
+            backprop_line(&format!("train --csv {csv} --target {target} --epochs 5 --save {model}"));
+        assert_eq!(trained.code, Some(0), "{}", trained.stderr);
+        let predict = ["predict", "--model", &model, "--csv", &csv];
+        let eval = ["eval", "--model", &model, "--csv", &csv, "--target", target, "--json"];
+        let whole = in_chunks(None, &predict);
+        assert_eq!(whole.code, Some(0), "{}", whole.stderr);
+        let whole_eval = in_chunks(None, &eval).json();
+        for rows in [1, 7, 64] {
+            assert_eq!(in_chunks(Some(rows), &predict).stdout, whole.stdout, "{file} in chunks of {rows}");
+            let chunked = in_chunks(Some(rows), &eval).json();
+            for key in ["settings", "final", "report"] {
+                assert_eq!(chunked[key], whole_eval[key], "{file} in chunks of {rows}: {key}");
+            }
+        }
+    }
+    // A bad cell in a later chunk is reported at its line in the file; --out is left unwritten.
+    let mut lines: Vec<String> =
+        std::fs::read_to_string(sample("wine.csv")).unwrap().lines().map(String::from).collect();
+    lines[149] = lines[149].replacen(|c: char| c.is_ascii_digit(), "x", 1);
+    let bad = dir.write("bad.csv", &(lines.join("\n") + "\n"));
+    let cell = lines[149].split(',').next().unwrap().to_string();
+    let out = dir.arg("out.csv");
+    let model = dir.arg("wine.csv.safetensors");
+    let expected = format!("error: {bad}:150: column 'alcohol' (1): '{cell}' is not a number");
+    let run = in_chunks(Some(7), &["predict", "--model", &model, "--csv", &bad, "--out", &out]);
+    assert_eq!(run.error_line(1), expected);
+    let run = in_chunks(Some(7), &["eval", "--model", &model, "--csv", &bad]);
+    assert_eq!(run.error_line(1), expected);
+    let files = ["bad.csv", "numbers.csv", "numbers.csv.safetensors", "wine.csv.safetensors"];
+    assert_eq!(dir.files(), files, "no output left");
+}

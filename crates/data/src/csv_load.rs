@@ -5,7 +5,7 @@ use std::path::Path;
 
 use backprop_tensor::{Float, Tensor};
 
-use crate::csv_text::{next_row, normalize, parse_number, read_header, reader as csv_reader};
+use crate::csv_text::{CsvRecords, parse_number};
 use crate::dataset::{Dataset, Targets};
 use crate::error::{CellAt, DataError, Result};
 pub use crate::task_choice::Task;
@@ -49,7 +49,7 @@ pub fn load_csv_with_choice<F: Float>(
     options: &CsvOptions,
 ) -> Result<(Dataset<F>, TaskChoice)> {
     let path = path.as_ref();
-    let (file, _) = crate::input_file::open_input(path)
+    let file = crate::input_file::open_input_bounded(path)
         .map_err(|source| DataError::Io { file: path.display().to_string(), source })?;
     read_csv_with_choice(file, &path.display().to_string(), options)
 }
@@ -95,19 +95,12 @@ pub fn read_csv<F: Float>(reader: impl Read, source: &str, options: &CsvOptions)
 /// # Errors
 /// As [`read_csv`].
 pub fn read_csv_with_choice<F: Float>(
-    mut reader: impl Read,
+    reader: impl Read,
     source: &str,
     options: &CsvOptions,
 ) -> Result<(Dataset<F>, TaskChoice)> {
-    let mut bytes = Vec::new();
-    reader.read_to_end(&mut bytes).map_err(|e| DataError::Io { file: source.to_string(), source: e })?;
-    let text = normalize(bytes, source)?;
-    if text.iter().all(u8::is_ascii_whitespace) {
-        return Err(DataError::EmptyFile { file: source.to_string() });
-    }
-
-    let mut csv = csv_reader(&text, options.delimiter);
-    let header = read_header(&mut csv, source)?;
+    let mut csv = CsvRecords::new(reader, source, options.delimiter)?;
+    let header = csv.header().to_vec();
     let target =
         header.iter().position(|name| *name == options.target).ok_or_else(|| DataError::UnknownColumn {
             file: source.to_string(),
@@ -121,7 +114,7 @@ pub fn read_csv_with_choice<F: Float>(
     let mut features: Vec<F> = Vec::new();
     let mut target_cells: Vec<(String, u64)> = Vec::new();
     let mut record = csv::ByteRecord::new();
-    while let Some(line) = next_row(&mut csv, &mut record, &text, source, header.len())? {
+    while let Some(line) = csv.next_row(&mut record)? {
         for (j, cell) in record.iter().enumerate() {
             let at = || CellAt { file: source.to_string(), line, column: header[j].clone(), index: j + 1 };
             let text = std::str::from_utf8(cell).map_err(|_| DataError::NotUtf8 { at: at() })?;
@@ -136,7 +129,7 @@ pub fn read_csv_with_choice<F: Float>(
         }
     }
     if target_cells.is_empty() {
-        return Err(DataError::NoDataRows { file: source.to_string() });
+        return Err(csv.no_rows());
     }
 
     let rows = target_cells.len();

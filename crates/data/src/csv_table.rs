@@ -6,11 +6,31 @@
 //! mark skipped, `\r\n` and `\r` line ends, blank lines skipped, numbers parsed straight into
 //! the element type) and reports mistakes with the same [`DataError`]s: file, line and column.
 
+use std::io::Read;
 use std::path::Path;
 
-use crate::csv_text::{next_row, normalize, parse_number, read_header, reader as csv_reader};
+use crate::csv_text::{CsvRecords, parse_number};
 use crate::error::{CellAt, DataError};
 use backprop_tensor::{Float, Tensor};
+
+/// The rows a command that streams a CSV file (`backprop predict`, `backprop eval`) holds at
+/// once: enough for a forward pass to be efficient, few enough that memory does not grow with
+/// the file (8192 rows of 100 short cells are a few MB).
+pub const CSV_CHUNK_ROWS: usize = 8192;
+
+/// The environment variable that sets the rows of a chunk ([`csv_chunk_rows`]), to see that the
+/// results do not depend on it (tests read a small file in chunks of a few rows).
+pub const CSV_CHUNK_ROWS_ENV: &str = "BACKPROP_CSV_CHUNK_ROWS";
+
+/// The rows of a chunk: [`CSV_CHUNK_ROWS_ENV`] when it holds a positive whole number, else
+/// [`CSV_CHUNK_ROWS`].
+pub fn csv_chunk_rows() -> usize {
+    std::env::var(CSV_CHUNK_ROWS_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(CSV_CHUNK_ROWS)
+}
 
 /// A CSV file's header and cells, each row with the line it starts on.
 /// ```
@@ -33,38 +53,86 @@ pub struct CsvTable {
     pub lines: Vec<u64>,
 }
 
-impl CsvTable {
-    /// Reads the file at `path`.
+/// A CSV file read a chunk of rows at a time: each chunk is a [`CsvTable`] of the file's header
+/// and at most `rows_per_chunk` rows, with their lines in the file, so that a command working
+/// chunk by chunk holds one chunk's cells, never the file's. [`CsvTable::read`] is the one chunk
+/// of a file read whole.
+///
+/// ```
+/// use backprop_data::CsvChunks;
+///
+/// let text = "x,y\n1,a\n\n2,b\n3,c\n";
+/// let mut chunks = CsvChunks::new(text.as_bytes(), "s.csv", 2).unwrap();
+/// assert_eq!(chunks.header(), ["x", "y"]);
+/// let first = chunks.next_chunk().unwrap().unwrap();
+/// assert_eq!((first.rows.len(), first.lines.clone()), (2, vec![2, 4]));
+/// let second = chunks.next_chunk().unwrap().unwrap();
+/// assert_eq!((second.rows, second.lines), (vec![vec!["3".to_string(), "c".into()]], vec![5]));
+/// assert!(chunks.next_chunk().unwrap().is_none());
+/// ```
+pub struct CsvChunks<R: Read> {
+    records: CsvRecords<R>,
+    rows_per_chunk: usize,
+    rows_read: usize,
+    record: csv::ByteRecord,
+}
+
+impl CsvChunks<std::io::Take<std::fs::File>> {
+    /// Opens the file at `path` (a regular file within the input size limit,
+    /// `backprop_data::max_input_bytes`) and reads its header.
     ///
     /// # Errors
-    /// The file cannot be read, is empty, UTF-16, has a repeated column name, a row with
-    /// another number of fields than the header, a cell that is not UTF-8, or no data rows.
-    pub fn read(path: &Path) -> Result<Self, DataError> {
+    /// As [`CsvChunks::new`], and when the file cannot be opened.
+    pub fn open(path: &Path, rows_per_chunk: usize) -> Result<Self, DataError> {
         let source = path.display().to_string();
-        let bytes = crate::input_file::read_input(path)
+        let file = crate::input_file::open_input_bounded(path)
             .map_err(|e| DataError::Io { file: source.clone(), source: e })?;
-        Self::parse(bytes, &source)
+        Self::new(file, &source, rows_per_chunk)
+    }
+}
+
+impl<R: Read> CsvChunks<R> {
+    /// Reads the header of the CSV text `reader` (named `source` in messages), to be read in
+    /// chunks of `rows_per_chunk` rows (at least 1).
+    ///
+    /// # Errors
+    /// A read error, an empty file (or one of blanks), UTF-16, a malformed header or a
+    /// repeated column name.
+    pub fn new(reader: R, source: &str, rows_per_chunk: usize) -> Result<Self, DataError> {
+        Ok(CsvChunks {
+            records: CsvRecords::new(reader, source, b',')?,
+            rows_per_chunk: rows_per_chunk.max(1),
+            rows_read: 0,
+            record: csv::ByteRecord::new(),
+        })
     }
 
-    /// Parses CSV bytes; `source` names them in messages.
+    /// The column names.
+    pub fn header(&self) -> &[String] {
+        self.records.header()
+    }
+
+    /// The file, as given (for messages).
+    pub fn source(&self) -> &str {
+        self.records.source()
+    }
+
+    /// The next chunk of rows (1 to `rows_per_chunk`), or `None` after the last.
     ///
     /// # Errors
-    /// As [`CsvTable::read`].
-    pub fn parse(bytes: Vec<u8>, source: &str) -> Result<Self, DataError> {
-        let text = normalize(bytes, source)?;
-        if text.iter().all(u8::is_ascii_whitespace) {
-            return Err(DataError::EmptyFile { file: source.to_string() });
-        }
-        let mut reader = csv_reader(&text, b',');
-        let header = read_header(&mut reader, source)?;
-        let mut rows = Vec::new();
-        let mut lines = Vec::new();
-        let mut record = csv::ByteRecord::new();
-        while let Some(line) = next_row(&mut reader, &mut record, &text, source, header.len())? {
+    /// A read error, a row with another number of fields than the header, a cell that is not
+    /// UTF-8 (each naming the line), or a file without data rows (at the first chunk).
+    pub fn next_chunk(&mut self) -> Result<Option<CsvTable>, DataError> {
+        let source = self.records.source().to_string();
+        let header = self.records.header().to_vec();
+        let capacity = self.rows_per_chunk.min(CSV_CHUNK_ROWS);
+        let (mut rows, mut lines) = (Vec::with_capacity(capacity), Vec::with_capacity(capacity));
+        while rows.len() < self.rows_per_chunk {
+            let Some(line) = self.records.next_row(&mut self.record)? else { break };
             let mut row = Vec::with_capacity(header.len());
-            for (j, cell) in record.iter().enumerate() {
+            for (j, cell) in self.record.iter().enumerate() {
                 let text = std::str::from_utf8(cell).map_err(|_| DataError::NotUtf8 {
-                    at: CellAt { file: source.to_string(), line, column: header[j].clone(), index: j + 1 },
+                    at: CellAt { file: source.clone(), line, column: header[j].clone(), index: j + 1 },
                 })?;
                 row.push(text.to_string());
             }
@@ -72,9 +140,34 @@ impl CsvTable {
             lines.push(line);
         }
         if rows.is_empty() {
-            return Err(DataError::NoDataRows { file: source.to_string() });
+            return if self.rows_read == 0 { Err(self.records.no_rows()) } else { Ok(None) };
         }
-        Ok(CsvTable { source: source.to_string(), header, rows, lines })
+        self.rows_read += rows.len();
+        Ok(Some(CsvTable { source, header, rows, lines }))
+    }
+}
+
+impl CsvTable {
+    /// Reads the file at `path` whole ([`CsvChunks`] reads it a chunk at a time).
+    ///
+    /// # Errors
+    /// The file cannot be read, is empty, UTF-16, has a repeated column name, a row with
+    /// another number of fields than the header, a cell that is not UTF-8, or no data rows.
+    pub fn read(path: &Path) -> Result<Self, DataError> {
+        Self::whole(CsvChunks::open(path, usize::MAX)?)
+    }
+
+    /// Parses CSV bytes; `source` names them in messages.
+    ///
+    /// # Errors
+    /// As [`CsvTable::read`].
+    pub fn parse(bytes: Vec<u8>, source: &str) -> Result<Self, DataError> {
+        Self::whole(CsvChunks::new(&bytes[..], source, usize::MAX)?)
+    }
+
+    /// The one chunk of `chunks`, whose chunks are unbounded.
+    fn whole<R: Read>(mut chunks: CsvChunks<R>) -> Result<Self, DataError> {
+        Ok(chunks.next_chunk()?.expect("the first chunk is rows or an error"))
     }
 
     /// Number of data rows.
@@ -220,5 +313,82 @@ mod tests {
             t.numbers::<f32>(0).unwrap_err().to_string(),
             "t.csv:2: column 'a' (1): '1e39' is too large for f32"
         );
+    }
+
+    /// A reader that gives one byte per read, so that every line end, `\r\n` and run of blank
+    /// lines is split across reads.
+    struct OneByte<'a>(&'a [u8]);
+
+    impl Read for OneByte<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let Some((&first, rest)) = self.0.split_first() else { return Ok(0) };
+            if out.is_empty() {
+                return Ok(0);
+            }
+            out[0] = first;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn chunks_of_any_size_make_the_whole_table() {
+        let text = "\u{feff}a,b,note\r\n1,2,x\r\n\r\n\r\n3,4,\"two\nlines\"\n5,6,y\r7,8,z\n\n\n  \n9,10,w\n";
+        let whole = table(text).unwrap();
+        assert_eq!(whole.lines, [2, 5, 7, 8, 12]);
+        for size in 1..=6 {
+            for one_byte in [false, true] {
+                let mut chunks = if one_byte {
+                    let reader: Box<dyn Read> = Box::new(OneByte(text.as_bytes()));
+                    CsvChunks::new(reader, "t.csv", size).unwrap()
+                } else {
+                    CsvChunks::new(Box::new(text.as_bytes()) as Box<dyn Read>, "t.csv", size).unwrap()
+                };
+                assert_eq!(chunks.header(), whole.header);
+                let (mut rows, mut lines) = (Vec::new(), Vec::new());
+                while let Some(chunk) = chunks.next_chunk().unwrap() {
+                    assert!((1..=size).contains(&chunk.len()), "size {size}");
+                    assert_eq!(chunk.header, whole.header);
+                    rows.extend(chunk.rows);
+                    lines.extend(chunk.lines);
+                }
+                assert_eq!(
+                    (rows, lines),
+                    (whole.rows.clone(), whole.lines.clone()),
+                    "size {size}, {one_byte}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_cell_in_a_later_chunk_names_its_line_in_the_file() {
+        let mut text = String::from("x,y\n");
+        for i in 0..10 {
+            text.push_str(&format!("{i},{i}\n\n"));
+        }
+        text.push_str("7,oops\n");
+        let mut chunks = CsvChunks::new(text.as_bytes(), "t.csv", 4).unwrap();
+        let mut errors = Vec::new();
+        while let Some(chunk) = chunks.next_chunk().unwrap() {
+            if let Err(e) = chunk.feature_matrix::<f32>(&["x".into(), "y".into()]) {
+                errors.push(e.to_string());
+            }
+        }
+        assert_eq!(errors, ["t.csv:22: column 'y' (2): 'oops' is not a number"]);
+        let err = CsvChunks::new("a,b\n1,2\n3\n".as_bytes(), "t.csv", 1).unwrap();
+        let mut err = err;
+        assert!(err.next_chunk().is_ok());
+        assert_eq!(
+            err.next_chunk().unwrap_err().to_string(),
+            "t.csv:3: the row has 1 field, the header has 2"
+        );
+        let mut empty = CsvChunks::new("a,b\n\n".as_bytes(), "t.csv", 3).unwrap();
+        assert_eq!(
+            empty.next_chunk().unwrap_err().to_string(),
+            "t.csv: the file has a header row but no data rows"
+        );
+        let blank = CsvChunks::new(" \n\t\n\n".as_bytes(), "t.csv", 3).err().unwrap();
+        assert_eq!(blank.to_string(), "t.csv: the file is empty; expected a header row and data rows");
     }
 }

@@ -48,6 +48,16 @@ pub fn open_input(path: &Path) -> io::Result<(File, u64)> {
     Ok((File::open(path)?, meta.len()))
 }
 
+/// [`open_input`] as a reader that stops at [`max_input_bytes`]: a file that grows while it is
+/// read stops at the limit all the same.
+///
+/// # Errors
+/// As [`open_input`].
+pub fn open_input_bounded(path: &Path) -> io::Result<io::Take<File>> {
+    use std::io::Read;
+    Ok(open_input(path)?.0.take(max_input_bytes()))
+}
+
 /// Reads the whole of `path`, as [`open_input`] bounds it.
 ///
 /// # Errors

@@ -70,12 +70,14 @@ mod task_choice;
 
 pub use batches::Batches;
 pub use csv_load::{CsvOptions, Task, load_csv, load_csv_with_choice, read_csv, read_csv_with_choice};
-pub use csv_table::CsvTable;
+pub use csv_table::{CSV_CHUNK_ROWS, CSV_CHUNK_ROWS_ENV, CsvChunks, CsvTable, csv_chunk_rows};
 pub use csv_text::parse_number;
 pub use dataset::{Batch, BatchTargets, Dataset, Targets};
 pub use error::{CellAt, DataError, Result};
 pub use idx::{IdxArray, IdxData, IdxType, idx_bytes, read_idx, read_idx_from, write_idx};
-pub use input_file::{DEFAULT_MAX_INPUT_BYTES, MAX_INPUT_BYTES_ENV, max_input_bytes, open_input, read_input};
+pub use input_file::{
+    DEFAULT_MAX_INPUT_BYTES, MAX_INPUT_BYTES_ENV, max_input_bytes, open_input, open_input_bounded, read_input,
+};
 pub use labels::LabelEncoding;
 pub use mnist::{
     MnistSet, has_mnist_test_set, load_idx_images, load_idx_pair, load_idx_pair_with_classes, mnist,

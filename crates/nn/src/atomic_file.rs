@@ -37,21 +37,39 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// # Errors
 /// Naming the step the file system refused, or why the path cannot be written.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelFileError> {
+    write_atomic_with(path, |out| {
+        out.write_all(bytes).map_err(|e| ModelFileError::new(path, Kind::Io { action: "write", source: e }))
+    })
+}
+
+/// [`write_atomic`] of what `fill` writes into the stream it is given, a part at a time (the
+/// rows of a chunk, then the next chunk's), so that the whole never has to be in memory. When
+/// `fill` fails, its error is returned and a regular file is left as it was, with no temporary
+/// file behind (a FIFO or a device has had what was written); a write that failed inside `fill`
+/// is reported as [`write_atomic`] reports it, whatever `fill` made of the `io::Error`.
+///
+/// # Errors
+/// As [`write_atomic`], or `fill`'s error.
+pub fn write_atomic_with<E: From<ModelFileError>>(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+) -> Result<(), E> {
     let io = |action: &'static str| move |source| ModelFileError::new(path, Kind::Io { action, source });
     match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => {
             // Replace what the link points to, keeping the link (a user's dotfile links, say).
             let target = fs::canonicalize(path).map_err(io("follow the symbolic link"))?;
-            return write_atomic(&target, bytes);
+            return write_atomic_with(&target, fill);
         }
         Ok(m) if m.file_type().is_fifo() || m.file_type().is_char_device() => {
-            return write_through(path, bytes, m.file_type().is_fifo());
+            return write_through(path, fill, m.file_type().is_fifo());
         }
         Ok(m) if m.is_dir() => {
             return Err(ModelFileError::new(
                 path,
                 Kind::Unwritable { reason: "it is a directory; name a file in it".into() },
-            ));
+            )
+            .into());
         }
         Ok(m) if !m.is_file() => {
             return Err(ModelFileError::new(
@@ -59,7 +77,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelFileError> {
                 Kind::Unwritable {
                     reason: "it is neither a regular file, a FIFO nor a character device".into(),
                 },
-            ));
+            )
+            .into());
         }
         _ => {}
     }
@@ -70,8 +89,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelFileError> {
     let temp = dir.join(temp_name(path));
     let guard = TempGuard::register(&temp);
     let result = (|| {
-        let mut file = fs::File::create(&temp).map_err(io("create a temporary file for"))?;
-        file.write_all(bytes).map_err(io("write"))?;
+        let file = fs::File::create(&temp).map_err(io("create a temporary file for"))?;
+        let file = fill_and_flush(path, file, fill)?;
         file.sync_all().map_err(io("sync"))?;
         drop(file);
         fs::rename(&temp, path).map_err(io("rename the temporary file onto"))?;
@@ -88,16 +107,68 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelFileError> {
     result
 }
 
+/// Runs `fill` on `file` (buffered), flushes it and gives it back; a failed write is reported
+/// as the write error of `path`, whatever `fill` returned for it.
+fn fill_and_flush<E: From<ModelFileError>>(
+    path: &Path,
+    file: fs::File,
+    fill: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+) -> Result<fs::File, E> {
+    let write_error = |source| ModelFileError::new(path, Kind::Io { action: "write", source });
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, Recording { inner: file, error: None });
+    let filled = fill(&mut out);
+    let flushed = out.flush();
+    let recording = out.into_inner().map_err(|e| write_error(e.into_error()))?;
+    if let Some(e) = recording.error {
+        return Err(write_error(e).into());
+    }
+    filled?;
+    flushed.map_err(write_error)?;
+    Ok(recording.inner)
+}
+
+/// A writer that keeps the first error of its inner writer (the caller sees a copy).
+struct Recording<W> {
+    inner: W,
+    error: Option<std::io::Error>,
+}
+
+impl<W: Write> Recording<W> {
+    fn keep<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
+        result.map_err(|e| {
+            let copy = std::io::Error::new(e.kind(), e.to_string());
+            self.error.get_or_insert(e);
+            copy
+        })
+    }
+}
+
+impl<W: Write> Write for Recording<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.keep(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.inner.flush();
+        self.keep(result)
+    }
+}
+
 /// Writes into a FIFO or a device as it is. A FIFO is opened without blocking, so that one
 /// nobody reads is an error now rather than a hang.
-fn write_through(path: &Path, bytes: &[u8], fifo: bool) -> Result<(), ModelFileError> {
+fn write_through<E: From<ModelFileError>>(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+    fifo: bool,
+) -> Result<(), E> {
     let io = |action: &'static str| move |source| ModelFileError::new(path, Kind::Io { action, source });
     let mut options = fs::OpenOptions::new();
     options.write(true);
     if fifo {
         options.custom_flags(libc::O_NONBLOCK);
     }
-    let mut file = options.open(path).map_err(|e| {
+    let file = options.open(path).map_err(|e| {
         if fifo && e.raw_os_error() == Some(libc::ENXIO) {
             ModelFileError::new(
                 path,
@@ -114,11 +185,10 @@ fn write_through(path: &Path, bytes: &[u8], fifo: bool) -> Result<(), ModelFileE
         let fd = file.as_raw_fd();
         let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
         if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
-            return Err(io("configure")(std::io::Error::last_os_error()));
+            return Err(io("configure")(std::io::Error::last_os_error()).into());
         }
     }
-    file.write_all(bytes).map_err(io("write"))?;
-    file.flush().map_err(io("write"))
+    fill_and_flush(path, file, fill).map(drop)
 }
 
 /// `.NAME.tmp-PID-N` for `path`'s name, with `NAME` cut (at a character boundary when it is
@@ -289,6 +359,39 @@ mod tests {
         let path = dir.join(&long);
         write_atomic(&path, b"x").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"x");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_write_in_parts_that_fails_leaves_the_old_file_and_no_temporary() {
+        let dir = scratch("parts");
+        let path = dir.join("out.csv");
+        write_atomic_with(&path, |out| {
+            for part in ["a,b\n", "1,2\n", "3,4\n"] {
+                out.write_all(part.as_bytes())
+                    .map_err(|e| ModelFileError::new(&path, Kind::Io { action: "write", source: e }))?;
+            }
+            Ok::<(), ModelFileError>(())
+        })
+        .unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "a,b\n1,2\n3,4\n");
+        // The caller's error after some parts: the old file stays, nothing else is left.
+        let err = write_atomic_with(&path, |out| {
+            out.write_all(b"x,y\n").unwrap();
+            Err(ModelFileError::new(&path, Kind::Unwritable { reason: "a bad row".into() }))
+        })
+        .unwrap_err();
+        assert!(err.to_string().ends_with("a bad row"), "{err}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "a,b\n1,2\n3,4\n");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temporary file");
+        // A failed write is reported as the file's write error, whatever the caller made of it.
+        let full = Path::new("/dev/full");
+        let err = write_atomic_with(full, |out| {
+            out.write_all(&[b'x'; 1 << 17])
+                .map_err(|_| ModelFileError::new(full, Kind::Unwritable { reason: "lost".into() }))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "/dev/full: cannot write: No space left on device (os error 28)");
         fs::remove_dir_all(&dir).unwrap();
     }
 

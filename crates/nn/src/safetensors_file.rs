@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use backprop_tensor::{Float, Tensor};
 use safetensors::{Dtype, SafeTensors, View};
 
-pub use crate::atomic_file::write_atomic;
+pub use crate::atomic_file::{write_atomic, write_atomic_with};
 use crate::error::{ModelFileError, ModelFileErrorKind as Kind};
 
 /// The metadata key of the checksum over all tensors (names, dtypes, shapes and bytes) and

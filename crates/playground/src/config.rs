@@ -275,8 +275,12 @@ impl PlaygroundConfig {
                 Err(PlaygroundError::field(field, &v.to_string(), "expected a finite number >= 0"))
             }
         };
-        non_negative("learningRate", self.learning_rate)?;
-        non_negative("regularizationRate", self.regularization_rate)?;
+        check_rate("learningRate", self.learning_rate, &js_number_string(self.learning_rate))?;
+        check_rate(
+            "regularizationRate",
+            self.regularization_rate,
+            &js_number_string(self.regularization_rate),
+        )?;
         non_negative("noise", self.noise)?;
         if self.batch_size == 0 {
             return Err(PlaygroundError::field("batchSize", "0", "expected a positive integer"));
@@ -364,8 +368,49 @@ impl PlaygroundConfig {
 
 /// A number written as JavaScript's `String(n)` writes the values the page uses: integers
 /// without a fraction, others as the shortest round-tripping decimal.
+/// Checks a rate (`learningRate`, `regularizationRate`) as `written` gives it and as it was
+/// read (`v`): a finite number >= 0 that backprop's engine, which trains in f32, keeps as it
+/// is: 0, or a normal f32 number. A rate written as a positive number that reads as 0 (`1e-400`)
+/// or below f32's smallest normal number would not train (or lose its precision); one above
+/// f32's largest would be infinite.
+///
+/// # Errors
+/// Naming the field and the value as written, and the range.
+pub(crate) fn check_rate(field: &str, v: f64, written: &str) -> Result<(), PlaygroundError> {
+    if !v.is_finite() || v < 0.0 {
+        return Err(PlaygroundError::field(field, written, "expected a finite number >= 0"));
+    }
+    let mantissa = written.trim().split(['e', 'E']).next().unwrap_or_default();
+    let written_positive = mantissa.bytes().any(|b| matches!(b, b'1'..=b'9'));
+    let (tiny, huge) = (f64::from(f32::MIN_POSITIVE), f64::from(f32::MAX));
+    if (v == 0.0 && written_positive) || (v != 0.0 && !(tiny..=huge).contains(&v)) {
+        let fate = if v < tiny { "rounds to 0 (or loses its precision)" } else { "overflows to infinity" };
+        return Err(PlaygroundError::field(
+            field,
+            written,
+            format!(
+                "it {fate} in f32, the arithmetic of backprop's engine; use 0 or a value from {:e} to {:e}",
+                f32::MIN_POSITIVE,
+                f32::MAX
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn js_number_string(v: f64) -> String {
-    if v == 0.0 { "0".to_string() } else { v.to_string() }
+    if v == 0.0 {
+        return "0".to_string();
+    }
+    // JavaScript writes numbers below 1e-6 or from 1e21 on with an exponent (`1e-50`, `1e+39`).
+    if v.abs() < 1e-6 || v.abs() >= 1e21 {
+        let text = format!("{v:e}");
+        return match text.split_once('e') {
+            Some((mantissa, exponent)) if !exponent.starts_with('-') => format!("{mantissa}e+{exponent}"),
+            _ => text,
+        };
+    }
+    v.to_string()
 }
 
 #[cfg(test)]
@@ -410,6 +455,13 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("`learningRate`"));
         let c = PlaygroundConfig { network_shape: vec![3, 0], ..Default::default() };
         assert!(c.validate().unwrap_err().to_string().contains("`3,0`"));
+        let c = PlaygroundConfig { regularization_rate: 1e-50, ..Default::default() };
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "hash field `regularizationRate`: invalid value `1e-50`: it rounds to 0 (or loses its precision) in f32, the arithmetic of backprop's engine; use 0 or a value from 1.1754944e-38 to 3.4028235e38"
+        );
+        let c = PlaygroundConfig { learning_rate: 1e39, ..Default::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("`1e+39`: it overflows to infinity in f32"));
         let c = PlaygroundConfig { batch_size: 0, ..Default::default() };
         assert!(c.validate().unwrap_err().to_string().contains("`batchSize`"));
     }

@@ -1,7 +1,7 @@
 //! Reading a Playground URL or hash into a [`PlaygroundConfig`] (`State.deserializeState`).
 
 use crate::activation::{Activation, Regularization};
-use crate::config::{ClassifyDataset, PlaygroundConfig, Problem, RegressDataset};
+use crate::config::{ClassifyDataset, PlaygroundConfig, Problem, RegressDataset, check_rate};
 use crate::error::PlaygroundError;
 use crate::features::InputFeature;
 
@@ -143,6 +143,13 @@ fn non_negative(field: &str, value: &str) -> Result<f64, PlaygroundError> {
     }
 }
 
+/// A rate field: `Number(value)`, as [`check_rate`] allows it (0, or within f32's range).
+fn rate(field: &str, value: &str) -> Result<f64, PlaygroundError> {
+    let v = js_number(value);
+    check_rate(field, v, value)?;
+    Ok(v)
+}
+
 /// A count field: `Number(value)`, which must be a whole number of at least 1.
 fn positive_integer(field: &str, value: &str, whole: &str) -> Result<usize, PlaygroundError> {
     let v = js_number(value);
@@ -237,8 +244,8 @@ impl PlaygroundConfig {
                 "regDataset" => {
                     config.reg_dataset = choice(name, value, &RegressDataset::ALL, RegressDataset::name)?
                 }
-                "learningRate" => config.learning_rate = non_negative(name, value)?,
-                "regularizationRate" => config.regularization_rate = non_negative(name, value)?,
+                "learningRate" => config.learning_rate = rate(name, value)?,
+                "regularizationRate" => config.regularization_rate = rate(name, value)?,
                 "noise" => config.noise = non_negative(name, value)?,
                 "seed" => config.seed = Some(value.to_string()),
                 "tutorial" => config.tutorial = Some(value.to_string()),
@@ -397,6 +404,14 @@ mod tests {
             (
                 "learningRate=fast",
                 "hash field `learningRate`: invalid value `fast`: expected a finite number >= 0",
+            ),
+            (
+                "learningRate=1e-400",
+                "hash field `learningRate`: invalid value `1e-400`: it rounds to 0 (or loses its precision) in f32, the arithmetic of backprop's engine; use 0 or a value from 1.1754944e-38 to 3.4028235e38",
+            ),
+            (
+                "regularizationRate=1e39",
+                "hash field `regularizationRate`: invalid value `1e39`: it overflows to infinity in f32, the arithmetic of backprop's engine; use 0 or a value from 1.1754944e-38 to 3.4028235e38",
             ),
             ("noise=-5", "hash field `noise`: invalid value `-5`: expected a finite number >= 0"),
             ("batchSize=2.5", "hash field `batchSize`: invalid value `2.5`: expected positive integers"),

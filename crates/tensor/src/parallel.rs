@@ -18,6 +18,10 @@ unsafe extern "C" {
     fn openblas_get_num_threads() -> std::ffi::c_int;
 }
 
+/// rayon's error when its global pool exists already (its text is all that tells it apart from
+/// a failure to start the pool's threads).
+const RAYON_ALREADY_STARTED: &str = "The global thread pool has already been initialized.";
+
 /// Sets the number of threads for OpenBLAS, the kernels' team (split matrix products,
 /// elementwise kernels, optimizer updates: [`crate::parallel_for`]) and rayon's global pool.
 ///
@@ -27,16 +31,23 @@ unsafe extern "C" {
 /// OpenBLAS and the team, and reports that rayon kept its size.
 ///
 /// # Errors
-/// When `n` is 0, or rayon's pool already exists with another size.
+/// When `n` is 0, when a thread of the team or of rayon's pool cannot be started (a limit on
+/// processes or on memory for their stacks), or when rayon's pool already exists with another
+/// size.
 pub fn set_num_threads(n: usize) -> Result<(), String> {
     if n == 0 {
         return Err("set_num_threads: the thread count must be at least 1".into());
     }
     // SAFETY: plain setter of OpenBLAS, safe to call at any time from one thread.
     unsafe { openblas_set_num_threads(n as std::ffi::c_int) };
-    set_team_size(n);
+    set_team_size(n)?;
     match rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
         Ok(()) => Ok(()),
+        // Asking for the pool's size is safe only when it exists: otherwise rayon would try
+        // to start a default pool, and panic when that fails too.
+        Err(e) if e.to_string() != RAYON_ALREADY_STARTED => {
+            Err(format!("cannot start the {n} threads of rayon's pool: {e}"))
+        }
         Err(_) if rayon::current_num_threads() == n => Ok(()),
         Err(_) => Err(format!(
             "set_num_threads: BLAS now uses {n} threads, but rayon's pool was already started with {}",

@@ -104,8 +104,21 @@ fn team() -> &'static Team {
 }
 
 /// Sets how many threads (the caller included) run [`parallel_for`]'s parts.
-pub(crate) fn set_team_size(threads: usize) {
-    team().active.store(threads.saturating_sub(1).min(MAX_HELPERS), Ordering::Relaxed);
+///
+/// The helpers are started now, so that a system that cannot start them (a limit on processes
+/// or on memory for their stacks) is an error here, where the thread count is chosen, rather
+/// than in the middle of a product.
+///
+/// # Errors
+/// When a helper cannot be started: the team then keeps the helpers it has.
+pub(crate) fn set_team_size(threads: usize) -> Result<(), String> {
+    let team = team();
+    let helpers = threads.saturating_sub(1).min(MAX_HELPERS);
+    team.active.store(helpers, Ordering::Relaxed);
+    team.start(helpers).map_err(|(started, e)| {
+        team.active.store(started, Ordering::Relaxed);
+        format!("cannot start thread {} of {threads} of the kernels' team: {e}", started + 2)
+    })
 }
 
 /// The number of threads (the caller included) that run [`parallel_for`]'s parts.
@@ -127,7 +140,8 @@ pub fn parallel_for(parts: usize, f: impl Fn(usize) + Sync) {
         (0..parts).for_each(f);
         return;
     };
-    team.start(helpers);
+    // A helper that cannot be started (set_team_size reported it) leaves its parts to the others.
+    let helpers = team.start(helpers).map_or_else(|(started, _)| started, |()| helpers);
     let erased: &(dyn Fn(usize) + Sync) = &f;
     // SAFETY: only the lifetime is erased: the helpers call the function only while this call
     // waits for them below, so it is never used after `f` is dropped.
@@ -184,9 +198,12 @@ impl Team {
     }
 
     /// Starts helper threads up to `count`.
-    fn start(&'static self, count: usize) {
+    ///
+    /// # Errors
+    /// How many helpers run, and why the next could not be started.
+    fn start(&'static self, count: usize) -> Result<(), (usize, std::io::Error)> {
         if self.started.load(Ordering::Acquire) >= count {
-            return;
+            return Ok(());
         }
         let _lock = self.start_lock.lock().expect("team start lock");
         let started = self.started.load(Ordering::Acquire);
@@ -194,7 +211,7 @@ impl Team {
             let handle = std::thread::Builder::new()
                 .name(format!("backprop-team-{index}"))
                 .spawn(move || self.helper_loop(index))
-                .expect("cannot start a team thread");
+                .map_err(|e| (index, e))?;
             self.helpers[index].thread.set(handle.thread().clone()).expect("started once");
             // Wait until the thread has allocated what it needs, so that no allocation of its
             // happens later, during the jobs.
@@ -203,6 +220,7 @@ impl Team {
             }
             self.started.store(index + 1, Ordering::Release);
         }
+        Ok(())
     }
 
     fn helper_loop(&self, index: usize) {
