@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -42,11 +42,9 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Path(id) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| {
-                ApiError::new(StatusCode::NOT_FOUND, format!("no session of this id: {}", e.body_text()))
-            })?;
+        let Path(id) = Path::<String>::from_request_parts(parts, state).await.map_err(|e| {
+            ApiError::new(StatusCode::NOT_FOUND, format!("no session of this id: {}", e.body_text()))
+        })?;
         Ok(SessionId(id))
     }
 }
@@ -199,7 +197,12 @@ pub struct StepBody {
 
 /// A body axum read, or its refusal as an [`ApiError`]: one too large names `what`, the cap
 /// of `limit` bytes and the `option` that sets it.
-fn read_body(body: Result<Bytes, BytesRejection>, what: &str, limit: usize, option: &str) -> ApiResult<Bytes> {
+fn read_body(
+    body: Result<Bytes, BytesRejection>,
+    what: &str,
+    limit: usize,
+    option: &str,
+) -> ApiResult<Bytes> {
     body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

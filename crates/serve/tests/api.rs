@@ -635,7 +635,9 @@ fn parameters_and_gradients(server: &Server, id: &str) -> (Vec<f64>, Vec<f64>) {
 /// A frame's parameters: every layer's weights, then its biases.
 fn frame_parameters(frame: &Value) -> Vec<f64> {
     let layers = frame["weights"].as_array().unwrap().len();
-    (0..layers).flat_map(|l| nested(&frame["weights"][l]).into_iter().chain(nested(&frame["biases"][l]))).collect()
+    (0..layers)
+        .flat_map(|l| nested(&frame["weights"][l]).into_iter().chain(nested(&frame["biases"][l])))
+        .collect()
 }
 
 /// Engine mode's `nesterov` (the page's optimizer list offers it) is torch.optim.SGD with

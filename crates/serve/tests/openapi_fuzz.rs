@@ -168,7 +168,11 @@ enum Payload {
     /// A JSON value, sent as `application/json`.
     Json(Value),
     /// Bytes as they are; `fault` is the status their defect calls for (None: a good body).
-    Raw { content_type: Option<String>, bytes: Vec<u8>, fault: Option<u16> },
+    Raw {
+        content_type: Option<String>,
+        bytes: Vec<u8>,
+        fault: Option<u16>,
+    },
 }
 
 // --- Drawing values from a schema -------------------------------------------------------
@@ -193,11 +197,7 @@ fn valid(spec: &Spec, schema: &Value) -> BoxedStrategy<Value> {
                     let required = required.contains(name);
                     let name = name.clone();
                     let field = valid(spec, sub).prop_map(move |v| Some((name.clone(), v)));
-                    if required {
-                        field.boxed()
-                    } else {
-                        prop_oneof![Just(None), field].boxed()
-                    }
+                    if required { field.boxed() } else { prop_oneof![Just(None), field].boxed() }
                 })
                 .collect();
             fields.prop_map(|fields| Value::Object(fields.into_iter().flatten().collect())).boxed()
@@ -245,10 +245,10 @@ fn check(spec: &Spec, schema: &Value, value: &Value, at: &str) -> Result<(), Str
             n => Err(format!("{at}: {value} fits {n} branches of a oneOf")),
         };
     }
-    if let Some(choices) = s.get("enum").and_then(Value::as_array) {
-        if !choices.contains(value) {
-            return Err(format!("{at}: {value} is not one of {choices:?}"));
-        }
+    if let Some(choices) = s.get("enum").and_then(Value::as_array)
+        && !choices.contains(value)
+    {
+        return Err(format!("{at}: {value} is not one of {choices:?}"));
     }
     let out_of_range = |v: f64| {
         s["minimum"].as_f64().is_some_and(|lo| v < lo) || s["maximum"].as_f64().is_some_and(|hi| v > hi)
@@ -274,7 +274,9 @@ fn check(spec: &Spec, schema: &Value, value: &Value, at: &str) -> Result<(), Str
         Some("array") => {
             let items = value.as_array().ok_or_else(|| format!("{at}: {value} is not an array"))?;
             let n = items.len() as u64;
-            if s["minItems"].as_u64().is_some_and(|lo| n < lo) || s["maxItems"].as_u64().is_some_and(|hi| n > hi) {
+            if s["minItems"].as_u64().is_some_and(|lo| n < lo)
+                || s["maxItems"].as_u64().is_some_and(|hi| n > hi)
+            {
                 return Err(format!("{at}: {n} items"));
             }
             for (i, item) in items.iter().enumerate() {
@@ -297,16 +299,8 @@ fn check(spec: &Spec, schema: &Value, value: &Value, at: &str) -> Result<(), Str
                 return Err(format!("{at}: {value} is out of range"));
             }
         }
-        Some("string") => {
-            if !value.is_string() {
-                return Err(format!("{at}: {value} is not a string"));
-            }
-        }
-        Some("boolean") => {
-            if !value.is_boolean() {
-                return Err(format!("{at}: {value} is not a boolean"));
-            }
-        }
+        Some("string") if !value.is_string() => return Err(format!("{at}: {value} is not a string")),
+        Some("boolean") if !value.is_boolean() => return Err(format!("{at}: {value} is not a boolean")),
         _ => {}
     }
     Ok(())
@@ -463,7 +457,9 @@ fn query_string(query: &Value) -> String {
         .as_object()
         .into_iter()
         .flatten()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(&v.as_str().map_or_else(|| v.to_string(), String::from))))
+        .map(|(k, v)| {
+            format!("{}={}", encode(k), encode(&v.as_str().map_or_else(|| v.to_string(), String::from)))
+        })
         .collect();
     if pairs.is_empty() { String::new() } else { format!("?{}", pairs.join("&")) }
 }
@@ -486,7 +482,8 @@ fn requests(spec: &Spec, op: &Operation) -> BoxedStrategy<Drawn> {
         })
         .collect();
     let session = if op.path_params.contains_key("id") {
-        prop_oneof![4 => Just(Target::Live), 1 => "[0-9a-f]{1,32}|[a-z%._-]{1,12}".prop_map(Target::Unknown)].boxed()
+        prop_oneof![4 => Just(Target::Live), 1 => "[0-9a-f]{1,32}|[a-z%._-]{1,12}".prop_map(Target::Unknown)]
+            .boxed()
     } else {
         Just(Target::Live).boxed()
     };
@@ -513,11 +510,16 @@ fn requests(spec: &Spec, op: &Operation) -> BoxedStrategy<Drawn> {
             valid(&spec, &schema)
                 .prop_flat_map(move |v| {
                     let mut choices = vec![("valid".to_string(), Payload::Json(v.clone()))];
-                    choices.extend(mutations(&spec, &schema, &v).into_iter().map(|(l, m)| (l, Payload::Json(m))));
+                    choices.extend(
+                        mutations(&spec, &schema, &v).into_iter().map(|(l, m)| (l, Payload::Json(m))),
+                    );
                     choices.extend(raw_json_faults(&v));
                     // axum asks for the content type before it looks at the body.
                     let empty_fault = required.then_some(415);
-                    choices.push(("no body".into(), Payload::Raw { content_type: None, bytes: vec![], fault: empty_fault }));
+                    choices.push((
+                        "no body".into(),
+                        Payload::Raw { content_type: None, bytes: vec![], fault: empty_fault },
+                    ));
                     (Just(choices.remove(0)), proptest::sample::select(choices))
                 })
                 .prop_flat_map(|(good, bad)| prop_oneof![Just(good), Just(bad)])
@@ -561,8 +563,14 @@ fn csv_bodies(example: String, content_type: String) -> BoxedStrategy<(String, P
             bad[row] = cells.join(",");
             let choices = vec![
                 ("valid".to_string(), raw(Some(&content_type), example.clone().into_bytes(), None)),
-                (format!("cell ({row}, {column}) is {junk:?}"), raw(Some(&content_type), bad.join("\n").into_bytes(), Some(400))),
-                ("a CSV as JSON".into(), raw(Some("application/json"), example.clone().into_bytes(), Some(415))),
+                (
+                    format!("cell ({row}, {column}) is {junk:?}"),
+                    raw(Some(&content_type), bad.join("\n").into_bytes(), Some(400)),
+                ),
+                (
+                    "a CSV as JSON".into(),
+                    raw(Some("application/json"), example.clone().into_bytes(), Some(415)),
+                ),
                 ("an empty file".into(), raw(Some(&content_type), vec![], Some(400))),
                 ("a header only".into(), raw(Some(&content_type), lines[0].clone().into_bytes(), Some(400))),
                 ("binary".into(), raw(Some(&content_type), vec![0xff, 0, 0xfe, b'\n', 1], Some(400))),
@@ -591,7 +599,12 @@ struct Fuzz {
 
 impl Fuzz {
     fn start() -> Fuzz {
-        let server = start(Limits { max_body: MAX_BODY, max_params: MAX_PARAMS, max_sessions: 64, ..Limits::default() });
+        let server = start(Limits {
+            max_body: MAX_BODY,
+            max_params: MAX_PARAMS,
+            max_sessions: 64,
+            ..Limits::default()
+        });
         let create = |body: &str| {
             let reply = request(&server, "POST", "/api/sessions", Some("application/json"), body.as_bytes());
             assert_eq!(reply.status, 201, "{}", reply.text());
@@ -647,7 +660,10 @@ impl Fuzz {
         let verdict = self.judge(op, drawn, &reply);
         if op.method == "POST" && op.path == "/api/sessions" && reply.status == 201 {
             let id = reply.json()["id"].as_str().unwrap().to_string();
-            assert_eq!(request(&self.server, "DELETE", &format!("/api/sessions/{id}"), None, b"").status, 204);
+            assert_eq!(
+                request(&self.server, "DELETE", &format!("/api/sessions/{id}"), None, b"").status,
+                204
+            );
         }
         verdict.map_err(|e| format!("{} {path} ({}): {e}", op.method, drawn.label))
     }
@@ -679,7 +695,8 @@ impl Fuzz {
                 return Err(format!("a valid request was refused: {answer}"));
             }
             if let Some(Some(schema)) = op.responses.get(&status) {
-                let body: Value = serde_json::from_slice(&reply.body).map_err(|e| format!("{e}: {answer}"))?;
+                let body: Value =
+                    serde_json::from_slice(&reply.body).map_err(|e| format!("{e}: {answer}"))?;
                 check(&self.spec, schema, &body, "answer")
                     .map_err(|e| format!("the answer does not fit openapi.yaml: {e}: {answer}"))?;
             }
@@ -736,7 +753,11 @@ impl Fuzz {
         match op.path.rsplit('/').next() {
             Some("experiment") | Some("sessions") if op.body.is_some() => experiment_refusals(input),
             Some("backward") => {
-                if index_past("example", self.train_rows) { vec![400] } else { vec![] }
+                if index_past("example", self.train_rows) {
+                    vec![400]
+                } else {
+                    vec![]
+                }
             }
             Some("weight") => {
                 let layer = number("layer").unwrap_or(0);
@@ -755,8 +776,13 @@ impl Fuzz {
 
     /// After the fuzz: the fixed session still steps and the server still answers.
     fn still_answers(&self) {
-        let step =
-            request(&self.server, "POST", &format!("/api/sessions/{}/step", self.fixed), Some("application/json"), b"{}");
+        let step = request(
+            &self.server,
+            "POST",
+            &format!("/api/sessions/{}/step", self.fixed),
+            Some("application/json"),
+            b"{}",
+        );
         assert_eq!(step.status, 200, "{}", step.text());
         assert!(step.json()["epoch"].as_u64().unwrap() >= 1);
         assert_eq!(request(&self.server, "GET", "/openapi.yaml", None, b"").status, 200);
@@ -781,7 +807,8 @@ fn experiment_refusals(e: &Value) -> Vec<u16> {
     let mut refusals = Vec::new();
     let (problem, hidden, inputs) = match text("hash") {
         Some(hash) => {
-            let c = backprop_playground::PlaygroundConfig::from_url(hash).expect("openapi.yaml's example hash");
+            let c =
+                backprop_playground::PlaygroundConfig::from_url(hash).expect("openapi.yaml's example hash");
             let hidden = c.network_shape.iter().map(|&n| n as u64).collect();
             (c.problem.name().to_string(), hidden, c.input_features().len() as u64)
         }
@@ -790,10 +817,10 @@ fn experiment_refusals(e: &Value) -> Vec<u16> {
             let by_data = dataset
                 .filter(|d| *d != "upload")
                 .map(|d| if d.starts_with("reg-") { "regression" } else { "classification" });
-            if let (Some(problem), Some(kind)) = (text("problem"), by_data) {
-                if problem != kind {
-                    refusals.push(400);
-                }
+            if let (Some(problem), Some(kind)) = (text("problem"), by_data)
+                && problem != kind
+            {
+                refusals.push(400);
             }
             if dataset == Some("upload") {
                 // No session of the fuzz has uploaded data.
@@ -803,8 +830,9 @@ fn experiment_refusals(e: &Value) -> Vec<u16> {
                 Some(h) => h.as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).collect(),
                 None => vec![4, 2],
             };
-            let mut features: Vec<&str> =
-                e.get("features").map_or(vec!["x", "y"], |f| f.as_array().unwrap().iter().filter_map(Value::as_str).collect());
+            let mut features: Vec<&str> = e
+                .get("features")
+                .map_or(vec!["x", "y"], |f| f.as_array().unwrap().iter().filter_map(Value::as_str).collect());
             features.sort_unstable();
             features.dedup();
             let problem = text("problem").or(by_data).unwrap_or("classification").to_string();
@@ -871,7 +899,8 @@ fn every_operation_answers_as_openapi_yaml_says() {
     assert!(operations.len() >= 17, "{operations:?}");
     for op in &operations {
         let strategy = requests(&fuzz.spec, op);
-        let config = Config { cases: CASES, failure_persistence: None, max_shrink_iters: 200, ..Config::default() };
+        let config =
+            Config { cases: CASES, failure_persistence: None, max_shrink_iters: 200, ..Config::default() };
         let mut runner = TestRunner::new(config);
         if let Err(e) = runner.run(&strategy, |drawn| fuzz.case(op, &drawn).map_err(TestCaseError::fail)) {
             panic!("{} {}: {e}", op.method, op.path);
