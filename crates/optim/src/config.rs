@@ -170,7 +170,8 @@ impl OptimizerConfig {
 
     /// Every name [`OptimizerConfig::from_name`] accepts: the kinds and SGD's two momentum
     /// settings, in the order a user picks from.
-    pub const CHOICES: [&'static str; 7] = ["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"];
+    pub const CHOICES: [&'static str; 7] =
+        ["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"];
 
     /// The kind's name.
     pub fn name(&self) -> &'static str {
