@@ -175,8 +175,8 @@ pub struct TrainArgs {
     /// reason are printed]
     #[arg(long, value_name = "KIND", value_parser = parse_task)]
     pub task: Option<Task>,
-    /// Optimizer: sgd, momentum (SGD with momentum 0.9), adam, adamw, rmsprop (PyTorch's
-    /// defaults otherwise) [default: sgd for Playground sets, adam for CSV]
+    /// Optimizer: sgd, momentum (SGD with momentum 0.9), nesterov (the same, Nesterov's),
+    /// adam, adamw, rmsprop, adagrad (PyTorch's defaults otherwise) [default: sgd for Playground sets, adam for CSV]
     #[arg(long, value_name = "NAME", value_parser = parse_optimizer)]
     pub optimizer: Option<OptimizerConfig>,
     /// Learning rate, > 0 [default: 0.03 for Playground sets, 0.01 for CSV]
@@ -511,7 +511,7 @@ pub fn parse_loss(text: &str) -> Result<LossName, String> {
 /// Parses `--optimizer` into PyTorch's defaults of that optimizer.
 pub fn parse_optimizer(text: &str) -> Result<OptimizerConfig, String> {
     OptimizerConfig::from_name(text).map_err(|_| {
-        format!("unknown optimizer '{text}'; expected one of sgd, momentum, adam, adamw, rmsprop, adagrad")
+        format!("unknown optimizer '{text}'; expected one of {}", OptimizerConfig::CHOICES.join(", "))
     })
 }
 
@@ -713,7 +713,7 @@ mod tests {
             parse_optimizer,
             &[(
                 "lbfgs",
-                "unknown optimizer 'lbfgs'; expected one of sgd, momentum, adam, adamw, rmsprop, adagrad",
+                "unknown optimizer 'lbfgs'; expected one of sgd, momentum, nesterov, adam, adamw, rmsprop, adagrad",
             )],
         );
         assert_eq!(parse_plot_size("640x480"), Ok(PlotSize { width: 640, height: 480 }));

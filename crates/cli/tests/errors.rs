@@ -66,7 +66,7 @@ fn bad_flags_are_usage_errors() {
         ),
         (
             &["train", "--dataset", "spiral", "--optimizer", "lbfgs"],
-            "error: invalid value 'lbfgs' for '--optimizer <NAME>': unknown optimizer 'lbfgs'; expected one of sgd, momentum, adam, adamw, rmsprop, adagrad; see --help",
+            "error: invalid value 'lbfgs' for '--optimizer <NAME>': unknown optimizer 'lbfgs'; expected one of sgd, momentum, nesterov, adam, adamw, rmsprop, adagrad; see --help",
         ),
         (
             &["train", "--dataset", "spiral", "--features", "x1,cosx1"],

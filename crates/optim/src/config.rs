@@ -165,8 +165,13 @@ pub enum OptimizerConfig {
 }
 
 impl OptimizerConfig {
-    /// The names [`OptimizerConfig::from_name`] accepts.
+    /// The kinds' names ([`OptimizerConfig::name`]).
     pub const NAMES: [&'static str; 5] = ["sgd", "adam", "adamw", "rmsprop", "adagrad"];
+
+    /// Every name [`OptimizerConfig::from_name`] accepts: the kinds and SGD's two momentum
+    /// settings, in the order a user picks from.
+    pub const CHOICES: [&'static str; 7] =
+        ["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"];
 
     /// The kind's name.
     pub fn name(&self) -> &'static str {
@@ -179,7 +184,8 @@ impl OptimizerConfig {
         }
     }
 
-    /// The kind `name` with PyTorch's defaults (`momentum` is accepted as SGD with momentum 0.9).
+    /// The kind `name` with PyTorch's defaults (`momentum` is accepted as SGD with momentum 0.9,
+    /// `nesterov` as SGD with Nesterov momentum 0.9).
     ///
     /// # Errors
     /// An unknown name, listing the known ones.
@@ -187,6 +193,9 @@ impl OptimizerConfig {
         Ok(match name.trim().to_ascii_lowercase().as_str() {
             "sgd" => OptimizerConfig::Sgd(SgdConfig::default()),
             "momentum" => OptimizerConfig::Sgd(SgdConfig { momentum: 0.9, ..SgdConfig::default() }),
+            "nesterov" => {
+                OptimizerConfig::Sgd(SgdConfig { momentum: 0.9, nesterov: true, ..SgdConfig::default() })
+            }
             "adam" => OptimizerConfig::Adam(AdamConfig::default()),
             "adamw" => OptimizerConfig::AdamW(AdamWConfig::default()),
             "rmsprop" => OptimizerConfig::RmsProp(RmsPropConfig::default()),
@@ -194,10 +203,7 @@ impl OptimizerConfig {
             _ => {
                 return Err(OptimError::invalid(
                     "optimizer",
-                    format!(
-                        "unknown optimizer '{name}'; expected one of {}, momentum",
-                        Self::NAMES.join(", ")
-                    ),
+                    format!("unknown optimizer '{name}'; expected one of {}", Self::CHOICES.join(", ")),
                 ));
             }
         })
@@ -298,11 +304,18 @@ mod tests {
         for name in OptimizerConfig::NAMES {
             assert_eq!(OptimizerConfig::from_name(name).unwrap().name(), name);
         }
+        for name in OptimizerConfig::CHOICES {
+            assert!(OptimizerConfig::from_name(name).is_ok(), "{name}");
+        }
+        assert_eq!(
+            OptimizerConfig::from_name("nesterov").unwrap(),
+            OptimizerConfig::Sgd(SgdConfig { momentum: 0.9, nesterov: true, ..SgdConfig::default() })
+        );
         assert_eq!(OptimizerConfig::from_name("rmsprop").unwrap().with_lr(0.5).lr(), 0.5);
         let err = OptimizerConfig::from_name("lbfgs").unwrap_err().to_string();
         assert_eq!(
             err,
-            "optimizer: unknown optimizer 'lbfgs'; expected one of sgd, adam, adamw, rmsprop, adagrad, momentum"
+            "optimizer: unknown optimizer 'lbfgs'; expected one of sgd, momentum, nesterov, adam, adamw, rmsprop, adagrad"
         );
     }
 }

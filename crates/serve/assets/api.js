@@ -71,12 +71,13 @@ export class Session {
   }
 
   /**
-   * Opens the event stream: `onFrame(frame)` for each `frame` event, `onError(message)` for
-   * an `error` event. Returns the EventSource so the caller can close it.
+   * Opens the event stream: `onFrameText(json)` for each `frame` event (the Frame's JSON text:
+   * the caller parses what it draws), `onError(message)` for an `error` event. Returns the
+   * EventSource so the caller can close it.
    */
-  events(onFrame, onError) {
+  events(onFrameText, onError) {
     const source = new EventSource(`${this.base}/events`);
-    source.addEventListener('frame', (event) => onFrame(JSON.parse(event.data)));
+    source.addEventListener('frame', (event) => onFrameText(event.data));
     source.addEventListener('error', (event) => {
       // A server-sent `error` event carries data; a broken connection does not (EventSource retries).
       if (event.data) onError(JSON.parse(event.data).error);

@@ -15,6 +15,14 @@ const COMMON_FIELDS = ['mode', 'dataset', 'problem', 'noise', 'percTrainData', '
 const ENGINE_FIELDS = ['optimizer', 'schedule', 'loss', 'classes'];
 /** Page-only keys added to the Playground hash (the Playground ignores unknown keys). */
 const PAGE_HASH_KEYS = ['mode', ...ENGINE_FIELDS];
+/** The start of a streamed frame's JSON (the server writes these fields first): epoch and losses. */
+const FRAME_HEAD = /^\{"epoch":(\d+),"trainLoss":([^,]*),"testLoss":([^,]*),/;
+/**
+ * While playing, the network's links and neuron maps are redrawn at most this often: repainting
+ * a 6×8 network's 384 links and 55 maps every frame kept the browser painting, and frames
+ * waited for it (the heat map, the losses and the epoch counter still follow every frame).
+ */
+const NETWORK_REDRAW_MS = 250;
 /** Delay between layers of the backward-pass animation. */
 const BACKWARD_LAYER_MS = 700;
 
@@ -47,7 +55,8 @@ class App {
   constructor() {
     this.session = null;
     this.experiment = null;
-    this.frame = null;
+    this.latestFrame = null;
+    this.frameText = null;
     this.points = { train: [], test: [] };
     this.hasHeatmap = true;
     this.playing = false;
@@ -75,7 +84,7 @@ class App {
       this.session = session;
       this.limits = created.limits;
       await this.applyExperiment(created.experiment);
-      this.events = session.events((frame) => this.onFrame(frame), (message) => this.showError(message));
+      this.events = session.events((text) => this.onFrameText(text), (message) => this.showError(message));
       addEventListener('hashchange', () => this.onHashChange());
       // Free the session's memory now rather than at the idle timeout.
       addEventListener('pagehide', () => fetch(session.base, { method: 'DELETE', keepalive: true }));
@@ -225,11 +234,47 @@ class App {
     this.points = zeroOne ? { train: signed(points.train), test: signed(points.test) } : points;
   }
 
+  /** The latest frame; a streamed one is parsed on first use. */
+  get frame() {
+    if (this.frameText !== null) {
+      this.latestFrame = JSON.parse(this.frameText);
+      this.frameText = null;
+    }
+    return this.latestFrame;
+  }
+
+  set frame(frame) {
+    this.latestFrame = frame;
+    this.frameText = null;
+  }
+
   onFrame(frame) {
     this.stats.frames++;
     if (frame.points) this.setPoints(frame.points);
     this.frame = frame;
     this.chart.add(frame.epoch, frame.trainLoss, frame.testLoss);
+    this.scheduleRender();
+  }
+
+  /**
+   * A streamed frame's JSON text. Only its losses are read now (for the chart); the rest is
+   * parsed when the page draws, if no newer frame came meanwhile: a 6×8 network's frame takes
+   * longer to parse than the stream's interval, and parsing each one queued the frames behind
+   * the page's work. Frames with points are parsed at once.
+   */
+  onFrameText(text) {
+    const head = FRAME_HEAD.exec(text.slice(0, 200));
+    if (!head || text.includes('"points":')) {
+      this.onFrame(JSON.parse(text));
+      return;
+    }
+    this.stats.frames++;
+    this.frameText = text;
+    this.chart.add(Number(head[1]), JSON.parse(head[2]), JSON.parse(head[3]));
+    this.scheduleRender();
+  }
+
+  scheduleRender() {
     if (!this.renderScheduled) {
       this.renderScheduled = true;
       requestAnimationFrame(() => this.render());
@@ -258,7 +303,10 @@ class App {
       output.textContent = '';
       for (let o = 0; o < sizes[sizes.length - 1]; o++) output.add(new Option(String(o), String(o)));
     }
-    this.network.update(frame);
+    if (!this.playing || !(started - this.networkDrawnAt < NETWORK_REDRAW_MS)) {
+      this.network.update(frame);
+      this.networkDrawnAt = started;
+    }
     const canvas = $('heatmap').querySelector('canvas');
     $('heatmap').hidden = !frame.heatmap;
     $('no-heatmap').hidden = Boolean(frame.heatmap);

@@ -80,7 +80,7 @@ pub const PLAYGROUND_MAX_NEURONS: usize = 8;
 pub const MAX_BATCH_SIZE: usize = 100_000;
 
 /// The optimizers engine mode offers: backprop-optim's names.
-pub const OPTIMIZERS: [&str; 6] = ["sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad"];
+pub const OPTIMIZERS: [&str; 7] = backprop_optim::OptimizerConfig::CHOICES;
 /// The schedules engine mode offers (backprop-optim's kinds with fixed settings).
 pub const SCHEDULES: [&str; 4] = ["constant", "step", "exponential", "cosine"];
 /// The losses engine mode offers.
@@ -114,6 +114,12 @@ impl Experiment {
         let mode = self.mode.unwrap_or_default();
         let mut config = match &self.hash {
             Some(hash) => {
+                if let Some(field) = self.playground_fields_given().first() {
+                    return Err(ApiError::bad_request(format!(
+                        "`{field}` and `hash`: a hash sets every Playground field; send the hash alone or the \
+                         fields without it"
+                    )));
+                }
                 PlaygroundConfig::from_url(hash).map_err(|e| ApiError::bad_request(e.to_string()))?
             }
             None => self.playground_fields()?,
@@ -167,6 +173,29 @@ impl Experiment {
         })
     }
 
+    /// The names of the Playground fields this experiment sets (those a `hash` sets instead).
+    fn playground_fields_given(&self) -> Vec<&'static str> {
+        [
+            ("dataset", self.dataset.is_some()),
+            ("problem", self.problem.is_some()),
+            ("noise", self.noise.is_some()),
+            ("percTrainData", self.perc_train_data.is_some()),
+            ("batchSize", self.batch_size.is_some()),
+            ("seed", self.seed.is_some()),
+            ("features", self.features.is_some()),
+            ("hidden", self.hidden.is_some()),
+            ("activation", self.activation.is_some()),
+            ("learningRate", self.learning_rate.is_some()),
+            ("regularization", self.regularization.is_some()),
+            ("regularizationRate", self.regularization_rate.is_some()),
+            ("showTestData", self.show_test_data.is_some()),
+            ("discretize", self.discretize.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+
     /// The Playground settings from the separate fields (no hash), each range-checked.
     fn playground_fields(&self) -> ApiResult<PlaygroundConfig> {
         let mut c = PlaygroundConfig::default();
@@ -176,21 +205,26 @@ impl Experiment {
             })?;
         }
         if let Some(dataset) = self.dataset.as_deref().filter(|d| *d != "upload") {
-            if let Some(d) = ClassifyDataset::from_name(dataset) {
+            let problem = if let Some(d) = ClassifyDataset::from_name(dataset) {
                 c.dataset = d;
-                if self.problem.is_none() {
-                    c.problem = Problem::Classification;
-                }
+                Problem::Classification
             } else if let Some(d) = RegressDataset::from_name(dataset) {
                 c.reg_dataset = d;
-                if self.problem.is_none() {
-                    c.problem = Problem::Regression;
-                }
+                Problem::Regression
             } else {
                 return Err(ApiError::bad_request(format!(
                     "`dataset` `{dataset}`: expected one of circle, xor, gauss, spiral, reg-plane, reg-gauss, upload"
                 )));
+            };
+            // A data set of the other problem would silently train the problem's default set.
+            if self.problem.is_some() && c.problem != problem {
+                return Err(ApiError::bad_request(format!(
+                    "`dataset` `{dataset}` is a {} data set, but `problem` is `{}`",
+                    problem.name(),
+                    c.problem.name()
+                )));
             }
+            c.problem = problem;
         }
         let range = |field: &str, v: Option<f64>, lo: f64, hi: f64| -> ApiResult<Option<f64>> {
             match v {
@@ -269,6 +303,23 @@ impl Experiment {
 }
 
 impl Resolved {
+    /// The same experiment again: the mode, the hash (which sets every Playground field,
+    /// the seed included) and the engine's settings; an upload's fields without a hash.
+    pub fn again(&self) -> Experiment {
+        let echo = self.echo(1);
+        if self.upload {
+            return Experiment { hash: None, classes: None, ..echo };
+        }
+        Experiment {
+            mode: echo.mode,
+            hash: echo.hash,
+            optimizer: echo.optimizer,
+            schedule: echo.schedule,
+            loss: echo.loss,
+            ..Experiment::default()
+        }
+    }
+
     /// The experiment every field filled in, `hash` the replica's serialisation of it.
     pub fn echo(&self, classes: usize) -> Experiment {
         let c = &self.config;

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -32,6 +33,21 @@ pub type AppState = Arc<Sessions>;
 
 /// The most epochs one `step` request may ask for.
 pub const MAX_STEP_EPOCHS: u64 = 1_000_000;
+
+/// The `{id}` of a session's path. A segment that does not decode (a percent-escape that
+/// is not UTF-8) names no session: 404 as an [`ApiError`] (axum's own refusal is plain text).
+pub struct SessionId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state).await.map_err(|e| {
+            ApiError::new(StatusCode::NOT_FOUND, format!("no session of this id: {}", e.body_text()))
+        })?;
+        Ok(SessionId(id))
+    }
+}
 
 /// A fresh seed string as the page draws one (`Math.random().toFixed(5)`).
 fn fresh_seed() -> String {
@@ -102,7 +118,7 @@ pub async fn create(
 }
 
 /// `GET /api/sessions/{id}`.
-pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn show(State(state): State<AppState>, SessionId(id): SessionId) -> ApiResult<Json<Value>> {
     let session = state.get(&id)?;
     let status = session.ask(Command::Status).await?;
     Ok(Json(json!({
@@ -115,7 +131,7 @@ pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiR
 }
 
 /// `DELETE /api/sessions/{id}`.
-pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete(State(state): State<AppState>, SessionId(id): SessionId) -> ApiResult<StatusCode> {
     state.remove(&id)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -123,7 +139,7 @@ pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Ap
 /// `PUT /api/sessions/{id}/experiment`: a new experiment, training reset.
 pub async fn replace(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     body: Result<Json<Experiment>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
     let session = state.get(&id)?;
@@ -136,24 +152,24 @@ pub async fn replace(
 }
 
 /// `POST /api/sessions/{id}/play`.
-pub async fn play(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Status>> {
+pub async fn play(State(state): State<AppState>, SessionId(id): SessionId) -> ApiResult<Json<Status>> {
     Ok(Json(state.get(&id)?.ask(Command::Play).await?))
 }
 
 /// `POST /api/sessions/{id}/pause`.
-pub async fn pause(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Status>> {
+pub async fn pause(State(state): State<AppState>, SessionId(id): SessionId) -> ApiResult<Json<Status>> {
     Ok(Json(state.get(&id)?.ask(Command::Pause).await?))
 }
 
 /// `POST /api/sessions/{id}/reset`: the same experiment (same seed) from epoch 0.
-pub async fn reset(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Status>> {
+pub async fn reset(State(state): State<AppState>, SessionId(id): SessionId) -> ApiResult<Json<Status>> {
     let session = state.get(&id)?;
-    let experiment = lock(&session.experiment).echo(1);
+    let experiment = lock(&session.experiment).again();
     restart(&state, &session, experiment).await
 }
 
 /// `POST /api/sessions/{id}/regenerate`: new data (a fresh seed), the same settings.
-pub async fn regenerate(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Status>> {
+pub async fn regenerate(State(state): State<AppState>, SessionId(id): SessionId) -> ApiResult<Json<Status>> {
     let session = state.get(&id)?;
     let mut experiment = lock(&session.experiment).echo(1);
     experiment.hash = None;
@@ -179,11 +195,31 @@ pub struct StepBody {
     pub epochs: Option<u64>,
 }
 
-/// Reads an optional JSON body: empty means `T::default()`, anything else must be JSON.
+/// A body axum read, or its refusal as an [`ApiError`]: one too large names `what`, the cap
+/// of `limit` bytes and the `option` that sets it.
+fn read_body(
+    body: Result<Bytes, BytesRejection>,
+    what: &str,
+    limit: usize,
+    option: &str,
+) -> ApiResult<Bytes> {
+    body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{what} is larger than the {limit} bytes allowed{option}"),
+        ),
+        status => ApiError::new(status, e.body_text()),
+    })
+}
+
+/// Reads an optional JSON body of at most `limit` bytes: empty means `T::default()`,
+/// anything else must be JSON.
 fn optional_json<T: serde::de::DeserializeOwned + Default>(
     headers: &HeaderMap,
-    body: &Bytes,
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
 ) -> ApiResult<T> {
+    let body = read_body(body, "the request body", limit, "")?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
@@ -197,18 +233,18 @@ fn optional_json<T: serde::de::DeserializeOwned + Default>(
             "expected `Content-Type: application/json`",
         ));
     }
-    Ok(Json::<T>::from_bytes(body)?.0)
+    Ok(Json::<T>::from_bytes(&body)?.0)
 }
 
 /// `POST /api/sessions/{id}/step`: trains `epochs` epochs and answers with the frame.
 pub async fn step(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let session = state.get(&id)?;
-    let StepBody { epochs } = optional_json(&headers, &body)?;
+    let StepBody { epochs } = optional_json(&headers, body, state.limits.max_body)?;
     let epochs = epochs.unwrap_or(1);
     if !(1..=MAX_STEP_EPOCHS).contains(&epochs) {
         return Err(ApiError::bad_request(format!(
@@ -244,12 +280,12 @@ fn to_json(value: &impl serde::Serialize) -> ApiResult<Value> {
 /// `POST /api/sessions/{id}/backward`: one mini-batch's backward pass, layer by layer.
 pub async fn backward(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
     let session = state.get(&id)?;
-    let BackwardBody { example } = optional_json(&headers, &body)?;
+    let BackwardBody { example } = optional_json(&headers, body, state.limits.max_body)?;
     let example = example.unwrap_or(0);
     report(&session, move |run| to_json(&run.derivatives(example)?.0)).await
 }
@@ -258,7 +294,7 @@ pub async fn backward(
 /// weight's value, ∂L/∂w on the batch holding row e, and its path sum from input k to output o.
 pub async fn weight(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     query: Result<Query<WeightQuery>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let session = state.get(&id)?;
@@ -271,13 +307,13 @@ pub async fn weight(
 }
 
 /// `GET /api/sessions/{id}/data.csv`.
-pub async fn data_csv(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn data_csv(State(state): State<AppState>, SessionId(id): SessionId) -> ApiResult<Response> {
     let csv = state.get(&id)?.ask(Command::DataCsv).await?;
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
 }
 
 /// `GET /api/sessions/{id}/model.safetensors`: the model as `backprop predict` and PyTorch load it.
-pub async fn model_file(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn model_file(State(state): State<AppState>, SessionId(id): SessionId) -> ApiResult<Response> {
     let bytes = state.get(&id)?.ask(Command::ModelFile).await??;
     Ok((
         [
@@ -293,7 +329,7 @@ pub async fn model_file(State(state): State<AppState>, Path(id): Path<String>) -
 /// state only, ending when the session ends.
 pub async fn events(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let session = state.get(&id)?;
     let (rx, guard) = session.subscribe();
@@ -326,9 +362,9 @@ pub async fn events(
 /// and column. The session switches to engine mode on the uploaded data.
 pub async fn upload(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
     let session = state.get(&id)?;
     let csv = headers
@@ -338,20 +374,7 @@ pub async fn upload(
     if !csv {
         return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected `Content-Type: text/csv`"));
     }
-    let body = body.map_err(|e| {
-        let status = e.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                status,
-                format!(
-                    "the CSV file is larger than the {} bytes allowed (--max-upload)",
-                    state.limits.max_upload
-                ),
-            )
-        } else {
-            ApiError::new(status, e.body_text())
-        }
-    })?;
+    let body = read_body(body, "the CSV file", state.limits.max_upload, " (--max-upload)")?;
     let target = {
         let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(&body[..]);
         let names: Vec<String> =

@@ -3,148 +3,16 @@
 //! caps, malformed requests and the idle timeout; after every refusal the server still
 //! answers.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
+use std::io::BufReader;
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use backprop_playground::Playground;
-use backprop_serve::{Limits, router};
+use backprop_serve::Limits;
+use common::{Reply, Server, alive, create, get, post, read_chunk, read_head, request, send, start};
 use serde_json::Value;
-
-/// A server on 127.0.0.1:0, on its own runtime, alive as long as this value.
-struct Server {
-    addr: SocketAddr,
-    _runtime: tokio::runtime::Runtime,
-}
-
-fn start(limits: Limits) -> Server {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = {
-        let _inside = runtime.enter();
-        router(limits)
-    };
-    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Server { addr, _runtime: runtime }
-}
-
-/// A response: status, lower-cased headers, body.
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-
-    /// The error message of a refusal, checking the status and the JSON shape.
-    fn error(&self, status: u16) -> String {
-        assert_eq!(self.status, status, "{}", self.text());
-        assert_eq!(self.header("content-type"), Some("application/json"), "{}", self.text());
-        self.json()["error"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error message: {}", self.text()))
-            .to_string()
-    }
-}
-
-fn send(stream: &mut TcpStream, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
-    if let Some(ct) = content_type {
-        head.push_str(&format!("Content-Type: {ct}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    stream.write_all(head.as_bytes()).unwrap();
-    // A server may refuse a large body before reading it all; that is its right.
-    let _ = stream.write_all(body);
-}
-
-fn read_head(reader: &mut impl BufRead) -> (u16, Vec<(String, String)>) {
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("status line {line:?}"));
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        let (k, v) = l.split_once(':').unwrap();
-        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-    }
-    (status, headers)
-}
-
-/// Reads one chunk of a chunked body; `None` at the last one.
-fn read_chunk(reader: &mut impl BufRead) -> Option<Vec<u8>> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let size = usize::from_str_radix(line.trim(), 16).ok()?;
-    let mut chunk = vec![0; size + 2];
-    reader.read_exact(&mut chunk).ok()?;
-    chunk.truncate(size);
-    (size > 0).then_some(chunk)
-}
-
-fn request(server: &Server, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> Reply {
-    let mut stream = TcpStream::connect(server.addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    send(&mut stream, method, path, content_type, body);
-    let mut reader = BufReader::new(stream);
-    let (status, headers) = read_head(&mut reader);
-    let mut body = Vec::new();
-    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
-        while let Some(chunk) = read_chunk(&mut reader) {
-            body.extend(chunk);
-        }
-    } else {
-        let _ = reader.read_to_end(&mut body);
-    }
-    Reply { status, headers, body }
-}
-
-fn get(server: &Server, path: &str) -> Reply {
-    request(server, "GET", path, None, b"")
-}
-
-fn post(server: &Server, path: &str, json: &str) -> Reply {
-    request(server, "POST", path, Some("application/json"), json.as_bytes())
-}
-
-/// Creates a session of `experiment` and returns its id and the response.
-fn create(server: &Server, experiment: &str) -> (String, Value) {
-    let reply = post(server, "/api/sessions", experiment);
-    assert_eq!(reply.status, 201, "{}", reply.text());
-    let body = reply.json();
-    (body["id"].as_str().unwrap().to_string(), body)
-}
-
-/// The server still answers (after a refusal).
-fn alive(server: &Server) {
-    let reply = get(server, "/openapi.yaml");
-    assert_eq!(reply.status, 200);
-    assert!(reply.text().starts_with("openapi: 3"));
-}
 
 /// An open event stream.
 struct Events {
@@ -395,6 +263,8 @@ fn every_cap_is_a_4xx_with_a_message() {
     let padding = " ".repeat(8192);
     let huge = post(&server, "/api/sessions", &format!("{{{padding}}}")).error(413);
     assert!(!huge.is_empty());
+    let huge = post(&server, &format!("/api/sessions/{b}/step"), &padding).error(413);
+    assert!(huge.contains("larger than the 4096 bytes allowed"), "{huge}");
     alive(&server);
 }
 
@@ -417,6 +287,12 @@ fn malformed_requests_are_4xx_with_a_message_and_the_server_goes_on() {
         (post(&server, "/api/sessions", "{\"hidden\": [3, 0]}"), 400, "hidden"),
         (post(&server, "/api/sessions", "{\"hash\": \"batchSize=ten\"}"), 400, "batchSize"),
         (post(&server, "/api/sessions", "{\"optimizer\": \"lbfgs\"}"), 400, "optimizer"),
+        (post(&server, "/api/sessions", "{\"hash\": \"seed=1\", \"noise\": 5}"), 400, "`noise` and `hash`"),
+        (
+            post(&server, "/api/sessions", "{\"dataset\": \"reg-plane\", \"problem\": \"classification\"}"),
+            400,
+            "`reg-plane` is a regression data set",
+        ),
         (post(&server, "/api/sessions", "[1, 2]"), 400, "JSON"),
         (request(&server, "POST", "/api/sessions", Some("text/plain"), b"{}"), 415, "application/json"),
         (request(&server, "POST", "/api/sessions", None, b"{}"), 415, "application/json"),
@@ -426,6 +302,7 @@ fn malformed_requests_are_4xx_with_a_message_and_the_server_goes_on() {
         (request(&server, "POST", &format!("/api/sessions/{id}/step"), Some("text/csv"), b"1"), 415, "json"),
         (post(&server, "/api/sessions/feedbeef/step", "{}"), 404, "feedbeef"),
         (post(&server, "/api/sessions/feedbeef/play", ""), 404, "feedbeef"),
+        (post(&server, "/api/sessions/%ff/play", ""), 404, "UTF-8"),
         (get(&server, "/api/sessions/feedbeef/events"), 404, "feedbeef"),
         (request(&server, "DELETE", "/api/sessions/feedbeef", None, b""), 404, "feedbeef"),
         (get(&server, "/api/sessions"), 405, "GET"),
@@ -558,6 +435,8 @@ fn csv_uploads_train_in_engine_mode_and_bad_files_name_row_and_column() {
     assert_eq!(csv.lines().filter(|l| l.ends_with(",test")).count(), 100);
     // Reset keeps the uploaded data.
     assert_eq!(post(&server, &format!("/api/sessions/{id}/reset"), "").status, 200);
+    assert_eq!(get(&server, &format!("/api/sessions/{id}")).json()["experiment"]["dataset"], "upload");
+    assert_eq!(get(&server, &format!("/api/sessions/{id}/data.csv")).text(), csv);
 
     // Three classes and four columns: softmax, no heat map.
     let mut wide = String::from("p,q,r,label\n");
@@ -738,4 +617,72 @@ fn backward_gradients_are_the_ones_a_full_batch_step_applies() {
     }
     assert_eq!(get(&server, "/api/sessions/nope/weight?layer=0&from=0&to=0").status, 404);
     alive(&server);
+}
+
+/// The parameters (every layer's W, then b) and their gradients on the batch, as the
+/// backward endpoint reports them, flattened in the order [`frame_parameters`] uses.
+fn parameters_and_gradients(server: &Server, id: &str) -> (Vec<f64>, Vec<f64>) {
+    let backward = post(server, &format!("/api/sessions/{id}/backward"), "{}");
+    assert_eq!(backward.status, 200, "{}", backward.text());
+    let (mut parameters, mut gradients) = (Vec::new(), Vec::new());
+    for layer in backward.json()["layers"].as_array().unwrap() {
+        parameters.extend(nested(&layer["W"]).into_iter().chain(nested(&layer["b"])));
+        gradients.extend(nested(&layer["dW"]).into_iter().chain(nested(&layer["db"])));
+    }
+    (parameters, gradients)
+}
+
+/// A frame's parameters: every layer's weights, then its biases.
+fn frame_parameters(frame: &Value) -> Vec<f64> {
+    let layers = frame["weights"].as_array().unwrap().len();
+    (0..layers)
+        .flat_map(|l| nested(&frame["weights"][l]).into_iter().chain(nested(&frame["biases"][l])))
+        .collect()
+}
+
+/// Engine mode's `nesterov` (the page's optimizer list offers it) is torch.optim.SGD with
+/// momentum μ = 0.9 and `nesterov=True`: with one full batch per epoch and g₀, g₁ the
+/// gradients the backward endpoint reports before each epoch, the first two updates are
+/// θ₁ = θ₀ − η(1 + μ)g₀ and θ₂ = θ₁ − η(g₁ + μ(μg₀ + g₁)); plain momentum would take
+/// η·g₀ and η(g₁ + μg₀).
+#[test]
+fn nesterov_in_engine_mode_takes_torch_nesterov_steps() {
+    const LR: f64 = 0.1;
+    const MU: f64 = 0.9;
+    let server = start(limits());
+    let (id, body) = create(
+        &server,
+        "{\"mode\": \"engine\", \"optimizer\": \"nesterov\", \"dataset\": \"circle\", \"percTrainData\": 50, \
+         \"batchSize\": 250, \"hidden\": [3, 2], \"learningRate\": 0.1, \"regularization\": \"none\", \
+         \"loss\": \"log\", \"seed\": \"nag\"}",
+    );
+    assert_eq!(body["experiment"]["optimizer"], "nesterov");
+    // f32 arithmetic: a tolerance relative to the parameter or the step, whichever is larger.
+    let close = |actual: &[f64], expected: &[f64], steps: &[f64], what: &str| {
+        assert_eq!(actual.len(), expected.len());
+        for (i, ((a, e), s)) in actual.iter().zip(expected).zip(steps).enumerate() {
+            let tolerance = 1e-4 * e.abs().max(s.abs()).max(1e-3);
+            assert!((a - e).abs() <= tolerance, "{what}: parameter {i} is {a}, expected {e}");
+        }
+    };
+
+    let (p0, g0) = parameters_and_gradients(&server, &id);
+    let steps: Vec<f64> = g0.iter().map(|g| LR * (1.0 + MU) * g).collect();
+    let expected: Vec<f64> = p0.iter().zip(&steps).map(|(p, s)| p - s).collect();
+    let frame = post(&server, &format!("/api/sessions/{id}/step"), "{\"epochs\": 1}").json();
+    let p1 = frame_parameters(&frame);
+    close(&p1, &expected, &steps, "epoch 1");
+    // The test tells the two apart: plain momentum's first step is η·g₀.
+    let momentum_gap = p1.iter().zip(&p0).zip(&g0).map(|((p, p0), g)| (p - (p0 - LR * g)).abs());
+    assert!(momentum_gap.fold(0.0, f64::max) > 1e-3, "the first step is plain SGD's");
+
+    let (p1_reported, g1) = parameters_and_gradients(&server, &id);
+    close(&p1_reported, &p1, &steps, "the backward endpoint's parameters after epoch 1");
+    let steps: Vec<f64> = g0.iter().zip(&g1).map(|(g0, g1)| LR * (g1 + MU * (MU * g0 + g1))).collect();
+    let expected: Vec<f64> = p1.iter().zip(&steps).map(|(p, s)| p - s).collect();
+    let frame = post(&server, &format!("/api/sessions/{id}/step"), "{\"epochs\": 1}").json();
+    close(&frame_parameters(&frame), &expected, &steps, "epoch 2");
+    // And it trains: 30 more epochs lower the training loss.
+    let later = post(&server, &format!("/api/sessions/{id}/step"), "{\"epochs\": 30}").json();
+    assert!(later["trainLoss"].as_f64().unwrap() < frame["trainLoss"].as_f64().unwrap());
 }
