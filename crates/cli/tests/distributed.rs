@@ -192,6 +192,15 @@ mod mpi {
         None
     }
 
+    /// The step and epoch of rank 0's line `error: rank 0 terminated (SIGTERM) during step N
+    /// of epoch E; ...`.
+    fn where_rank_0_stopped(stderr: &str) -> Option<(u64, u64)> {
+        let rest = stderr.split("error: rank 0 terminated (SIGTERM) during step ").nth(1)?;
+        let (step, rest) = rest.split_once(" of epoch ")?;
+        let (epoch, _) = rest.split_once(';')?;
+        Some((step.parse().ok()?, epoch.parse().ok()?))
+    }
+
     #[test]
     fn a_killed_rank_ends_the_job_quickly_and_leaves_the_checkpoint_loadable() {
         let dir = TempDir::new("killed");
@@ -228,6 +237,11 @@ mod mpi {
         assert!(!status.success(), "the job must fail: {status}\n{stderr}");
         assert!(waited < Duration::from_secs(30), "{waited:?}");
         assert!(stderr.contains("rank 1"), "the message names the rank:\n{stderr}");
+        // Rank 0, ended by the launcher, says where training was: 250 rows in batches of 10
+        // are 25 steps per epoch.
+        let (step, epoch) = where_rank_0_stopped(&stderr)
+            .unwrap_or_else(|| panic!("rank 0 names the step and the epoch:\n{stderr}"));
+        assert!((epoch - 1) * 25 < step && step <= epoch * 25, "step {step} is not in epoch {epoch}");
         assert!(!dir.path("model.safetensors").exists(), "no model file from a failed job");
         // The checkpoint (written atomically) resumes, here on one process.
         let resume = [&words(long)[..], &["--epochs", "1", "--init", &checkpoint]].concat();
