@@ -53,6 +53,14 @@ impl ReductionLog {
     }
 }
 
+/// The error of a parameter that got no gradient on this rank (the others would wait for it).
+pub(crate) fn missing_gradient(name: &str) -> TrainError {
+    TrainError::invalid(
+        "data-parallel training",
+        format!("{name} got no gradient on this rank: every parameter must get one"),
+    )
+}
+
 /// One step's gradients, packed in the order the backward pass finished them: a bucket's sum
 /// starts as soon as it holds its size of values, the last (partial) bucket's when backward is
 /// over; the step then waits for all of them and writes the sums back.
@@ -180,15 +188,7 @@ impl<F: Element> Buckets<F> {
                         *o = *v / rows;
                     }
                 }
-                None => {
-                    return Err(TrainError::invalid(
-                        "data-parallel training",
-                        format!(
-                            "parameter '{}' got no gradient on this rank: every parameter must get one",
-                            g.param_name(param)?
-                        ),
-                    ));
-                }
+                None => return Err(missing_gradient(g.param_name(param)?)),
             }
         }
         Ok(())

@@ -6,7 +6,7 @@ use backprop_autograd::{Graph, Var};
 use backprop_tensor::Float;
 use backprop_train::{GradientReduction, Result, TrainError};
 
-use crate::bucket::{Buckets, DEFAULT_BUCKET_BYTES, ReductionLog};
+use crate::bucket::{Buckets, DEFAULT_BUCKET_BYTES, ReductionLog, missing_gradient};
 use crate::collective::{Collective, Element};
 use crate::tree::{pairwise_sum, split};
 
@@ -26,7 +26,7 @@ pub struct DataParallel<F: Element> {
     comm: Box<dyn Collective>,
     micro_batch: Option<usize>,
     check_replicas: bool,
-    /// This rank's gradients, flattened (scaled by their rows).
+    /// Deterministic mode: this rank's micro-batch gradients, flattened (scaled by their rows).
     local: Vec<F>,
     /// Deterministic mode: every rank's micro-batch gradients.
     gathered: Vec<F>,
@@ -240,12 +240,7 @@ impl<F: Element> DataParallel<F> {
         for (name, p) in params {
             let n = g.value(*p)?.len();
             if g.requires_grad(*p)? {
-                let grad = g.param_grad_mut(*p)?.ok_or_else(|| {
-                    TrainError::invalid(
-                        "data-parallel training",
-                        format!("{name} got no gradient on this rank: every parameter must get one"),
-                    )
-                })?;
+                let grad = g.param_grad_mut(*p)?.ok_or_else(|| missing_gradient(name))?;
                 for (o, v) in grad.as_mut_slice().iter_mut().zip(&flat[at..at + n]) {
                     *o = *v / rows;
                 }
