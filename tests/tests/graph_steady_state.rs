@@ -14,7 +14,9 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 
 /// One step of a 3-8-2 tanh/sigmoid network with a squared error, and plain SGD; the second
 /// layer adds its bias with a broadcasting `add`.
-fn step(g: &mut Graph<f64>, params: &[Var; 4], x: &Tensor<f64>, y: &Tensor<f64>) -> f64 {
+/// With `hooked`, backward is `backward_with` and its hook sums the finished gradients (as
+/// data-parallel training copies them out).
+fn step(g: &mut Graph<f64>, params: &[Var; 4], x: &Tensor<f64>, y: &Tensor<f64>, hooked: bool) -> f64 {
     let [w1, b1, w2, b2] = *params;
     let x = g.input_copy(x);
     let y = g.input_copy(y);
@@ -27,7 +29,17 @@ fn step(g: &mut Graph<f64>, params: &[Var; 4], x: &Tensor<f64>, y: &Tensor<f64>)
     let e = g.sub(r, y).unwrap();
     let s = g.square(e).unwrap();
     let loss = g.mean(s).unwrap();
-    g.backward(loss).unwrap();
+    if hooked {
+        let mut seen = 0.0;
+        g.backward_with(loss, |g, p| {
+            seen += g.grad_opt(p)?.map_or(0.0, |t| t.as_slice().iter().sum());
+            Ok::<_, backprop_autograd::AutogradError>(())
+        })
+        .unwrap();
+        assert!(seen.is_finite());
+    } else {
+        g.backward(loss).unwrap();
+    }
     let value = g.value(loss).unwrap().item();
     for &w in params {
         let (value, grad) = g.param_mut_with_grad(w).unwrap();
@@ -41,7 +53,7 @@ fn step(g: &mut Graph<f64>, params: &[Var; 4], x: &Tensor<f64>, y: &Tensor<f64>)
     value
 }
 
-fn training_steps_after_the_first_allocate_nothing() {
+fn training_steps_after_the_first_allocate_nothing(hooked: bool) {
     let mut g = Graph::<f64>::new();
     let init = |shape: &[usize], scale: f64| {
         Tensor::from_shape_fn(shape, |i| ((i.iter().sum::<usize>() * 7 % 5) as f64 - 2.0) * scale)
@@ -55,21 +67,23 @@ fn training_steps_after_the_first_allocate_nothing() {
     let x = Tensor::from_shape_fn(&[16, 3], |i| ((i[0] * 3 + i[1]) % 7) as f64 / 7.0 - 0.5);
     let y = Tensor::from_shape_fn(&[16, 2], |i| ((i[0] + i[1]) % 2) as f64);
 
-    let first = step(&mut g, &params, &x, &y);
+    let first = step(&mut g, &params, &x, &y, hooked);
     for _ in 0..2 {
-        step(&mut g, &params, &x, &y);
+        step(&mut g, &params, &x, &y, hooked);
     }
     let before = allocations();
     let mut last = first;
     for _ in 0..20 {
-        last = step(&mut g, &params, &x, &y);
+        last = step(&mut g, &params, &x, &y, hooked);
     }
     let allocations = allocations() - before;
-    assert_eq!(allocations, 0, "20 steady-state steps allocated {allocations} times");
+    assert_eq!(allocations, 0, "20 steady-state steps (hooked: {hooked}) allocated {allocations} times");
     assert!(last < first, "the loss went down: {first} -> {last}");
 }
 
 fn main() {
-    training_steps_after_the_first_allocate_nothing();
+    training_steps_after_the_first_allocate_nothing(false);
     println!("graph_steady_state: training_steps_after_the_first_allocate_nothing ... ok");
+    training_steps_after_the_first_allocate_nothing(true);
+    println!("graph_steady_state: backward_with_steps_after_the_first_allocate_nothing ... ok");
 }

@@ -10,6 +10,9 @@ use crate::op::{BackwardCtx, GradSink, GradSlot, Op};
 use crate::pool::BufferPool;
 use crate::store::Inputs;
 
+/// What [`Graph::backward_with`] calls for each parameter whose gradient is finished.
+type ReadyHook<'a, F, E> = dyn FnMut(&Graph<F>, Var) -> std::result::Result<(), E> + 'a;
+
 impl<F: Float> Graph<F> {
     /// Backpropagates from a single-element output `v` (seed gradient 1).
     ///
@@ -19,6 +22,12 @@ impl<F: Float> Graph<F> {
     /// ([`AutogradError::TapeNotCleared`], see [`Graph::set_retain_tape`]), or an op's backward
     /// fails.
     pub fn backward(&mut self, v: Var) -> Result<()> {
+        let seed = self.unit_seed(v)?;
+        self.backward_with_seed(v, seed)
+    }
+
+    /// The seed gradient 1 of a single-element output `v`.
+    fn unit_seed(&self, v: Var) -> Result<Tensor<F>> {
         self.check("backward", v)?;
         let output = self.value_unchecked(v);
         if output.len() != 1 {
@@ -26,7 +35,50 @@ impl<F: Float> Graph<F> {
         }
         let mut seed = self.pool.borrow_mut().take(output.shape());
         seed.fill(F::one());
-        self.backward_with_seed(v, seed)
+        Ok(seed)
+    }
+
+    /// As [`Graph::backward`], telling `ready` about every parameter as soon as this pass has
+    /// finished its gradient, while the rest of the pass still runs: what data-parallel
+    /// training needs to start sending gradients before backward ends (PyTorch DDP's hooks).
+    ///
+    /// `ready(graph, p)` is called once for every parameter `p` of the graph, in the order their
+    /// gradients are finished: the pass visits nodes from the last recorded to the first, so a
+    /// parameter's gradient is final once the earliest-recorded node that uses it has run its
+    /// backward; parameters that no node of the pass uses come last. The
+    /// graph it is given holds `p`'s gradient as the pass leaves it ([`Graph::grad_opt`]:
+    /// summed with earlier passes since [`Graph::zero_grad`], `None` if it has none). Steady
+    /// state allocates nothing, as for `backward`.
+    ///
+    /// ```
+    /// use backprop_autograd::Graph;
+    /// use backprop_tensor::Tensor;
+    ///
+    /// let mut g = Graph::<f64>::new();
+    /// let w1 = g.param("w1", Tensor::from_rows(&[[0.5]]));
+    /// let w2 = g.param("w2", Tensor::from_rows(&[[-2.0]]));
+    /// let x = g.input(Tensor::from_rows(&[[3.0]]));
+    /// let h = g.matmul(x, w1).unwrap();
+    /// let y = g.matmul(h, w2).unwrap();
+    /// let loss = g.sum(y).unwrap();
+    /// let mut order = Vec::new();
+    /// g.backward_with(loss, |g, p| {
+    ///     order.push(g.param_name(p)?.to_string());
+    ///     Ok::<_, backprop_autograd::AutogradError>(())
+    /// })
+    /// .unwrap();
+    /// assert_eq!(order, ["w2", "w1"]); // the last layer's gradient is ready first
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Graph::backward`], and the first error `ready` returns (the pass stops there).
+    pub fn backward_with<E: From<AutogradError>>(
+        &mut self,
+        v: Var,
+        mut ready: impl FnMut(&Graph<F>, Var) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let seed = self.unit_seed(v)?;
+        self.run_backward(v, seed, Some(&mut ready))
     }
 
     /// Backpropagates from `v` with `dL/dv = seed` (a vector-Jacobian product with `seed`).
@@ -39,10 +91,23 @@ impl<F: Float> Graph<F> {
     /// on a tape that was not cleared since the first ([`AutogradError::TapeNotCleared`]), or an
     /// op fails.
     pub fn backward_with_seed(&mut self, v: Var, seed: Tensor<F>) -> Result<()> {
+        self.run_backward::<AutogradError>(v, seed, None)
+    }
+
+    /// The backward pass from `v` with `dL/dv = seed`, telling `ready` (if given) about each
+    /// parameter whose gradient it has finished.
+    fn run_backward<E: From<AutogradError>>(
+        &mut self,
+        v: Var,
+        seed: Tensor<F>,
+        ready: Option<&mut ReadyHook<'_, F, E>>,
+    ) -> std::result::Result<(), E> {
         self.check("backward", v)?;
         let out_shape = self.value_unchecked(v).shape();
         if seed.shape() != out_shape {
-            return Err(AutogradError::SeedShape { seed: seed.shape().to_vec(), output: out_shape.to_vec() });
+            return Err(
+                AutogradError::SeedShape { seed: seed.shape().to_vec(), output: out_shape.to_vec() }.into()
+            );
         }
         if !self.requires_grad_unchecked(v) {
             return Err(AutogradError::invalid(
@@ -51,7 +116,8 @@ impl<F: Float> Graph<F> {
                     "{} does not depend on any parameter or leaf that requires a gradient (was it computed in no-grad mode?)",
                     self.describe(v)
                 ),
-            ));
+            )
+            .into());
         }
         self.check_tape_was_cleared(v)?;
         self.nodes_at_backward = self.nodes.len();
@@ -62,11 +128,67 @@ impl<F: Float> Graph<F> {
             }
         }
         self.accumulate(v, seed)?;
-        if v.param {
+        // The nodes the pass visits, from the last: none when it starts at a parameter.
+        let nodes = if v.param { 0 } else { v.index() + 1 };
+        let Some(ready) = ready else {
+            for i in (0..nodes).rev() {
+                self.backward_node(i)?;
+            }
             return Ok(());
+        };
+        let (first_use, order) = self.ready_order(nodes);
+        let result = self.backward_telling(nodes, &first_use, &order, ready);
+        self.scratch_first_use = first_use;
+        self.scratch_ready_order = order;
+        result
+    }
+
+    /// For [`Graph::backward_with`] over the first `nodes` nodes: per parameter, 1 + the index
+    /// of the earliest of them that uses it (0: none does), and the parameters' indices in the
+    /// order their gradients are finished (the latest first use first; unused ones last, in
+    /// their order). The lists are the graph's scratch lists, to be given back.
+    fn ready_order(&mut self, nodes: usize) -> (Vec<u32>, Vec<u32>) {
+        let mut first_use = std::mem::take(&mut self.scratch_first_use);
+        first_use.clear();
+        first_use.resize(self.params.len(), 0);
+        for (i, node) in self.nodes[..nodes].iter().enumerate() {
+            for k in 0..node.inputs.len() {
+                let input = node.inputs.get(k);
+                if input.param && first_use[input.index()] == 0 {
+                    first_use[input.index()] = i as u32 + 1;
+                }
+            }
         }
-        for i in (0..=v.index()).rev() {
+        let mut order = std::mem::take(&mut self.scratch_ready_order);
+        order.clear();
+        order.extend(0..self.params.len() as u32);
+        order.sort_unstable_by_key(|&p| (std::cmp::Reverse(first_use[p as usize]), p));
+        (first_use, order)
+    }
+
+    /// Runs the backward of the first `nodes` nodes, from the last, calling `ready` for each
+    /// parameter (in `order`) right after the node that finishes its gradient has run.
+    fn backward_telling<E: From<AutogradError>>(
+        &mut self,
+        nodes: usize,
+        first_use: &[u32],
+        order: &[u32],
+        ready: &mut ReadyHook<'_, F, E>,
+    ) -> std::result::Result<(), E> {
+        let mut next = order.iter().peekable();
+        for i in (0..nodes).rev() {
             self.backward_node(i)?;
+            while let Some(&&p) = next.peek()
+                && first_use[p as usize] == i as u32 + 1
+            {
+                let param = self.param_var(p as usize);
+                ready(self, param)?;
+                next.next();
+            }
+        }
+        for &p in next {
+            let param = self.param_var(p as usize);
+            ready(self, param)?;
         }
         Ok(())
     }

@@ -61,6 +61,9 @@ pub struct Graph<F: Float> {
     /// Per-input scratch lists of the backward pass, kept to reuse their memory.
     pub(crate) scratch_needs: Vec<bool>,
     pub(crate) scratch_slots: Vec<GradSlot<F>>,
+    /// [`Graph::backward_with`]'s per-parameter scratch lists, kept to reuse their memory.
+    pub(crate) scratch_first_use: Vec<u32>,
+    pub(crate) scratch_ready_order: Vec<u32>,
 }
 
 impl<F: Float> Default for Graph<F> {
@@ -106,6 +109,8 @@ impl<F: Float> Graph<F> {
             retain_tape: false,
             scratch_needs: Vec::new(),
             scratch_slots: Vec::new(),
+            scratch_first_use: Vec::new(),
+            scratch_ready_order: Vec::new(),
         }
     }
 
@@ -342,12 +347,12 @@ impl<F: Float> Graph<F> {
 
     /// The parameters in the order they were added.
     pub fn params(&self) -> impl ExactSizeIterator<Item = Var> + '_ {
-        (0..self.params.len() as u32).map(move |index| Var {
-            graph: self.id,
-            generation: 0,
-            index,
-            param: true,
-        })
+        (0..self.params.len()).map(move |index| self.param_var(index))
+    }
+
+    /// The handle of the parameter at `index` in [`Graph::params`]' order.
+    pub(crate) fn param_var(&self, index: usize) -> Var {
+        Var { graph: self.id, generation: 0, index: index as u32, param: true }
     }
 
     /// The name given to a parameter.

@@ -573,6 +573,11 @@ pub fn parse_batch_size(text: &str) -> Result<usize, String> {
     parse_at_least_one(text, "batch size")
 }
 
+/// Parses `--bucket-kb`: at least 1.
+pub fn parse_bucket_kb(text: &str) -> Result<usize, String> {
+    parse_at_least_one(text, "bucket size")
+}
+
 /// Parses `--epochs`: at least 1.
 pub fn parse_epochs(text: &str) -> Result<usize, String> {
     parse_at_least_one(text, "number of epochs")

@@ -7,16 +7,16 @@
 //! `--checkpoint` cleared and their report output silenced (see [`quiet`]).
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use backprop_autograd::Graph;
-use backprop_distributed::{Collective, DataParallel, Fingerprint, SingleProcess};
+use backprop_distributed::{Collective, DataParallel, Fingerprint, ReductionLog, SingleProcess};
 use backprop_nn::{Module, Sequential};
-use backprop_train::Trainer;
+use backprop_train::{Observer, Trainer};
 use clap::Args;
 
 use crate::F;
-use crate::args::{TrainArgs, parse_batch_size};
+use crate::args::{TrainArgs, parse_batch_size, parse_bucket_kb};
 use crate::error::{CliError, EXIT_USAGE, Result};
 use crate::summary::RunSummary;
 
@@ -34,6 +34,11 @@ pub struct DistributedArgs {
     /// --threads); costs one backward pass per micro-batch
     #[arg(long, value_name = "M", value_parser = parse_batch_size, allow_hyphen_values = true)]
     pub micro_batch: Option<usize>,
+    /// The gradients' sums over the ranks start in buckets of this many KiB, each as soon as
+    /// backward has finished it (overlapping the rest of backward); default 25600 (PyTorch
+    /// DDP's 25 MiB)
+    #[arg(long, value_name = "KIB", value_parser = parse_bucket_kb)]
+    pub bucket_kb: Option<usize>,
     /// Compare a hash of every rank's parameters before every step and after training, and
     /// stop naming the step where they differ (a check of the replicas, for tests)
     #[arg(long)]
@@ -42,6 +47,26 @@ pub struct DistributedArgs {
 
 /// Set on ranks other than 0: the report's output is not printed.
 static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// This process's rank in a `--distributed` run (`usize::MAX`: not one).
+static RANK: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Notes the step that this rank begins ([`backprop_nn::atomic_file::note_rank_progress`]):
+/// when a rank fails, the MPI launcher ends the others with SIGTERM, and each then says which
+/// step of which epoch it was in (the launcher's own message names the rank that failed).
+pub struct RankProgress(usize);
+
+impl Observer<F, Sequential> for RankProgress {
+    fn on_step_start(&mut self, epoch: u64, step: u64) {
+        backprop_nn::atomic_file::note_rank_progress(self.0, epoch, step);
+    }
+}
+
+/// The observer of this rank's progress, in a `--distributed` run.
+pub fn rank_progress() -> Option<RankProgress> {
+    let rank = RANK.load(Ordering::Relaxed);
+    (rank != usize::MAX).then_some(RankProgress(rank))
+}
 
 /// Whether this process's report output is silenced (a rank other than 0).
 pub fn quiet() -> bool {
@@ -54,6 +79,8 @@ pub struct Session {
     flags: DistributedArgs,
     /// The checks' own reduction (settings, broadcast, replicas), on the same ranks.
     control: DataParallel<F>,
+    /// What the training's gradient sums moved and cost (a data-parallel run's).
+    log: Option<ReductionLog>,
     #[cfg(feature = "mpi")]
     universe: Option<backprop_distributed::Universe>,
 }
@@ -80,6 +107,7 @@ impl Session {
         Session {
             flags: flags.clone(),
             control: DataParallel::new(comm),
+            log: None,
             #[cfg(feature = "mpi")]
             universe: None,
         }
@@ -91,6 +119,7 @@ impl Session {
             .ok_or_else(|| CliError::Runtime("MPI could not be started (it was started before)".into()))?;
         let mut session = Session::with(flags, backprop_distributed::MpiCollective::world(&universe));
         session.universe = Some(universe);
+        RANK.store(session.control.rank(), Ordering::Relaxed);
         if session.control.rank() != 0 {
             QUIET.store(true, Ordering::Relaxed);
         }
@@ -125,11 +154,11 @@ impl Session {
             .debug(&summary.specs)
             .debug(&summary.optimizer)
             .debug(&summary.meta)
-            .debug(&(self.flags.micro_batch, self.flags.check_replicas));
+            .debug(&(self.flags.micro_batch, self.flags.check_replicas, self.flags.bucket_kb));
         let test = data.test.as_ref().map_or(Fingerprint::new(), |t| Fingerprint::new().dataset(t));
         let items = [
             (
-                "settings (model, loss, optimizer, batch size, epochs, seed, penalties, --micro-batch)",
+                "settings (model, loss, optimizer, batch size, epochs, seed, penalties, --micro-batch, --bucket-kb)",
                 settings.finish(),
             ),
             ("training data", Fingerprint::new().dataset(&data.train).finish()),
@@ -160,13 +189,19 @@ impl Session {
             self.check_same_run(&trainer, summary);
         }
         let (rows, batch_size) = (data.train.len(), trainer.config().batch_size);
-        let parallel =
+        let mut parallel =
             DataParallel::<F>::new(self.collective()).with_replica_check(self.flags.check_replicas);
+        if let Some(kib) = self.flags.bucket_kb {
+            parallel = parallel.with_bucket_bytes(kib.saturating_mul(1024))?;
+        }
         let parallel = match self.flags.micro_batch {
             Some(m) => parallel.with_micro_batch(m)?,
             None => parallel,
         };
         parallel.check_batches(rows, batch_size)?;
+        if self.flags.distributed && self.flags.micro_batch.is_none() {
+            self.log = Some(parallel.reduction_log());
+        }
         let params = model.parameters();
         self.control.broadcast_parameters(g, &params)?;
         Ok(if self.flags.distributed || self.flags.micro_batch.is_some() {
@@ -174,6 +209,30 @@ impl Session {
         } else {
             trainer
         })
+    }
+
+    /// After training, in a data-parallel run: what its gradient sums cost per step, as JSON
+    /// (`steps`, `bytes_per_step`, `buckets_per_step`, `exposed_ms_per_step`: the time a step
+    /// waited for the sums after its backward pass) and as a line for people.
+    pub fn allreduce_report(&self) -> Option<(serde_json::Value, String)> {
+        let totals = self.log.as_ref()?.totals();
+        let steps = totals.steps.max(1) as f64;
+        let bytes = totals.bytes as f64 / steps;
+        let buckets = totals.buckets as f64 / steps;
+        let exposed_ms = totals.exposed.as_secs_f64() * 1e3 / steps;
+        let json = serde_json::json!({
+            "ranks": self.control.size(),
+            "steps": totals.steps,
+            "bytes_per_step": bytes,
+            "buckets_per_step": buckets,
+            "exposed_ms_per_step": exposed_ms,
+        });
+        let line = format!(
+            "all-reduce over {} ranks: {:.3} MB per step in {buckets:.1} buckets; {exposed_ms:.3} ms per step waited for after backward",
+            self.control.size(),
+            bytes / 1e6
+        );
+        Some((json, line))
     }
 
     /// After training: with `--check-replicas`, the final parameters of every rank compared.

@@ -156,6 +156,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         train_loop(args, trainer, (&mut g, &mut model, optimizer.as_mut()), &meta, &data)?;
     let seconds = start.elapsed().as_secs_f64();
     session.finish(&g, &model)?;
+    let mut settings = settings;
+    if let Some((allreduce, line)) = session.allreduce_report() {
+        settings["allreduce"] = allreduce;
+        if !args.json {
+            emit(&line);
+        }
+    }
     let (set_name, scored) = match &data.test {
         Some(test) => ("test", test),
         None => ("training", &data.train),
@@ -418,10 +425,14 @@ fn train_loop(
     let mut checkpoints = args.checkpoint.as_deref().map(|path| CheckpointWriter::new(path, meta.clone()));
     let mut timer = EpochTimer::default();
     let mut interrupt = Interrupt::default();
+    let mut rank_progress = crate::distributed::rank_progress();
     let result = {
         let mut observers: Vec<&mut dyn Observer<F, Sequential>> = vec![&mut interrupt, &mut progress];
         if let Some(writer) = &mut checkpoints {
             observers.push(writer);
+        }
+        if let Some(rank) = &mut rank_progress {
+            observers.push(rank);
         }
         // Last, so that its clock starts after the other observers' work.
         observers.push(&mut timer);

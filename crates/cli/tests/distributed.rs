@@ -124,6 +124,33 @@ mod mpi {
     }
 
     #[test]
+    fn small_buckets_give_the_bytes_of_one_bucket_and_their_costs_are_reported() {
+        let dir = TempDir::new("buckets");
+        // 2-64-64-1: 192 + 4160 + 65 = 4417 values, 17 668 bytes per step in f32.
+        let run = "train --dataset spiral --layers 64,64 --epochs 2 --seed 3 --threads 1 --batch-size 10";
+        let files = [dir.arg("one-bucket.safetensors"), dir.arg("small-buckets.safetensors")];
+        let default = run_ranks(2, &[&words(run)[..], &["--json", "--save", &files[0]]].concat());
+        let small =
+            run_ranks(2, &[&words(run)[..], &["--json", "--bucket-kb", "1", "--save", &files[1]]].concat());
+        let bytes: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).expect("written")).collect();
+        assert!(bytes[0] == bytes[1], "the bucket size changed the model");
+        for (out, buckets) in [(default, 1.0), (small, 2.0)] {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let report: serde_json::Value = serde_json::from_str(stdout.trim())
+                .unwrap_or_else(|e| panic!("one JSON report, from rank 0 ({e}):\n{stdout}"));
+            let allreduce = &report["settings"]["allreduce"];
+            assert_eq!(allreduce["ranks"], 2, "{allreduce}");
+            assert_eq!(allreduce["steps"], 50, "250 rows, batches of 10, 2 epochs: {allreduce}");
+            assert_eq!(allreduce["bytes_per_step"], 17668.0, "{allreduce}");
+            // 1 KiB buckets, in the order backward finishes the gradients: the last layer's 65
+            // values and the second layer's weight (4161 values), then its bias and the first
+            // layer (256 values, 1 KiB).
+            assert_eq!(allreduce["buckets_per_step"], buckets, "{allreduce}");
+            assert!(allreduce["exposed_ms_per_step"].as_f64().is_some_and(|t| t >= 0.0), "{allreduce}");
+        }
+    }
+
+    #[test]
     fn the_deterministic_mode_writes_the_same_bytes_on_1_2_and_4_ranks() {
         let dir = TempDir::new("deterministic");
         // 25-row batches of 5 micro-batches of 5 rows: 2 ranks get 2 and 3, 4 ranks 1, 1, 1, 2.
@@ -192,6 +219,15 @@ mod mpi {
         None
     }
 
+    /// The step and epoch of rank 0's line `error: rank 0 terminated (SIGTERM) during step N
+    /// of epoch E; ...`.
+    fn where_rank_0_stopped(stderr: &str) -> Option<(u64, u64)> {
+        let rest = stderr.split("error: rank 0 terminated (SIGTERM) during step ").nth(1)?;
+        let (step, rest) = rest.split_once(" of epoch ")?;
+        let (epoch, _) = rest.split_once(';')?;
+        Some((step.parse().ok()?, epoch.parse().ok()?))
+    }
+
     #[test]
     fn a_killed_rank_ends_the_job_quickly_and_leaves_the_checkpoint_loadable() {
         let dir = TempDir::new("killed");
@@ -228,6 +264,11 @@ mod mpi {
         assert!(!status.success(), "the job must fail: {status}\n{stderr}");
         assert!(waited < Duration::from_secs(30), "{waited:?}");
         assert!(stderr.contains("rank 1"), "the message names the rank:\n{stderr}");
+        // Rank 0, ended by the launcher, says where training was: 250 rows in batches of 10
+        // are 25 steps per epoch.
+        let (step, epoch) = where_rank_0_stopped(&stderr)
+            .unwrap_or_else(|| panic!("rank 0 names the step and the epoch:\n{stderr}"));
+        assert!((epoch - 1) * 25 < step && step <= epoch * 25, "step {step} is not in epoch {epoch}");
         assert!(!dir.path("model.safetensors").exists(), "no model file from a failed job");
         // The checkpoint (written atomically) resumes, here on one process.
         let resume = [&words(long)[..], &["--epochs", "1", "--init", &checkpoint]].concat();

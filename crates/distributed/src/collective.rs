@@ -29,6 +29,45 @@ pub trait Collective {
     fn gather_u64(&mut self, send: &[u64], receive: &mut [u64]);
     /// Waits until every rank has called it.
     fn barrier(&mut self);
+
+    /// Starts summing the `len` values at `send` element-wise over the ranks into the `len`
+    /// values at `receive`, without waiting for the other ranks (MPI's `MPI_Iallreduce`):
+    /// data-parallel training starts a bucket of gradients while backward still runs.
+    /// [`Collective::wait_sums`] waits for every started sum. Every rank must start the same
+    /// sums, of the same lengths, in the same order. The default sums at once.
+    ///
+    /// # Safety
+    /// `send` and `receive` must point to `len` values each, in buffers that do not overlap,
+    /// that stay allocated and in place, and that nothing else reads or writes (`send`: writes)
+    /// until `wait_sums` has returned.
+    unsafe fn start_sum_f32(&mut self, send: *const f32, receive: *mut f32, len: usize) {
+        // SAFETY: the caller hands these values over until `wait_sums`.
+        let (send, receive) =
+            unsafe { (std::slice::from_raw_parts(send, len), std::slice::from_raw_parts_mut(receive, len)) };
+        receive.copy_from_slice(send);
+        self.sum_f32(receive);
+    }
+
+    /// [`Collective::start_sum_f32`] for `f64`.
+    ///
+    /// # Safety
+    /// As [`Collective::start_sum_f32`].
+    unsafe fn start_sum_f64(&mut self, send: *const f64, receive: *mut f64, len: usize) {
+        // SAFETY: the caller hands these values over until `wait_sums`.
+        let (send, receive) =
+            unsafe { (std::slice::from_raw_parts(send, len), std::slice::from_raw_parts_mut(receive, len)) };
+        receive.copy_from_slice(send);
+        self.sum_f64(receive);
+    }
+
+    /// Lets the started sums move on without waiting for them: MPI advances a non-blocking
+    /// collective only inside its own calls, so data-parallel training calls this between
+    /// pieces of its backward pass. The default has nothing to do.
+    fn progress_sums(&mut self) {}
+
+    /// Waits until every sum started by [`Collective::start_sum_f32`] or
+    /// [`Collective::start_sum_f64`] has arrived. The default has nothing to wait for.
+    fn wait_sums(&mut self) {}
 }
 
 /// A boxed collective is one (so that a collective can be chosen at run time).
@@ -62,6 +101,20 @@ impl<C: Collective + ?Sized> Collective for Box<C> {
     }
     fn barrier(&mut self) {
         (**self).barrier()
+    }
+    unsafe fn start_sum_f32(&mut self, send: *const f32, receive: *mut f32, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { (**self).start_sum_f32(send, receive, len) }
+    }
+    unsafe fn start_sum_f64(&mut self, send: *const f64, receive: *mut f64, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { (**self).start_sum_f64(send, receive, len) }
+    }
+    fn progress_sums(&mut self) {
+        (**self).progress_sums()
+    }
+    fn wait_sums(&mut self) {
+        (**self).wait_sums()
     }
 }
 
@@ -102,6 +155,11 @@ pub trait Element: Float {
     fn broadcast(c: &mut dyn Collective, values: &mut [Self]);
     /// [`Collective::gather_f32`] or [`Collective::gather_f64`].
     fn gather(c: &mut dyn Collective, send: &[Self], receive: &mut [Self]);
+    /// [`Collective::start_sum_f32`] or [`Collective::start_sum_f64`].
+    ///
+    /// # Safety
+    /// As [`Collective::start_sum_f32`].
+    unsafe fn start_sum(c: &mut dyn Collective, send: *const Self, receive: *mut Self, len: usize);
 }
 
 impl Element for f32 {
@@ -114,6 +172,10 @@ impl Element for f32 {
     fn gather(c: &mut dyn Collective, send: &[Self], receive: &mut [Self]) {
         c.gather_f32(send, receive)
     }
+    unsafe fn start_sum(c: &mut dyn Collective, send: *const Self, receive: *mut Self, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { c.start_sum_f32(send, receive, len) }
+    }
 }
 
 impl Element for f64 {
@@ -125,5 +187,9 @@ impl Element for f64 {
     }
     fn gather(c: &mut dyn Collective, send: &[Self], receive: &mut [Self]) {
         c.gather_f64(send, receive)
+    }
+    unsafe fn start_sum(c: &mut dyn Collective, send: *const Self, receive: *mut Self, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { c.start_sum_f64(send, receive, len) }
     }
 }

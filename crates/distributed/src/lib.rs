@@ -16,6 +16,7 @@
 //! docs/DISTRIBUTED.md says how to run it and what it costs.
 #![warn(missing_docs)]
 
+mod bucket;
 mod collective;
 mod fingerprint;
 #[cfg(feature = "mpi")]
@@ -23,6 +24,7 @@ mod mpi_collective;
 mod parallel;
 mod tree;
 
+pub use bucket::{DEFAULT_BUCKET_BYTES, FIRST_BUCKET_BYTES, ReductionLog, ReductionTotals};
 pub use collective::{Collective, Element, SingleProcess};
 pub use fingerprint::Fingerprint;
 #[cfg(feature = "mpi")]

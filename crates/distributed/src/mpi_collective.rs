@@ -1,7 +1,12 @@
 //! [`Collective`] over MPI (rsmpi), with the `mpi` feature.
 
+use std::mem::MaybeUninit;
+
 use mpi::collective::SystemOperation;
+use mpi::datatype::Equivalence;
 pub use mpi::environment::Universe;
+use mpi::ffi;
+use mpi::raw::AsRaw;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives, Root};
 
@@ -19,12 +24,46 @@ pub struct MpiCollective {
     /// Send buffers of the sums (rsmpi's all-reduce does not work in place); reused.
     scratch_f32: Vec<f32>,
     scratch_f64: Vec<f64>,
+    /// The non-blocking sums started and not yet waited for.
+    requests: Vec<ffi::MPI_Request>,
 }
 
 impl MpiCollective {
     /// The world of a started MPI.
     pub fn world(universe: &Universe) -> Self {
-        MpiCollective { world: universe.world(), scratch_f32: Vec::new(), scratch_f64: Vec::new() }
+        MpiCollective {
+            world: universe.world(),
+            scratch_f32: Vec::new(),
+            scratch_f64: Vec::new(),
+            requests: Vec::new(),
+        }
+    }
+
+    /// `MPI_Iallreduce` of `len` values (in pieces of at most `i32::MAX`, MPI's counts).
+    ///
+    /// # Safety
+    /// As [`Collective::start_sum_f32`].
+    unsafe fn start_sum<T: Equivalence>(&mut self, send: *const T, receive: *mut T, len: usize) {
+        let mut at = 0;
+        while at < len {
+            let count = (len - at).min(i32::MAX as usize);
+            let mut request = MaybeUninit::<ffi::MPI_Request>::uninit();
+            // SAFETY: the caller keeps both buffers ours until `wait_sums`; MPI's default error
+            // handler aborts the job on failure, so the request is set when this returns.
+            unsafe {
+                ffi::MPI_Iallreduce(
+                    send.add(at).cast(),
+                    receive.add(at).cast(),
+                    count as i32,
+                    T::equivalent_datatype().as_raw(),
+                    SystemOperation::sum().as_raw(),
+                    self.world.as_raw(),
+                    request.as_mut_ptr(),
+                );
+                self.requests.push(request.assume_init());
+            }
+            at += count;
+        }
     }
 }
 
@@ -71,5 +110,50 @@ impl Collective for MpiCollective {
 
     fn barrier(&mut self) {
         self.world.barrier();
+    }
+
+    unsafe fn start_sum_f32(&mut self, send: *const f32, receive: *mut f32, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { self.start_sum(send, receive, len) }
+    }
+
+    unsafe fn start_sum_f64(&mut self, send: *const f64, receive: *mut f64, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { self.start_sum(send, receive, len) }
+    }
+
+    fn progress_sums(&mut self) {
+        if self.requests.is_empty() {
+            return;
+        }
+        let mut done = 0;
+        // SAFETY: the requests are live ones of this process; `MPI_Testall` completes all of
+        // them (setting `done`) or none.
+        unsafe {
+            ffi::MPI_Testall(
+                self.requests.len() as i32,
+                self.requests.as_mut_ptr(),
+                &mut done,
+                ffi::RSMPI_STATUSES_IGNORE,
+            );
+        }
+        if done != 0 {
+            self.requests.clear();
+        }
+    }
+
+    fn wait_sums(&mut self) {
+        if self.requests.is_empty() {
+            return;
+        }
+        // SAFETY: the requests are live ones of this process.
+        unsafe {
+            ffi::MPI_Waitall(
+                self.requests.len() as i32,
+                self.requests.as_mut_ptr(),
+                ffi::RSMPI_STATUSES_IGNORE,
+            );
+        }
+        self.requests.clear();
     }
 }

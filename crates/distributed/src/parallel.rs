@@ -6,6 +6,7 @@ use backprop_autograd::{Graph, Var};
 use backprop_tensor::Float;
 use backprop_train::{GradientReduction, Result, TrainError};
 
+use crate::bucket::{Buckets, DEFAULT_BUCKET_BYTES, ReductionLog, missing_gradient};
 use crate::collective::{Collective, Element};
 use crate::tree::{pairwise_sum, split};
 
@@ -13,6 +14,9 @@ use crate::tree::{pairwise_sum, split};
 /// consecutive slice of every global mini-batch (the `Trainer`'s batch size is the global one),
 /// the gradients are summed over the ranks weighted by rows and divided by the batch's rows,
 /// so every rank takes the optimizer step of the whole batch and the replicas stay identical.
+/// As in DDP, the sums run in buckets that start while backward still runs: a bucket's sum
+/// starts as soon as the backward pass has finished its size in gradients
+/// ([`DataParallel::with_bucket_bytes`]), and the step waits for them after backward.
 /// Evaluation data is split over the ranks too and its totals are summed.
 ///
 /// With [`DataParallel::with_micro_batch`] the gradient of a batch is instead the sum of the
@@ -22,10 +26,12 @@ pub struct DataParallel<F: Element> {
     comm: Box<dyn Collective>,
     micro_batch: Option<usize>,
     check_replicas: bool,
-    /// This rank's gradients, flattened (scaled by their rows).
+    /// Deterministic mode: this rank's micro-batch gradients, flattened (scaled by their rows).
     local: Vec<F>,
     /// Deterministic mode: every rank's micro-batch gradients.
     gathered: Vec<F>,
+    /// The gradients' sums in buckets, overlapping backward.
+    buckets: Buckets<F>,
     steps: u64,
 }
 
@@ -38,8 +44,31 @@ impl<F: Element> DataParallel<F> {
             check_replicas: false,
             local: Vec::new(),
             gathered: Vec::new(),
+            buckets: Buckets::new(DEFAULT_BUCKET_BYTES, ReductionLog::default()),
             steps: 0,
         }
+    }
+
+    /// Sums the gradients in buckets of at most `bytes` bytes (each at least one parameter's;
+    /// the first at most 1 MiB), started as soon as backward has finished them; the default is
+    /// DDP's 25 MiB. Smaller buckets start earlier and hide more of the communication behind
+    /// backward, in more messages; `usize::MAX` sums everything in one bucket after backward.
+    ///
+    /// # Errors
+    /// When `bytes` is 0.
+    pub fn with_bucket_bytes(mut self, bytes: usize) -> Result<Self> {
+        if bytes == 0 {
+            return Err(TrainError::invalid("bucket_bytes", "must be at least 1 byte"));
+        }
+        self.buckets = Buckets::new(bytes, self.buckets.log().clone());
+        Ok(self)
+    }
+
+    /// A handle on what the gradient sums moved and how long the steps waited for them after
+    /// backward, readable while the `Trainer` holds this reduction (nothing is counted in one
+    /// process, nor in the deterministic mode, which gathers instead).
+    pub fn reduction_log(&self) -> ReductionLog {
+        self.buckets.log().clone()
     }
 
     /// The deterministic mode: gradients summed over micro-batches of `rows` rows in a fixed
@@ -211,12 +240,7 @@ impl<F: Element> DataParallel<F> {
         for (name, p) in params {
             let n = g.value(*p)?.len();
             if g.requires_grad(*p)? {
-                let grad = g.param_grad_mut(*p)?.ok_or_else(|| {
-                    TrainError::invalid(
-                        "data-parallel training",
-                        format!("{name} got no gradient on this rank: every parameter must get one"),
-                    )
-                })?;
+                let grad = g.param_grad_mut(*p)?.ok_or_else(|| missing_gradient(name))?;
                 for (o, v) in grad.as_mut_slice().iter_mut().zip(&flat[at..at + n]) {
                     *o = *v / rows;
                 }
@@ -273,11 +297,15 @@ impl<F: Element> GradientReduction<F> for DataParallel<F> {
         match self.micro_batch {
             None if self.size() == 1 => Ok(()),
             None => {
-                let mine = self.part(rows, 0)?.map_or(0, |r| r.len());
-                self.local.resize(len, F::zero());
-                Self::flatten_into(g, params, F::from_f64(mine as f64), &mut self.local)?;
-                F::sum(self.comm.as_mut(), &mut self.local);
-                Self::write_back(g, params, &self.local, total)
+                if self.buckets.is_empty() {
+                    // Nobody told the buckets about the gradients during backward (a loop
+                    // other than the Trainer's): they all go now.
+                    let mine = F::from_f64(self.part(rows, 0)?.map_or(0, |r| r.len()) as f64);
+                    for (_, p) in params {
+                        self.buckets.add(self.comm.as_mut(), g, *p, mine)?;
+                    }
+                }
+                self.buckets.finish(self.comm.as_mut(), g, total)
             }
             Some(_) => {
                 let (count, _) = self.pieces(rows)?;
@@ -298,6 +326,14 @@ impl<F: Element> GradientReduction<F> for DataParallel<F> {
         }
     }
 
+    fn overlaps_backward(&self) -> bool {
+        self.micro_batch.is_none() && self.size() > 1
+    }
+
+    fn gradient_ready(&mut self, g: &Graph<F>, param: Var, rows: &Range<usize>) -> Result<()> {
+        self.buckets.add(self.comm.as_mut(), g, param, F::from_f64(rows.len() as f64))
+    }
+
     fn eval_rows(&self, rows: usize) -> Range<usize> {
         // The deterministic mode evaluates everything on every rank, so that its metrics (and
         // early stopping's decisions) do not depend on the number of ranks either.
@@ -312,5 +348,13 @@ impl<F: Element> GradientReduction<F> for DataParallel<F> {
             self.comm.sum_f64(values);
         }
         Ok(())
+    }
+}
+
+impl<F: Element> Drop for DataParallel<F> {
+    /// A rank that stops in the middle of a step (an error) may leave sums in flight: their
+    /// buffers are given up rather than freed under MPI.
+    fn drop(&mut self) {
+        self.buckets.abandon();
     }
 }

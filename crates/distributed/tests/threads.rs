@@ -163,6 +163,18 @@ fn train<F: Element>(
 /// Runs `train` on `size` thread ranks (each initialised from another seed) and returns every
 /// rank's result; `micro` selects the deterministic mode; replicas are checked every step.
 fn on_ranks<F: Element + Send + Sync>(size: usize, micro: Option<usize>) -> Vec<Trained<F>> {
+    on_ranks_with(size, |p| match micro {
+        Some(m) => p.with_micro_batch(m).unwrap(),
+        None => p,
+    })
+}
+
+/// [`on_ranks`] with each rank's reduction set up by `setup`.
+fn on_ranks_with<F: Element + Send + Sync>(
+    size: usize,
+    setup: impl Fn(DataParallel<F>) -> DataParallel<F> + Sync,
+) -> Vec<Trained<F>> {
+    let setup = &setup;
     std::thread::scope(|s| {
         let handles: Vec<_> = Threads::job(size)
             .into_iter()
@@ -170,10 +182,7 @@ fn on_ranks<F: Element + Send + Sync>(size: usize, micro: Option<usize>) -> Vec<
             .map(|(comm, control)| {
                 s.spawn(move || {
                     let rank = comm.rank;
-                    let mut parallel = DataParallel::<F>::new(comm).with_replica_check(true);
-                    if let Some(m) = micro {
-                        parallel = parallel.with_micro_batch(m).unwrap();
-                    }
+                    let parallel = setup(DataParallel::<F>::new(comm).with_replica_check(true));
                     let mut control = DataParallel::<F>::new(control);
                     train(parallel, Some(&mut control), 100 + rank as u64, &arcs())
                 })
@@ -256,6 +265,112 @@ fn the_deterministic_mode_gives_the_same_bits_on_any_number_of_ranks() {
     let single = train(LocalGradients, None, 100, &arcs::<f64>());
     let micro = on_ranks::<f64>(2, Some(3));
     assert!(relative(&micro[0], &single) < 1e-12);
+}
+
+#[test]
+fn buckets_of_any_size_give_the_same_bits() {
+    // Which bucket a gradient travels in changes nothing in its sum.
+    for size in [2, 3] {
+        let default = on_ranks::<f32>(size, None);
+        for bytes in [1, 200, usize::MAX] {
+            let runs = on_ranks_with::<f32>(size, |p| p.with_bucket_bytes(bytes).unwrap());
+            assert_eq!(bits(&runs[0]), bits(&default[0]), "{size} ranks, buckets of {bytes} bytes");
+        }
+    }
+    assert!(DataParallel::<f32>::new(SingleProcess).with_bucket_bytes(0).is_err());
+}
+
+/// What a rank asked of the non-blocking sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SumEvent {
+    Start(usize),
+    Progress,
+    Wait,
+}
+
+/// A thread rank that logs its non-blocking sums.
+struct Logged {
+    inner: Threads,
+    log: Arc<Mutex<Vec<SumEvent>>>,
+}
+
+impl Collective for Logged {
+    fn rank(&self) -> usize {
+        self.inner.rank()
+    }
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+    fn sum_f32(&mut self, values: &mut [f32]) {
+        self.inner.sum_f32(values)
+    }
+    fn sum_f64(&mut self, values: &mut [f64]) {
+        self.inner.sum_f64(values)
+    }
+    fn broadcast_f32(&mut self, values: &mut [f32]) {
+        self.inner.broadcast_f32(values)
+    }
+    fn broadcast_f64(&mut self, values: &mut [f64]) {
+        self.inner.broadcast_f64(values)
+    }
+    fn gather_f32(&mut self, send: &[f32], receive: &mut [f32]) {
+        self.inner.gather_f32(send, receive)
+    }
+    fn gather_f64(&mut self, send: &[f64], receive: &mut [f64]) {
+        self.inner.gather_f64(send, receive)
+    }
+    fn gather_u64(&mut self, send: &[u64], receive: &mut [u64]) {
+        self.inner.gather_u64(send, receive)
+    }
+    fn barrier(&mut self) {
+        self.inner.barrier()
+    }
+    unsafe fn start_sum_f32(&mut self, send: *const f32, receive: *mut f32, len: usize) {
+        self.log.lock().unwrap().push(SumEvent::Start(len));
+        // SAFETY: the caller's contract is the same.
+        unsafe { self.inner.start_sum_f32(send, receive, len) }
+    }
+    fn progress_sums(&mut self) {
+        self.log.lock().unwrap().push(SumEvent::Progress);
+    }
+    fn wait_sums(&mut self) {
+        self.log.lock().unwrap().push(SumEvent::Wait);
+    }
+}
+
+#[test]
+fn the_first_bucket_starts_before_backward_reaches_the_first_layer() {
+    // The 2-16-3 network's gradients in f32: the second layer's 48 + 3 values (204 bytes) are
+    // finished first and fill a 200-byte bucket; the first layer's 32 + 16 go after backward.
+    let logs: Vec<Vec<SumEvent>> = std::thread::scope(|s| {
+        let handles: Vec<_> = Threads::job(2)
+            .into_iter()
+            .zip(Threads::job(2))
+            .map(|(comm, control)| {
+                s.spawn(move || {
+                    let rank = comm.rank;
+                    let log = Arc::new(Mutex::new(Vec::new()));
+                    let logged = Logged { inner: comm, log: Arc::clone(&log) };
+                    let parallel = DataParallel::<f32>::new(logged).with_bucket_bytes(200).unwrap();
+                    let totals = parallel.reduction_log();
+                    let mut control = DataParallel::<f32>::new(control);
+                    train(parallel, Some(&mut control), 100 + rank as u64, &arcs());
+                    let totals = totals.totals();
+                    assert_eq!((totals.steps, totals.bytes, totals.buckets), (20, 20 * 99 * 4, 40));
+                    log.lock().unwrap().clone()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    use SumEvent::*;
+    let step = [Progress, Start(51), Progress, Progress, Start(48), Wait];
+    // 4 epochs of 90 rows in batches of 18.
+    assert_eq!(logs[0].len(), 20 * step.len(), "{:?}", &logs[0][..12.min(logs[0].len())]);
+    for (i, events) in logs[0].chunks(step.len()).enumerate() {
+        assert_eq!(events, step, "step {}", i + 1);
+    }
+    assert_eq!(logs[1], logs[0], "both ranks start the same sums in the same order");
 }
 
 #[test]

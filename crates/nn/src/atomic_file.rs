@@ -247,6 +247,68 @@ static GRACEFUL: AtomicBool = AtomicBool::new(false);
 /// Whether a SIGINT or SIGTERM arrived.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
+/// Where a rank of a data-parallel run is ([`note_rank_progress`]), for the message of a signal
+/// that ends it: its rank + 1 (0: not a rank, or no step begun), the epoch and the step.
+static RANK_PLUS_ONE: AtomicU64 = AtomicU64::new(0);
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+static STEP: AtomicU64 = AtomicU64::new(0);
+
+/// Notes that this process, rank `rank` of a data-parallel run, begins step `step` of epoch
+/// `epoch`. When one rank fails, MPI launchers end the others with SIGTERM; the line the
+/// handler of [`install_interrupt_handler`] then prints says where training was:
+/// `error: rank 0 terminated (SIGTERM) during step 57 of epoch 3; ...`.
+pub fn note_rank_progress(rank: usize, epoch: u64, step: u64) {
+    EPOCH.store(epoch, Ordering::Relaxed);
+    STEP.store(step, Ordering::Relaxed);
+    RANK_PLUS_ONE.store(rank as u64 + 1, Ordering::Release);
+}
+
+/// A line built without allocating (in a signal handler): text and decimal numbers.
+struct Line {
+    bytes: [u8; 256],
+    len: usize,
+}
+
+impl Line {
+    fn text(&mut self, text: &[u8]) -> &mut Self {
+        let n = text.len().min(self.bytes.len() - self.len);
+        self.bytes[self.len..self.len + n].copy_from_slice(&text[..n]);
+        self.len += n;
+        self
+    }
+
+    fn number(&mut self, mut value: u64) -> &mut Self {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (value % 10) as u8;
+            value /= 10;
+            if value == 0 {
+                break;
+            }
+        }
+        self.text(&digits[at..])
+    }
+}
+
+/// The line a signal that ends the process prints.
+fn termination_line(signal: libc::c_int) -> Line {
+    let mut line = Line { bytes: [0; 256], len: 0 };
+    let what: &[u8] = if signal == libc::SIGINT { b"interrupted (SIGINT)" } else { b"terminated (SIGTERM)" };
+    line.text(b"error: ");
+    let rank = RANK_PLUS_ONE.load(Ordering::Acquire);
+    if rank > 0 {
+        line.text(b"rank ").number(rank - 1).text(b" ").text(what);
+        line.text(b" during step ").number(STEP.load(Ordering::Relaxed));
+        line.text(b" of epoch ").number(EPOCH.load(Ordering::Relaxed));
+    } else {
+        line.text(what);
+    }
+    line.text(b"; no output file was left half-written\n");
+    line
+}
+
 /// A registered temporary file; dropping it unregisters the path (the file is gone by then).
 struct TempGuard(Option<usize>);
 
@@ -292,11 +354,8 @@ extern "C" fn on_signal(signal: libc::c_int) {
             unsafe { libc::unlink(slot.path.get().cast::<libc::c_char>()) };
         }
     }
-    let message: &[u8] = if signal == libc::SIGINT {
-        b"error: interrupted (SIGINT); no output file was left half-written\n"
-    } else {
-        b"error: terminated (SIGTERM); no output file was left half-written\n"
-    };
+    let line = termination_line(signal);
+    let message = &line.bytes[..line.len];
     // SAFETY: write and _exit are async-signal-safe.
     unsafe {
         libc::write(2, message.as_ptr().cast(), message.len());
@@ -343,6 +402,30 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn a_rank_says_where_training_was_when_a_signal_ends_it() {
+        let text = |signal| {
+            let line = termination_line(signal);
+            String::from_utf8(line.bytes[..line.len].to_vec()).unwrap()
+        };
+        // (One test: the progress is the process's.)
+        assert_eq!(
+            text(libc::SIGTERM),
+            "error: terminated (SIGTERM); no output file was left half-written\n"
+        );
+        note_rank_progress(1, 3, 57);
+        assert_eq!(
+            text(libc::SIGTERM),
+            "error: rank 1 terminated (SIGTERM) during step 57 of epoch 3; no output file was left half-written\n"
+        );
+        note_rank_progress(0, 12, u64::MAX);
+        assert!(text(libc::SIGINT).starts_with(&format!(
+            "error: rank 0 interrupted (SIGINT) during step {} of epoch 12;",
+            u64::MAX
+        )));
+        RANK_PLUS_ONE.store(0, Ordering::Release);
     }
 
     #[test]

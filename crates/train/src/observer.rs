@@ -68,6 +68,12 @@ pub struct Snapshot<'a, F: Float, M> {
 /// implements what it needs. `M` is the model type; observers that do not look at the model
 /// implement `Observer<F, M>` for every `M`.
 pub trait Observer<F: Float, M> {
+    /// Before every optimizer step: step `step` (1-based over the run) of epoch `epoch`
+    /// begins. Keep it cheap: it runs on the training loop's hot path.
+    fn on_step_start(&mut self, epoch: u64, step: u64) {
+        let _ = (epoch, step);
+    }
+
     /// After every optimizer step. Keep it cheap: it runs on the training loop's hot path.
     fn on_step(&mut self, step: &StepReport) -> Control {
         let _ = step;
@@ -99,6 +105,10 @@ impl<F: Float, M> Observer<F, M> for () {}
 
 /// Several observers, called in order; the run stops when any of them asks.
 impl<F: Float, M> Observer<F, M> for Vec<&mut dyn Observer<F, M>> {
+    fn on_step_start(&mut self, epoch: u64, step: u64) {
+        self.iter_mut().for_each(|o| o.on_step_start(epoch, step));
+    }
+
     fn on_step(&mut self, step: &StepReport) -> Control {
         self.iter_mut().fold(Control::Continue, |c, o| c.or(o.on_step(step)))
     }

@@ -55,6 +55,25 @@ pub trait GradientReduction<F: Float> {
         Ok(())
     }
 
+    /// Whether the reduction wants every parameter's gradient during the backward pass, as soon
+    /// as it is final ([`GradientReduction::gradient_ready`]), to start summing it while the
+    /// rest of backward runs. The default, `false`, keeps the plain backward pass.
+    fn overlaps_backward(&self) -> bool {
+        false
+    }
+
+    /// When [`GradientReduction::overlaps_backward`]: called during each part's backward pass
+    /// for every parameter of `g`, as soon as the pass has finished its gradient (in the order
+    /// of [`Graph::backward_with`]: the last layer's first). `rows` are the rows of the batch
+    /// that the pass computes.
+    ///
+    /// # Errors
+    /// When the gradient cannot be taken; training stops with the error.
+    fn gradient_ready(&mut self, g: &Graph<F>, param: Var, rows: &Range<usize>) -> Result<()> {
+        let _ = (g, param, rows);
+        Ok(())
+    }
+
     /// The rows of an evaluation data set of `rows` rows that this process evaluates; their
     /// totals are then added up by [`GradientReduction::sum`]. The default is all of them.
     fn eval_rows(&self, rows: usize) -> Range<usize> {

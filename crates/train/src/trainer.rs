@@ -202,6 +202,7 @@ impl<F: Float> Trainer<F> {
             let mut interrupted = false;
             source.for_each_batch(epoch - 1, &mut |batch| {
                 step += 1;
+                observer.on_step_start(epoch, step);
                 let lr = optimizer.lr();
                 let loss = self.train_step(g, model, optimizer, batch, (&params, &weights), (epoch, step))?;
                 sum += loss;
@@ -299,7 +300,14 @@ impl<F: Float> Trainer<F> {
                     batch.rows_into(range.clone(), part_buffer)?;
                     &*part_buffer
                 };
-                let value = backward_part(g, model, (loss, config), weights, part, &diverged)?;
+                let backward = &mut |g: &mut Graph<F>, total: Var| -> Result<()> {
+                    if reduction.overlaps_backward() {
+                        g.backward_with(total, |g, p| reduction.gradient_ready(g, p, &range))
+                    } else {
+                        Ok(g.backward(total)?)
+                    }
+                };
+                let value = backward_part(g, model, (loss, config), weights, part, &diverged, backward)?;
                 next = reduction.part(batch.len(), index + 1)?;
                 reduction.part_done(g, params, index, range.clone(), next.is_none())?;
                 single = if index == 0 { Some(value) } else { None };
@@ -416,8 +424,9 @@ impl<F: Float> Trainer<F> {
     }
 }
 
-/// Forward, loss (with penalties) and backward of one part of a mini-batch; returns its loss
-/// (the mean over its rows, without penalties).
+/// Forward, loss (with penalties) and backward (by `backward`, given the graph and the total
+/// loss) of one part of a mini-batch; returns its loss (the mean over its rows, without
+/// penalties).
 fn backward_part<F: Float, M: Module>(
     g: &mut Graph<F>,
     model: &mut M,
@@ -425,6 +434,7 @@ fn backward_part<F: Float, M: Module>(
     weights: &Named,
     batch: &Batch<F>,
     diverged: &dyn Fn(String) -> TrainError,
+    backward: &mut dyn FnMut(&mut Graph<F>, Var) -> Result<()>,
 ) -> Result<f64> {
     let x = g.input_copy(&batch.features);
     let output = model.forward(g, x)?;
@@ -445,7 +455,7 @@ fn backward_part<F: Float, M: Module>(
         let penalty = l2_penalty(g, weights, config.l2)?;
         total = g.add(total, penalty)?;
     }
-    g.backward(total)?;
+    backward(g, total)?;
     Ok(value.to_f64())
 }
 
