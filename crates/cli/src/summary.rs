@@ -140,6 +140,7 @@ impl RunSummary<'_> {
             "l2": args.l2,
             "seed": args.data.seed,
             "threads": threads,
+            "flush_denormal": args.flush_denormal,
             "init": path(&args.init),
             "save": path(&args.save),
             "checkpoint": path(&args.checkpoint),

@@ -34,6 +34,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let images = args.data.images.given();
     check_flags(args, playground, images)?;
     let threads = set_threads(args.threads)?;
+    if args.flush_denormal && !backprop_tensor::set_flush_denormal(true) {
+        eprintln!(
+            "warning: --flush-denormal: this processor cannot flush subnormal numbers; training keeps them"
+        );
+    }
     let test_fraction = args.data.test_fraction.unwrap_or(default_test_fraction(playground));
     let seed = args.data.seed;
     let mut data: Prepared<F> = match (args.data.dataset, &args.data.csv) {

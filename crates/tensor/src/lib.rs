@@ -33,6 +33,7 @@ use blas_src as _;
 use openblas_src as _;
 
 pub mod cpu;
+mod denormal;
 mod elementwise;
 mod error;
 mod float;
@@ -52,6 +53,7 @@ mod sgemm_avx512;
 mod team;
 mod tensor;
 
+pub use denormal::{flush_denormal, set_flush_denormal};
 pub use elementwise::broadcast_shape;
 pub use error::{Result, TensorError};
 pub use float::Float;

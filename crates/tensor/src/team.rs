@@ -230,6 +230,8 @@ impl Team {
         let me = &self.helpers[index];
         me.ready.store(true, Ordering::Release);
         let mut seen = 0u64;
+        // This thread's subnormal mode, made to follow `set_flush_denormal` before each job.
+        let mut flushing = false;
         loop {
             let number = self.wait_for_job(me, seen);
             seen = number;
@@ -241,6 +243,7 @@ impl Team {
                 // SAFETY: the caller of `parallel_for` keeps the function alive until every
                 // helper that joined has left (below).
                 let f = unsafe { &*f };
+                crate::denormal::follow(&mut flushing);
                 self.work(f);
             }
             self.gate.fetch_sub(1, Ordering::Release);
