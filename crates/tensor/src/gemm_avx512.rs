@@ -24,8 +24,9 @@
 
 use std::arch::x86_64::{
     __m512, __m512d, _MM_HINT_T0, _mm_prefetch, _mm512_add_pd, _mm512_add_ps, _mm512_fmadd_pd,
-    _mm512_fmadd_ps, _mm512_loadu_pd, _mm512_loadu_ps, _mm512_mul_pd, _mm512_mul_ps, _mm512_set1_pd,
-    _mm512_set1_ps, _mm512_setzero_pd, _mm512_setzero_ps, _mm512_storeu_pd, _mm512_storeu_ps,
+    _mm512_fmadd_ps, _mm512_i32gather_ps, _mm512_i64gather_pd, _mm512_loadu_pd, _mm512_loadu_ps,
+    _mm512_mul_pd, _mm512_mul_ps, _mm512_set1_pd, _mm512_set1_ps, _mm512_setr_epi32, _mm512_setr_epi64,
+    _mm512_setzero_pd, _mm512_setzero_ps, _mm512_storeu_pd, _mm512_storeu_ps,
 };
 use std::cell::RefCell;
 use std::ops::{Add, Mul};
@@ -114,12 +115,16 @@ pub(crate) trait Element:
     unsafe fn vmul(a: Self::Vector, b: Self::Vector) -> Self::Vector;
     /// `a + b`.
     unsafe fn vadd(a: Self::Vector, b: Self::Vector) -> Self::Vector;
+    /// [`Element::LANES`] values `stride` elements apart from `p` (lane `t` from `p + t·stride`),
+    /// in one gather; `stride·LANES` must fit in an `i32`.
+    unsafe fn vgather(p: *const Self, stride: isize) -> Self::Vector;
 }
 
 /// Implements [`Element`] for a type from its AVX-512 intrinsics.
 macro_rules! element {
     ($t:ty, $vector:ty, $lanes:literal, $panels:ident,
-     $setzero:ident, $set1:ident, $loadu:ident, $storeu:ident, $fmadd:ident, $mul:ident, $add:ident) => {
+     $setzero:ident, $set1:ident, $loadu:ident, $storeu:ident, $fmadd:ident, $mul:ident, $add:ident,
+     $gather:expr) => {
         impl Element for $t {
             type Vector = $vector;
             const LANES: usize = $lanes;
@@ -165,8 +170,57 @@ macro_rules! element {
             unsafe fn vadd(a: $vector, b: $vector) -> $vector {
                 $add(a, b)
             }
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn vgather(p: *const Self, stride: isize) -> $vector {
+                // SAFETY: the caller hands LANES readable values `stride` apart.
+                unsafe { $gather(p, stride) }
+            }
         }
     };
+}
+
+/// Sixteen `f32` values `stride` apart (lane `t` at `p + t·stride`).
+///
+/// # Safety
+/// AVX-512F; the values must be readable; `15·stride` must fit in an `i32`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn gather_f32(p: *const f32, stride: isize) -> __m512 {
+    let s = stride as i32;
+    let offsets = _mm512_setr_epi32(
+        0,
+        s,
+        2 * s,
+        3 * s,
+        4 * s,
+        5 * s,
+        6 * s,
+        7 * s,
+        8 * s,
+        9 * s,
+        10 * s,
+        11 * s,
+        12 * s,
+        13 * s,
+        14 * s,
+        15 * s,
+    );
+    // SAFETY: forwarded from the caller.
+    unsafe { _mm512_i32gather_ps::<4>(offsets, p) }
+}
+
+/// Eight `f64` values `stride` apart (lane `t` at `p + t·stride`).
+///
+/// # Safety
+/// AVX-512F; the values must be readable.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn gather_f64(p: *const f64, stride: isize) -> __m512d {
+    let s = stride as i64;
+    let offsets = _mm512_setr_epi64(0, s, 2 * s, 3 * s, 4 * s, 5 * s, 6 * s, 7 * s);
+    // SAFETY: forwarded from the caller.
+    unsafe { _mm512_i64gather_pd::<8>(offsets, p) }
 }
 
 element!(
@@ -180,7 +234,8 @@ element!(
     _mm512_storeu_ps,
     _mm512_fmadd_ps,
     _mm512_mul_ps,
-    _mm512_add_ps
+    _mm512_add_ps,
+    gather_f32
 );
 element!(
     f64,
@@ -193,7 +248,8 @@ element!(
     _mm512_storeu_pd,
     _mm512_fmadd_pd,
     _mm512_mul_pd,
-    _mm512_add_pd
+    _mm512_add_pd,
+    gather_f64
 );
 
 /// `C = α·A·B + β·C` for `A: [m, k]`, `B: [k, n]`, `C: [m, n]`, on up to `threads` threads of
@@ -411,7 +467,9 @@ unsafe fn pack_a<E: Element>(a: Strided<E>, i0: usize, mc: usize, p0: usize, kc:
 /// step `p`, the `NR` values `B[p0 + p, j0 + q·NR + t]` (zeros past the last column).
 ///
 /// # Safety
-/// The block must lie inside B, and `dst` must hold `nc` rounded up to `NR`, times `kc`.
+/// The processor must support AVX-512F; the block must lie inside B, and `dst` must hold `nc`
+/// rounded up to `NR`, times `kc`.
+#[target_feature(enable = "avx512f")]
 unsafe fn pack_b<E: Element>(b: Strided<E>, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [E]) {
     let nr = E::NR;
     for (q, panel) in dst[..nc.div_ceil(nr) * nr * kc].chunks_exact_mut(nr * kc).enumerate() {
@@ -426,6 +484,22 @@ unsafe fn pack_b<E: Element>(b: Strided<E>, p0: usize, kc: usize, j0: usize, nc:
                 };
                 dst[..cols].copy_from_slice(src);
                 dst[cols..].fill(E::ZERO);
+            }
+        } else if cols == nr && fits_gather::<E>(b.cols) {
+            // Columns of B contiguous (a transposed weight matrix): each step's NR values are
+            // two gathers from NR columns, written at once. Column by column instead, writing
+            // with a stride of NR, ran the `A·Bᵀ` products at 0.8× of OpenBLAS.
+            for (p, dst) in panel.chunks_exact_mut(nr).enumerate() {
+                // SAFETY: rows p0 + p of columns base .. base + NR lie inside B; AVX-512F was
+                // checked by the caller of `gemm`; dst holds NR values.
+                unsafe {
+                    let src = b.ptr.offset((p0 + p) as isize * b.rows + base as isize * b.cols);
+                    E::vstore(dst.as_mut_ptr(), E::vgather(src, b.cols));
+                    E::vstore(
+                        dst.as_mut_ptr().add(E::LANES),
+                        E::vgather(src.offset(E::LANES as isize * b.cols), b.cols),
+                    );
+                }
             }
         } else {
             for t in 0..nr {
@@ -442,6 +516,12 @@ unsafe fn pack_b<E: Element>(b: Strided<E>, p0: usize, kc: usize, j0: usize, nc:
             }
         }
     }
+}
+
+/// Whether columns `stride` apart can be gathered: the offsets of a vector's lanes fit in
+/// an `i32`.
+fn fits_gather<E: Element>(stride: isize) -> bool {
+    stride.checked_mul(E::LANES as isize).is_some_and(|s| s.unsigned_abs() <= i32::MAX as usize)
 }
 
 /// Where a tile goes: `C[i0 + r, j0 + t] = α·acc[r][t] + β·C[i0 + r, j0 + t]` for `r < rows`,
@@ -601,6 +681,34 @@ mod tests {
             let other = Blocking { mc: MR * 3, nc: nr * 2, ..own };
             assert_eq!(product((m, n, k), &a, &b, other, 1), results[0], "{m}x{n}x{k}");
         }
+    }
+
+    /// `C = A·Bᵀ` with `B` given as its transpose, `[n, k]` row-major (a weight matrix): the
+    /// panels of `B` are gathered from its columns (and edge panels copied one by one), against
+    /// the product of the same values laid out row-major.
+    fn transposed_b_matches_row_major_b<E: Element + std::fmt::Debug>(from: fn(f64) -> E) {
+        for (m, n, k) in [(30, 4 * E::NR, 50), (13, 2 * E::NR + 5, 200), (40, E::NR, 7)] {
+            let a: Vec<E> = values(m * k, 3).into_iter().map(from).collect();
+            let b: Vec<E> = values(k * n, 4).into_iter().map(from).collect();
+            let b_t: Vec<E> = (0..n * k).map(|jp| b[jp % k * n + jp / k]).collect();
+            let mut c = vec![E::ONE; m * n];
+            let a_op = Strided { ptr: a.as_ptr(), rows: k as isize, cols: 1 };
+            let b_op = Strided { ptr: b_t.as_ptr(), rows: 1, cols: k as isize };
+            let c_op = StridedMut { ptr: c.as_mut_ptr(), rows: n as isize, cols: 1 };
+            // SAFETY: AVX-512 (checked by the callers); b_t holds Bᵀ, n·k values row-major.
+            unsafe { split((m, n, k), E::ONE, a_op, b_op, E::ZERO, c_op, 1, blocking::<E>()) };
+            assert_eq!(c, product((m, n, k), &a, &b, blocking::<E>(), 1), "{m}x{n}x{k}");
+        }
+    }
+
+    #[test]
+    fn transposed_b_matches_row_major_b_f32_and_f64() {
+        if !available() {
+            eprintln!("skipped: this processor has no AVX-512F, so the blocked kernel cannot run here");
+            return;
+        }
+        transposed_b_matches_row_major_b::<f32>(|v| v as f32);
+        transposed_b_matches_row_major_b::<f64>(|v| v);
     }
 
     #[test]
