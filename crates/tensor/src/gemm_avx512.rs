@@ -12,8 +12,7 @@
 //!   it; the copies absorb transposes and strides, and pad the edges with zeros);
 //! - the kernel keeps a `MR × NR` tile of `C` in 24 registers (`NR` is two registers wide: 32
 //!   `f32` or 16 `f64` columns) and adds one rank-1 update per step of `k` (two loads of `B`,
-//!   twelve broadcasts of `A`, 24 fused multiply-adds), asking for the `A` panel a few steps
-//!   ahead;
+//!   twelve broadcasts of `A`, 24 fused multiply-adds);
 //! - each tile is then written as `C = α·acc + β·C` (`β` only on the first block of `k`; later
 //!   blocks add), like BLAS.
 //!
@@ -23,10 +22,10 @@
 //! so the steady state of a training loop allocates nothing.
 
 use std::arch::x86_64::{
-    __m512, __m512d, _MM_HINT_T0, _mm_prefetch, _mm512_add_pd, _mm512_add_ps, _mm512_fmadd_pd,
-    _mm512_fmadd_ps, _mm512_i32gather_ps, _mm512_i64gather_pd, _mm512_loadu_pd, _mm512_loadu_ps,
-    _mm512_mul_pd, _mm512_mul_ps, _mm512_set1_pd, _mm512_set1_ps, _mm512_setr_epi32, _mm512_setr_epi64,
-    _mm512_setzero_pd, _mm512_setzero_ps, _mm512_storeu_pd, _mm512_storeu_ps,
+    __m512, __m512d, _mm512_add_pd, _mm512_add_ps, _mm512_fmadd_pd, _mm512_fmadd_ps, _mm512_i32gather_ps,
+    _mm512_i64gather_pd, _mm512_loadu_pd, _mm512_loadu_ps, _mm512_mul_pd, _mm512_mul_ps, _mm512_set1_pd,
+    _mm512_set1_ps, _mm512_setr_epi32, _mm512_setr_epi64, _mm512_setzero_pd, _mm512_setzero_ps,
+    _mm512_storeu_pd, _mm512_storeu_ps,
 };
 use std::cell::RefCell;
 use std::ops::{Add, Mul};
@@ -536,11 +535,6 @@ struct Target<E> {
     beta: E,
 }
 
-/// How many steps of `k` ahead the kernel asks for its `A` panel (each step reads `MR` values
-/// of it). The panel streams from L2 while the `B` panel stays in L1; without the hint,
-/// 1024×1024 products of `f32` ran at 0.93× of their speed with it (docs/PERFORMANCE.md).
-const PREFETCH_STEPS: usize = 8;
-
 /// `acc = Σₚ a[p]·b[p]ᵀ` over `kc` steps, then written to `target`: `a` is an `A` panel (`MR`
 /// values per step), `b` a `B` panel (`NR` values per step); each element is summed in order
 /// of `p` with fused multiply-adds. A whole tile of a C with contiguous rows is updated from
@@ -557,10 +551,8 @@ unsafe fn kernel<E: Element>(kc: usize, a: &[E], b: &[E], target: &Target<E>) {
     let mut acc: [[E::Vector; 2]; MR] = [[unsafe { E::vzero() }; 2]; MR];
     let (mut ap, mut bp) = (a.as_ptr(), b.as_ptr());
     for _ in 0..kc {
-        // SAFETY: each step reads NR values of b and MR of a, within the lengths checked above;
-        // a prefetch is only a hint, and never faults, wherever it points.
+        // SAFETY: each step reads NR values of b and MR of a, within the lengths checked above.
         unsafe {
-            _mm_prefetch::<_MM_HINT_T0>(ap.wrapping_add(PREFETCH_STEPS * MR).cast::<i8>());
             let b0 = E::vload(bp);
             let b1 = E::vload(bp.add(lanes));
             for (r, row) in acc.iter_mut().enumerate() {
