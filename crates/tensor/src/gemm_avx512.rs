@@ -446,18 +446,8 @@ unsafe fn pack_a<E: Element>(a: Strided<E>, i0: usize, mc: usize, p0: usize, kc:
                 }
             }
         } else {
-            for r in 0..MR {
-                if r < rows {
-                    for p in 0..kc {
-                        // SAFETY: row base + r < i0 + mc and column p0 + p < p0 + kc lie inside A.
-                        panel[p * MR + r] = unsafe { a.at(base + r, p0 + p) };
-                    }
-                } else {
-                    for p in 0..kc {
-                        panel[p * MR + r] = E::ZERO;
-                    }
-                }
-            }
+            // SAFETY: rows base .. base + rows and columns p0 .. p0 + kc lie inside A.
+            unsafe { copy_one_by_one(a, (base, rows), (p0, kc), panel, MR) };
         }
     }
 }
@@ -501,18 +491,36 @@ unsafe fn pack_b<E: Element>(b: Strided<E>, p0: usize, kc: usize, j0: usize, nc:
                 }
             }
         } else {
-            for t in 0..nr {
-                if t < cols {
-                    for p in 0..kc {
-                        // SAFETY: row p0 + p and column base + t lie inside B.
-                        panel[p * nr + t] = unsafe { b.at(p0 + p, base + t) };
-                    }
-                } else {
-                    for p in 0..kc {
-                        panel[p * nr + t] = E::ZERO;
-                    }
-                }
-            }
+            // Bᵀ's rows are B's columns. SAFETY: columns base .. base + cols and rows
+            // p0 .. p0 + kc lie inside B.
+            unsafe { copy_one_by_one(b.transposed(), (base, cols), (p0, kc), panel, nr) };
+        }
+    }
+}
+
+/// The panel of `width` rows of `x` from row `base` (`rows` of them, zeros for the rest) over
+/// columns `p0 .. p0 + kc`, element by element: `panel[p·width + r] = x[base + r, p0 + p]`. The
+/// packing of strided operands that no faster branch of [`pack_a`] or [`pack_b`] takes (`B` is
+/// packed as `Bᵀ`).
+///
+/// # Safety
+/// Rows `base .. base + rows` and columns `p0 .. p0 + kc` must lie inside `x`; `panel` holds
+/// `kc·width` values.
+unsafe fn copy_one_by_one<E: Element>(
+    x: Strided<E>,
+    (base, rows): (usize, usize),
+    (p0, kc): (usize, usize),
+    panel: &mut [E],
+    width: usize,
+) {
+    for r in 0..width {
+        for p in 0..kc {
+            panel[p * width + r] = if r < rows {
+                // SAFETY: row base + r and column p0 + p lie inside x (the caller's promise).
+                unsafe { x.at(base + r, p0 + p) }
+            } else {
+                E::ZERO
+            };
         }
     }
 }
