@@ -220,11 +220,16 @@ pub struct TrainArgs {
     /// Threads for BLAS and elementwise kernels [default: all cores]
     #[arg(long, value_name = "N", value_parser = parse_threads, allow_hyphen_values = true)]
     pub threads: Option<usize>,
-    /// Flush subnormal numbers to zero while training (PyTorch's torch.set_flush_denormal):
-    /// faster where gradients die out (Adam's moments of a dead ReLU unit become subnormal and
-    /// slow every later step), results differ from IEEE arithmetic only below 1.2e-38
-    #[arg(long)]
+    /// Flush subnormal numbers to zero while training, the default (as TensorFlow does on the
+    /// CPU; PyTorch's torch.set_flush_denormal(True)): Adam's moments of a dead ReLU unit
+    /// become subnormal and would slow every later step; results differ from IEEE arithmetic
+    /// only below 1.2e-38
+    #[arg(long, overrides_with = "no_flush_denormal")]
     pub flush_denormal: bool,
+    /// Keep subnormal numbers (IEEE arithmetic all the way down, PyTorch's default), slower
+    /// where gradients die out
+    #[arg(long, overrides_with = "flush_denormal")]
+    pub no_flush_denormal: bool,
     /// The most weights and biases the network may have, checked before anything is
     /// allocated (with gradients and Adam's two moments, 10^8 f32 parameters take 1.6 GB)
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PARAMS, value_parser = parse_max_params)]
@@ -235,6 +240,13 @@ pub struct TrainArgs {
     /// Data-parallel and deterministic training (crates/cli/src/distributed.rs).
     #[command(flatten)]
     pub distributed: crate::distributed::DistributedArgs,
+}
+
+impl TrainArgs {
+    /// Whether training flushes subnormal numbers to zero: unless `--no-flush-denormal`.
+    pub fn flushes_denormals(&self) -> bool {
+        !self.no_flush_denormal
+    }
 }
 
 /// The default of `--max-params`: 10^8 parameters, 1.6 GB of weights, gradients and Adam state

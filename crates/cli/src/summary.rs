@@ -140,7 +140,9 @@ impl RunSummary<'_> {
             "l2": args.l2,
             "seed": args.data.seed,
             "threads": threads,
-            "flush_denormal": args.flush_denormal,
+            // What the training thread does, not only what was asked: a processor without the
+            // modes keeps subnormal numbers.
+            "flush_denormal": backprop_tensor::flush_denormal(),
             "init": path(&args.init),
             "save": path(&args.save),
             "checkpoint": path(&args.checkpoint),

@@ -34,7 +34,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let images = args.data.images.given();
     check_flags(args, playground, images)?;
     let threads = set_threads(args.threads)?;
-    if args.flush_denormal && !backprop_tensor::set_flush_denormal(true) {
+    // An explicit --flush-denormal on a processor without the modes gets a word; the default
+    // quietly keeps IEEE arithmetic there.
+    if args.flushes_denormals() && !backprop_tensor::set_flush_denormal(true) && args.flush_denormal {
         eprintln!(
             "warning: --flush-denormal: this processor cannot flush subnormal numbers; training keeps them"
         );

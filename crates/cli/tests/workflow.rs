@@ -188,25 +188,27 @@ fn same_seed_same_model_file_bytes() {
     assert!(a == b, "same command, seed and threads: the same bytes");
 }
 
-/// `--flush-denormal` is reported in the settings and changes nothing where no number is
-/// subnormal: a small tanh network trained for a few epochs (its weights and gradients stay far
-/// above 1e-38) gives the same weights, bit for bit, with and without it.
+/// Subnormal numbers are flushed by default and kept with `--no-flush-denormal`; the setting is
+/// reported and changes nothing where no number is subnormal: a small tanh network trained for
+/// a few epochs (its weights and gradients stay far above 1e-38) gives the same weights, bit for
+/// bit, either way. The last of `--flush-denormal` and `--no-flush-denormal` wins.
 #[test]
-fn flush_denormal_is_reported_and_changes_no_normal_arithmetic() {
+fn flush_denormal_is_the_default_and_changes_no_normal_arithmetic() {
     let dir = TempDir::new("flush");
-    let run = |flush: bool, name: &str| {
+    let run = |extra: &[&str], flushes: bool, name: &str| {
         let path = dir.arg(name);
         let mut args =
             vec!["train", "--dataset", "spiral", "--epochs", "5", "--layers", "8", "--save", &path];
         args.extend(["--json", "--threads", "2"]);
-        if flush {
-            args.push("--flush-denormal");
-        }
+        args.extend(extra);
         let report = backprop(&args).json();
-        assert_eq!(report["settings"]["flush_denormal"], flush, "{}", report["settings"]);
+        assert_eq!(report["settings"]["flush_denormal"], flushes, "{extra:?}: {}", report["settings"]);
         header_and_data(&std::fs::read(path).unwrap())
     };
-    assert_eq!(run(true, "flush.safetensors"), run(false, "ieee.safetensors"));
+    let default = run(&[], true, "default.safetensors");
+    assert_eq!(default, run(&["--no-flush-denormal"], false, "ieee.safetensors"));
+    assert_eq!(default, run(&["--no-flush-denormal", "--flush-denormal"], true, "flush.safetensors"));
+    run(&["--flush-denormal", "--no-flush-denormal"], false, "last.safetensors");
 }
 
 #[test]
