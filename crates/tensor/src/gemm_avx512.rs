@@ -22,10 +22,12 @@
 //! so the steady state of a training loop allocates nothing.
 
 use std::arch::x86_64::{
-    __m512, __m512d, _mm512_add_pd, _mm512_add_ps, _mm512_fmadd_pd, _mm512_fmadd_ps, _mm512_i32gather_ps,
-    _mm512_i64gather_pd, _mm512_loadu_pd, _mm512_loadu_ps, _mm512_mul_pd, _mm512_mul_ps, _mm512_set1_pd,
-    _mm512_set1_ps, _mm512_setr_epi32, _mm512_setr_epi64, _mm512_setzero_pd, _mm512_setzero_ps,
-    _mm512_storeu_pd, _mm512_storeu_ps,
+    __m512, __m512d, _MM_HINT_ET0, _mm_loadu_ps, _mm_movehl_ps, _mm_movelh_ps, _mm_prefetch, _mm_storeu_ps,
+    _mm_unpackhi_ps, _mm_unpacklo_ps, _mm256_loadu_pd, _mm256_permute2f128_pd, _mm256_storeu_pd,
+    _mm256_unpackhi_pd, _mm256_unpacklo_pd, _mm512_add_pd, _mm512_add_ps, _mm512_fmadd_pd, _mm512_fmadd_ps,
+    _mm512_i32gather_ps, _mm512_i64gather_pd, _mm512_loadu_pd, _mm512_loadu_ps, _mm512_mul_pd, _mm512_mul_ps,
+    _mm512_set1_pd, _mm512_set1_ps, _mm512_setr_epi32, _mm512_setr_epi64, _mm512_setzero_pd,
+    _mm512_setzero_ps, _mm512_storeu_pd, _mm512_storeu_ps,
 };
 use std::cell::RefCell;
 use std::ops::{Add, Mul};
@@ -117,13 +119,16 @@ pub(crate) trait Element:
     /// [`Element::LANES`] values `stride` elements apart from `p` (lane `t` from `p + t·stride`),
     /// in one gather; `stride·LANES` must fit in an `i32`.
     unsafe fn vgather(p: *const Self, stride: isize) -> Self::Vector;
+    /// A 4×4 block turned over: `dst[c·stride + r] = rows[r][c]` for `r, c < 4` (four rows of
+    /// `A` become four steps of a panel).
+    unsafe fn transpose4(rows: [*const Self; 4], dst: *mut Self, stride: usize);
 }
 
 /// Implements [`Element`] for a type from its AVX-512 intrinsics.
 macro_rules! element {
     ($t:ty, $vector:ty, $lanes:literal, $panels:ident,
      $setzero:ident, $set1:ident, $loadu:ident, $storeu:ident, $fmadd:ident, $mul:ident, $add:ident,
-     $gather:expr) => {
+     $gather:expr, $transpose4:expr) => {
         impl Element for $t {
             type Vector = $vector;
             const LANES: usize = $lanes;
@@ -175,8 +180,53 @@ macro_rules! element {
                 // SAFETY: the caller hands LANES readable values `stride` apart.
                 unsafe { $gather(p, stride) }
             }
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn transpose4(rows: [*const Self; 4], dst: *mut Self, stride: usize) {
+                // SAFETY: the caller hands four readable rows of four values and a writable
+                // destination of four strided runs of four.
+                unsafe { $transpose4(rows, dst, stride) }
+            }
         }
     };
+}
+
+/// [`Element::transpose4`] for `f32`, in 128-bit registers: two rounds of unpacking.
+///
+/// # Safety
+/// As [`Element::transpose4`].
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose4_f32(rows: [*const f32; 4], dst: *mut f32, stride: usize) {
+    // SAFETY: forwarded from the caller; SSE is part of AVX-512F.
+    unsafe {
+        let [r0, r1, r2, r3] = rows.map(|row| _mm_loadu_ps(row));
+        let (lo01, lo23) = (_mm_unpacklo_ps(r0, r1), _mm_unpacklo_ps(r2, r3));
+        let (hi01, hi23) = (_mm_unpackhi_ps(r0, r1), _mm_unpackhi_ps(r2, r3));
+        _mm_storeu_ps(dst, _mm_movelh_ps(lo01, lo23));
+        _mm_storeu_ps(dst.add(stride), _mm_movehl_ps(lo23, lo01));
+        _mm_storeu_ps(dst.add(2 * stride), _mm_movelh_ps(hi01, hi23));
+        _mm_storeu_ps(dst.add(3 * stride), _mm_movehl_ps(hi23, hi01));
+    }
+}
+
+/// [`Element::transpose4`] for `f64`, in 256-bit registers: unpacking, then swapping halves.
+///
+/// # Safety
+/// As [`Element::transpose4`].
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose4_f64(rows: [*const f64; 4], dst: *mut f64, stride: usize) {
+    // SAFETY: forwarded from the caller; AVX is part of AVX-512F.
+    unsafe {
+        let [r0, r1, r2, r3] = rows.map(|row| _mm256_loadu_pd(row));
+        let (lo01, hi01) = (_mm256_unpacklo_pd(r0, r1), _mm256_unpackhi_pd(r0, r1));
+        let (lo23, hi23) = (_mm256_unpacklo_pd(r2, r3), _mm256_unpackhi_pd(r2, r3));
+        _mm256_storeu_pd(dst, _mm256_permute2f128_pd::<0x20>(lo01, lo23));
+        _mm256_storeu_pd(dst.add(stride), _mm256_permute2f128_pd::<0x20>(hi01, hi23));
+        _mm256_storeu_pd(dst.add(2 * stride), _mm256_permute2f128_pd::<0x31>(lo01, lo23));
+        _mm256_storeu_pd(dst.add(3 * stride), _mm256_permute2f128_pd::<0x31>(hi01, hi23));
+    }
 }
 
 /// Sixteen `f32` values `stride` apart (lane `t` at `p + t·stride`).
@@ -234,7 +284,8 @@ element!(
     _mm512_fmadd_ps,
     _mm512_mul_ps,
     _mm512_add_ps,
-    gather_f32
+    gather_f32,
+    transpose4_f32
 );
 element!(
     f64,
@@ -248,7 +299,8 @@ element!(
     _mm512_fmadd_pd,
     _mm512_mul_pd,
     _mm512_add_pd,
-    gather_f64
+    gather_f64,
+    transpose4_f64
 );
 
 /// `C = α·A·B + β·C` for `A: [m, k]`, `B: [k, n]`, `C: [m, n]`, on up to `threads` threads of
@@ -411,7 +463,9 @@ unsafe fn serial<E: Element>(
 /// step `p`, the `MR` values `A[i0 + q·MR + r, p0 + p]` (zeros past the last row).
 ///
 /// # Safety
-/// The block must lie inside A, and `dst` must hold `mc` rounded up to `MR`, times `kc`.
+/// The processor must support AVX-512F; the block must lie inside A, and `dst` must hold `mc`
+/// rounded up to `MR`, times `kc`.
+#[target_feature(enable = "avx512f")]
 unsafe fn pack_a<E: Element>(a: Strided<E>, i0: usize, mc: usize, p0: usize, kc: usize, dst: &mut [E]) {
     for (q, panel) in dst[..mc.div_ceil(MR) * MR * kc].chunks_exact_mut(MR * kc).enumerate() {
         let rows = MR.min(mc - q * MR);
@@ -439,7 +493,22 @@ unsafe fn pack_a<E: Element>(a: Strided<E>, i0: usize, mc: usize, p0: usize, kc:
                 // SAFETY: row base + r and column p0 lie inside A.
                 unsafe { a.ptr.offset((base + r) as isize * a.rows + p0 as isize * a.cols) }
             });
-            for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+            // Rows of A contiguous (a batch of inputs): four steps at a time, as 4×4 blocks
+            // turned over in registers (scalar copies ran the first layer's packing at about
+            // a quarter of its product's time).
+            let blocked = if a.cols == 1 { kc / 4 * 4 } else { 0 };
+            for p in (0..blocked).step_by(4) {
+                for group in 0..MR / 4 {
+                    let rows: [*const E; 4] = std::array::from_fn(|r| {
+                        // SAFETY: columns p0 + p .. p0 + p + 4 of the row lie inside A.
+                        unsafe { starts[4 * group + r].add(p) }
+                    });
+                    // SAFETY: AVX-512F was checked by the caller of `gemm`; steps p .. p + 4
+                    // of the panel hold 4·MR values.
+                    unsafe { E::transpose4(rows, panel.as_mut_ptr().add(p * MR + 4 * group), MR) };
+                }
+            }
+            for (p, dst) in panel.chunks_exact_mut(MR).enumerate().skip(blocked) {
                 for (d, &start) in dst.iter_mut().zip(&starts) {
                     // SAFETY: column p0 + p of each row lies inside A.
                     *d = unsafe { *start.offset(p as isize * a.cols) };
@@ -555,6 +624,23 @@ struct Target<E> {
 unsafe fn kernel<E: Element>(kc: usize, a: &[E], b: &[E], target: &Target<E>) {
     let lanes = E::LANES;
     debug_assert!(a.len() >= kc * MR && b.len() >= kc * E::NR);
+    let Target { c, i0, j0, rows, cols, alpha, beta } = *target;
+    let whole_rows = cols == E::NR && c.cols == 1;
+    if whole_rows {
+        // The tile's rows of C are fetched for writing while the steps run: C is often the
+        // output or gradient of a layer that is not in cache yet, and its stores would stall
+        // at the end of every tile.
+        let row_bytes = E::NR * std::mem::size_of::<E>();
+        for r in 0..rows {
+            // SAFETY: row i0 + r, columns j0 .. j0 + NR lie inside C; prefetches do not fault.
+            unsafe {
+                let row = c.ptr.offset((i0 + r) as isize * c.rows + j0 as isize) as *const i8;
+                for offset in [0, 64, row_bytes - 1] {
+                    _mm_prefetch::<_MM_HINT_ET0>(row.add(offset));
+                }
+            }
+        }
+    }
     // SAFETY (every intrinsic of this function): AVX-512F is available (the caller's promise).
     let mut acc: [[E::Vector; 2]; MR] = [[unsafe { E::vzero() }; 2]; MR];
     let (mut ap, mut bp) = (a.as_ptr(), b.as_ptr());
@@ -572,8 +658,7 @@ unsafe fn kernel<E: Element>(kc: usize, a: &[E], b: &[E], target: &Target<E>) {
             bp = bp.add(E::NR);
         }
     }
-    let Target { c, i0, j0, rows, cols, alpha, beta } = *target;
-    if cols == E::NR && c.cols == 1 {
+    if whole_rows {
         let (va, vb) = unsafe { (E::vsplat(alpha), E::vsplat(beta)) };
         for (r, row) in acc.iter().enumerate().take(rows) {
             for (half, &sum) in row.iter().enumerate() {
