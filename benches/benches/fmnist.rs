@@ -4,7 +4,7 @@
 //!
 //! Recipe: 784-512-256-10 ReLU MLP (PyTorch's default initialisation), pixels / 255, softmax
 //! cross-entropy, Adam lr 1e-3, batch 128, shuffled each epoch, `f32`, the 60 000 training
-//! images. The data is Debian's `dataset-fashion-mnist` (`/usr/share/datasets/fashion-mnist`,
+//! images, subnormal numbers flushed to zero as `backprop train` does. The data is Debian's `dataset-fashion-mnist` (`/usr/share/datasets/fashion-mnist`,
 //! or `$FASHION_MNIST`); without it the bench says so and writes nothing.
 //!
 //! `cargo bench -p backprop-benches --bench fmnist` runs `BACKPROP_FMNIST_EPOCHS` epochs
@@ -51,6 +51,9 @@ fn main() {
 fn run(folder: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
     let n = threads();
     set_num_threads(n)?;
+    // As `backprop train` does by default: subnormal numbers flushed to zero (the PyTorch
+    // script keeps its own default, IEEE arithmetic).
+    let flushes = backprop_tensor::set_flush_denormal(true);
     let epochs: u64 = match std::env::var("BACKPROP_FMNIST_EPOCHS") {
         Ok(v) => v
             .parse()
@@ -88,7 +91,7 @@ fn run(folder: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
     sorted.sort_by(f64::total_cmp);
     let median = sorted[sorted.len() / 2];
     let json = format!(
-        "{{\"workload\": \"fmnist-epoch\", \"threads\": {n}, \"epochs\": {epochs}, \"seconds_per_epoch\": {median:e}, \"epoch_seconds\": [{}]}}\n",
+        "{{\"workload\": \"fmnist-epoch\", \"threads\": {n}, \"epochs\": {epochs}, \"flush_denormal\": {flushes}, \"seconds_per_epoch\": {median:e}, \"epoch_seconds\": [{}]}}\n",
         seconds.iter().map(|s| format!("{s:e}")).collect::<Vec<_>>().join(", ")
     );
     let path = write_result("fmnist.json", &json)?;
