@@ -22,12 +22,12 @@
 //! so the steady state of a training loop allocates nothing.
 
 use std::arch::x86_64::{
-    __m512, __m512d, _MM_HINT_ET0, _mm_loadu_ps, _mm_movehl_ps, _mm_movelh_ps, _mm_prefetch, _mm_storeu_ps,
-    _mm_unpackhi_ps, _mm_unpacklo_ps, _mm256_loadu_pd, _mm256_permute2f128_pd, _mm256_storeu_pd,
-    _mm256_unpackhi_pd, _mm256_unpacklo_pd, _mm512_add_pd, _mm512_add_ps, _mm512_fmadd_pd, _mm512_fmadd_ps,
-    _mm512_i32gather_ps, _mm512_i64gather_pd, _mm512_loadu_pd, _mm512_loadu_ps, _mm512_mul_pd, _mm512_mul_ps,
-    _mm512_set1_pd, _mm512_set1_ps, _mm512_setr_epi32, _mm512_setr_epi64, _mm512_setzero_pd,
-    _mm512_setzero_ps, _mm512_storeu_pd, _mm512_storeu_ps,
+    __m512, __m512d, _mm_loadu_ps, _mm_movehl_ps, _mm_movelh_ps, _mm_storeu_ps, _mm_unpackhi_ps,
+    _mm_unpacklo_ps, _mm256_loadu_pd, _mm256_permute2f128_pd, _mm256_storeu_pd, _mm256_unpackhi_pd,
+    _mm256_unpacklo_pd, _mm512_add_pd, _mm512_add_ps, _mm512_fmadd_pd, _mm512_fmadd_ps, _mm512_i32gather_ps,
+    _mm512_i64gather_pd, _mm512_loadu_pd, _mm512_loadu_ps, _mm512_mul_pd, _mm512_mul_ps, _mm512_set1_pd,
+    _mm512_set1_ps, _mm512_setr_epi32, _mm512_setr_epi64, _mm512_setzero_pd, _mm512_setzero_ps,
+    _mm512_storeu_pd, _mm512_storeu_ps,
 };
 use std::cell::RefCell;
 use std::ops::{Add, Mul};
@@ -634,23 +634,6 @@ struct Target<E> {
 unsafe fn kernel<E: Element>(kc: usize, a: &[E], b: &[E], target: &Target<E>) {
     let lanes = E::LANES;
     debug_assert!(a.len() >= kc * MR && b.len() >= kc * E::NR);
-    let Target { c, i0, j0, rows, cols, alpha, beta } = *target;
-    let whole_rows = cols == E::NR && c.cols == 1;
-    if whole_rows {
-        // The tile's rows of C are fetched for writing while the steps run: C is often the
-        // output or gradient of a layer that is not in cache yet, and its stores would stall
-        // at the end of every tile.
-        let row_bytes = E::NR * std::mem::size_of::<E>();
-        for r in 0..rows {
-            // SAFETY: row i0 + r, columns j0 .. j0 + NR lie inside C; prefetches do not fault.
-            unsafe {
-                let row = c.ptr.offset((i0 + r) as isize * c.rows + j0 as isize) as *const i8;
-                for offset in [0, 64, row_bytes - 1] {
-                    _mm_prefetch::<_MM_HINT_ET0>(row.add(offset));
-                }
-            }
-        }
-    }
     // SAFETY (every intrinsic of this function): AVX-512F is available (the caller's promise).
     let mut acc: [[E::Vector; 2]; MR] = [[unsafe { E::vzero() }; 2]; MR];
     let (mut ap, mut bp) = (a.as_ptr(), b.as_ptr());
@@ -668,7 +651,8 @@ unsafe fn kernel<E: Element>(kc: usize, a: &[E], b: &[E], target: &Target<E>) {
             bp = bp.add(E::NR);
         }
     }
-    if whole_rows {
+    let Target { c, i0, j0, rows, cols, alpha, beta } = *target;
+    if cols == E::NR && c.cols == 1 {
         let (va, vb) = unsafe { (E::vsplat(alpha), E::vsplat(beta)) };
         for (r, row) in acc.iter().enumerate().take(rows) {
             for (half, &sum) in row.iter().enumerate() {
