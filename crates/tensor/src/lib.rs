@@ -63,6 +63,7 @@ pub use kernels::{leaky_relu, relu, sigmoid, softplus, tanh, tanh_in_place, tanh
 pub use parallel::{
     PARALLEL_THRESHOLD, blas_num_threads, map_inplace, map_into, set_num_threads, zip_inplace, zip_into,
 };
+pub use reduce::first_non_finite;
 pub use rng::{RngState, TensorRng};
 pub use team::{parallel_for, team_size};
 pub use tensor::Tensor;

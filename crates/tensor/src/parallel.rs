@@ -107,7 +107,7 @@ unsafe impl<T> Sync for Shared<T> {}
 
 /// Runs `f(start, len)` over chunks of `CHUNK` elements of a buffer of `len` elements, on the
 /// team of threads from [`PARALLEL_THRESHOLD`] elements, on the calling thread below.
-fn chunked(len: usize, f: impl Fn(usize, usize) + Sync) {
+pub(crate) fn chunked(len: usize, f: impl Fn(usize, usize) + Sync) {
     if len < PARALLEL_THRESHOLD {
         f(0, len);
     } else {

@@ -311,7 +311,7 @@ impl<F: Float> Tensor<F> {
 
     /// Whether every element is finite (neither NaN nor infinite).
     pub fn is_finite(&self) -> bool {
-        self.as_slice().iter().all(|x| x.is_finite())
+        crate::reduce::first_non_finite(self.as_slice()).is_none()
     }
 }
 

@@ -152,8 +152,8 @@ fn evaluate_rows<F: Float, M: Module>(
             let x = g.input_copy(features);
             let outputs = model.forward(g, x)?;
             let values = g.value(outputs)?;
-            if let Some(&bad) = values.as_slice().iter().find(|v| !v.is_finite()) {
-                return Ok((bad.to_f64(), None));
+            if let Some(i) = backprop_tensor::first_non_finite(values.as_slice()) {
+                return Ok((values.as_slice()[i].to_f64(), None));
             }
             let right = match targets {
                 Targets::Classes(truth) => {

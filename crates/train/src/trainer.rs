@@ -9,7 +9,7 @@ use backprop_autograd::{Graph, Var};
 use backprop_data::{Batch, Dataset};
 use backprop_nn::{Loss, Module, Reduction, l1_penalty, l2_penalty};
 use backprop_optim::{LrScheduler, Optimizer, clip_grad_norm, clip_grad_value};
-use backprop_tensor::{Float, Tensor};
+use backprop_tensor::{Float, Tensor, first_non_finite};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Clip, EarlyStopping, Monitor, ScheduleStep, TrainConfig};
@@ -318,9 +318,9 @@ impl<F: Float> Trainer<F> {
             reduction.reduce(g, params, batch.len())?;
             for (name, p) in params {
                 if let Some(grad) = g.grad_opt(*p)?
-                    && let Some(bad) = grad.as_slice().iter().find(|v| !v.is_finite())
+                    && let Some(i) = first_non_finite(grad.as_slice())
                 {
-                    return Err(diverged(format!("the gradient of {name} holds {bad}")));
+                    return Err(diverged(format!("the gradient of {name} holds {}", grad.as_slice()[i])));
                 }
             }
             match config.clip {
@@ -438,8 +438,9 @@ fn backward_part<F: Float, M: Module>(
 ) -> Result<f64> {
     let x = g.input_copy(&batch.features);
     let output = model.forward(g, x)?;
-    if let Some(bad) = g.value(output)?.as_slice().iter().find(|v| !v.is_finite()) {
-        return Err(diverged(format!("the model's output holds {bad}")));
+    let out = g.value(output)?.as_slice();
+    if let Some(i) = first_non_finite(out) {
+        return Err(diverged(format!("the model's output holds {}", out[i])));
     }
     let data_loss = loss.compute_targets(g, output, (&batch.targets).into(), Reduction::Mean)?;
     let value = g.value(data_loss)?.item();
