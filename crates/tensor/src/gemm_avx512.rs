@@ -428,7 +428,7 @@ unsafe fn serial<E: Element>(
     E::panels().with(|panels| {
         let mut panels = panels.borrow_mut();
         panels.reserve(blocking);
-        let Panels { a: a_buf, b: b_buf } = &mut *panels;
+        let (a_buf, b_buf) = panels.buffers();
         debug_assert!(a_buf.len() >= block_m * block_k && b_buf.len() >= block_n * block_k);
         for j0 in (0..n).step_by(block_n) {
             let nc = block_n.min(n - j0);
