@@ -61,7 +61,8 @@ pub use gemm::{Transpose, gemm};
 pub use init::{Init, fans};
 pub use kernels::{leaky_relu, relu, sigmoid, softplus, tanh, tanh_in_place, tanh_into};
 pub use parallel::{
-    PARALLEL_THRESHOLD, blas_num_threads, map_inplace, map_into, set_num_threads, zip_inplace, zip_into,
+    PARALLEL_THRESHOLD, blas_num_threads, fill_rows, for_each_chunk_mut, map_inplace, map_into,
+    set_num_threads, zip_inplace, zip_into,
 };
 pub use reduce::first_non_finite;
 pub use rng::{RngState, TensorRng};

@@ -136,6 +136,59 @@ pub(crate) fn chunks_in_place<F: Copy + Send + Sync>(x: &mut [F], f: impl Fn(&mu
     chunked(len, |start, n| f(unsafe { data.slice(start, n) }));
 }
 
+/// Runs `f(start, chunk)` over consecutive chunks of `x` (`chunk` is `x[start..start + len]`),
+/// on the kernels' team above [`PARALLEL_THRESHOLD`] elements and on the calling thread below:
+/// for elementwise passes that read other slices at the same positions.
+///
+/// ```
+/// let mut doubled = vec![0.0_f32; 100_000];
+/// let source: Vec<f32> = (0..100_000).map(|i| i as f32).collect();
+/// backprop_tensor::for_each_chunk_mut(&mut doubled, |start, chunk| {
+///     for (d, s) in chunk.iter_mut().zip(&source[start..]) {
+///         *d = 2.0 * s;
+///     }
+/// });
+/// assert_eq!(doubled[99_999], 199_998.0);
+/// ```
+pub fn for_each_chunk_mut<F: Copy + Send + Sync>(x: &mut [F], f: impl Fn(usize, &mut [F]) + Sync + Send) {
+    let len = x.len();
+    let data = Shared(x.as_mut_ptr());
+    // SAFETY: each task uses only its own chunk of `x`, which this call borrows mutably.
+    chunked(len, |start, n| f(start, unsafe { data.slice(start, n) }));
+}
+
+/// Fills each row `r` of `out` (rows of `cols` values) with the `cols` values of `row(r)`, on
+/// the kernels' team above [`PARALLEL_THRESHOLD`] values: a bias broadcast into every row of a
+/// layer's output, a batch gathered from the rows of a data set.
+///
+/// ```
+/// let bias = [1.0_f32, 2.0, 3.0];
+/// let mut out = vec![0.0_f32; 3 * 20_000];
+/// backprop_tensor::fill_rows(&mut out, 3, |_| &bias[..]);
+/// assert_eq!(out[3 * 19_999..], bias);
+/// ```
+///
+/// # Panics
+/// When `row(r)` has fewer than `cols` values.
+pub fn fill_rows<'a, F: Copy + Send + Sync + 'a>(
+    out: &mut [F],
+    cols: usize,
+    row: impl Fn(usize) -> &'a [F] + Sync + Send,
+) {
+    if cols == 0 {
+        return;
+    }
+    for_each_chunk_mut(out, |start, mut rest| {
+        // A chunk may start and end inside a row.
+        let (mut r, mut column) = (start / cols, start % cols);
+        while !rest.is_empty() {
+            let (head, tail) = rest.split_at_mut((cols - column).min(rest.len()));
+            head.copy_from_slice(&row(r)[column..column + head.len()]);
+            (rest, r, column) = (tail, r + 1, 0);
+        }
+    });
+}
+
 /// `dst[i] = f(src[i])`, in parallel above [`PARALLEL_THRESHOLD`].
 pub fn map_into<F: Copy + Send + Sync>(src: &[F], dst: &mut [F], f: impl Fn(F) -> F + Sync + Send) {
     assert_eq!(src.len(), dst.len(), "map_into: source and destination lengths differ");

@@ -114,11 +114,8 @@ impl<F: Float, A: OutputDerivative<F>> Op<F> for AffineAct<A> {
         let (x, w, b) = (inputs[0], inputs[1], inputs[2]);
         let (m, _, n) = affine_dims(A::FUSED_NAME, x, w, b)?;
         let mut out = ctx.uninit(&[m, n]);
-        if n > 0 {
-            for row in out.as_mut_slice().chunks_exact_mut(n) {
-                row.copy_from_slice(b.as_slice());
-            }
-        }
+        let bias = b.as_slice();
+        backprop_tensor::fill_rows(out.as_mut_slice(), n, |_| bias);
         out.try_gemm_into(F::one(), x, Transpose::No, w, Transpose::No, F::one())?;
         self.0.map_in_place(out.as_mut_slice());
         Ok(out)
