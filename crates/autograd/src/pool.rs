@@ -57,7 +57,8 @@ impl<F: Float> BufferPool<F> {
     pub(crate) fn take(&mut self, shape: &[usize]) -> Tensor<F> {
         let len: usize = shape.iter().product();
         let Some(list) = self.free.get_mut(&len).filter(|l| !l.is_empty()) else {
-            return Tensor::zeros(shape);
+            // On a cache line: split products write these side by side (`zeros_aligned`).
+            return Tensor::zeros_aligned(shape);
         };
         // Compared element by element: shapes have a few axes, and a slice comparison would
         // call memcmp for every candidate.
@@ -100,6 +101,17 @@ impl<F: Float> BufferPool<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fresh_buffers_start_on_a_cache_line_and_keep_it_when_reshaped() {
+        let mut pool = BufferPool::<f32>::default();
+        let a = pool.take(&[128, 512]);
+        assert_eq!(a.as_slice().as_ptr() as usize % 64, 0);
+        let at = a.as_slice().as_ptr();
+        pool.give(a);
+        let b = pool.take(&[512, 128]);
+        assert_eq!((b.as_slice().as_ptr(), b.shape()), (at, &[512, 128][..]), "the same memory, reshaped");
+    }
 
     #[test]
     fn buffers_come_back_in_the_asked_shape_with_their_memory() {

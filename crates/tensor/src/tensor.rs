@@ -31,6 +31,33 @@ impl<F: Float> Tensor<F> {
         Tensor { data: ArrayD::zeros(IxDyn(shape)) }
     }
 
+    /// A tensor of zeros whose first element starts on a 64-byte cache line.
+    ///
+    /// For outputs that threads write side by side (a product split by columns): from an
+    /// unaligned start, the cache line where one thread's columns meet the next one's would be
+    /// written by both, in every row (a 128×784·784×512 product on two threads: 410–431 µs,
+    /// against 373–381 µs with its output on a line). The storage has up to a line of slack
+    /// in front; reshaping in place keeps the alignment (a clone is a new allocation and need
+    /// not).
+    ///
+    /// ```
+    /// use backprop_tensor::Tensor;
+    ///
+    /// let t = Tensor::<f32>::zeros_aligned(&[128, 512]);
+    /// assert_eq!(t.as_slice().as_ptr() as usize % 64, 0);
+    /// assert_eq!((t.shape(), t.sum()), (&[128, 512][..], 0.0));
+    /// ```
+    pub fn zeros_aligned(shape: &[usize]) -> Self {
+        const LINE: usize = 64;
+        let len: usize = shape.iter().product();
+        let size = std::mem::size_of::<F>();
+        let storage = vec![F::zero(); len + LINE / size];
+        // A `Vec<F>` starts on a multiple of F's size, so the distance to the line is too.
+        let offset = (LINE - storage.as_ptr() as usize % LINE) % LINE / size;
+        let flat = Array1::from_vec(storage).slice_move(ndarray::s![offset..offset + len]);
+        Tensor { data: flat.into_shape_with_order(IxDyn(shape)).expect("len elements in standard layout") }
+    }
+
     /// A tensor of ones.
     pub fn ones(shape: &[usize]) -> Self {
         Self::full(shape, F::one())
