@@ -30,6 +30,26 @@ pub trait Collective {
     /// Waits until every rank has called it.
     fn barrier(&mut self);
 
+    /// Sums `send` (`size()` blocks of `receive.len()` values) element-wise over the ranks and
+    /// gives each rank the sums of its own block (block `rank()`) in `receive` (MPI's
+    /// `MPI_Reduce_scatter_block`): the sharded optimizer step's gradient sums, half the
+    /// traffic and additions per rank of an all-reduce on 2 ranks. Each sum is taken in rank
+    /// order, as [`Collective::sum_f32`]'s. The default sums everything and keeps its block.
+    fn reduce_scatter_f32(&mut self, send: &[f32], receive: &mut [f32]) {
+        let mut all = send.to_vec();
+        self.sum_f32(&mut all);
+        let at = self.rank() * receive.len();
+        receive.copy_from_slice(&all[at..at + receive.len()]);
+    }
+
+    /// [`Collective::reduce_scatter_f32`] for `f64`.
+    fn reduce_scatter_f64(&mut self, send: &[f64], receive: &mut [f64]) {
+        let mut all = send.to_vec();
+        self.sum_f64(&mut all);
+        let at = self.rank() * receive.len();
+        receive.copy_from_slice(&all[at..at + receive.len()]);
+    }
+
     /// Starts summing the `len` values at `send` element-wise over the ranks into the `len`
     /// values at `receive`, without waiting for the other ranks (MPI's `MPI_Iallreduce`):
     /// data-parallel training starts a bucket of gradients while backward still runs.
@@ -102,6 +122,12 @@ impl<C: Collective + ?Sized> Collective for Box<C> {
     fn barrier(&mut self) {
         (**self).barrier()
     }
+    fn reduce_scatter_f32(&mut self, send: &[f32], receive: &mut [f32]) {
+        (**self).reduce_scatter_f32(send, receive)
+    }
+    fn reduce_scatter_f64(&mut self, send: &[f64], receive: &mut [f64]) {
+        (**self).reduce_scatter_f64(send, receive)
+    }
     unsafe fn start_sum_f32(&mut self, send: *const f32, receive: *mut f32, len: usize) {
         // SAFETY: the caller's contract is the same.
         unsafe { (**self).start_sum_f32(send, receive, len) }
@@ -155,6 +181,8 @@ pub trait Element: Float {
     fn broadcast(c: &mut dyn Collective, values: &mut [Self]);
     /// [`Collective::gather_f32`] or [`Collective::gather_f64`].
     fn gather(c: &mut dyn Collective, send: &[Self], receive: &mut [Self]);
+    /// [`Collective::reduce_scatter_f32`] or [`Collective::reduce_scatter_f64`].
+    fn reduce_scatter(c: &mut dyn Collective, send: &[Self], receive: &mut [Self]);
     /// [`Collective::start_sum_f32`] or [`Collective::start_sum_f64`].
     ///
     /// # Safety
@@ -172,6 +200,9 @@ impl Element for f32 {
     fn gather(c: &mut dyn Collective, send: &[Self], receive: &mut [Self]) {
         c.gather_f32(send, receive)
     }
+    fn reduce_scatter(c: &mut dyn Collective, send: &[Self], receive: &mut [Self]) {
+        c.reduce_scatter_f32(send, receive)
+    }
     unsafe fn start_sum(c: &mut dyn Collective, send: *const Self, receive: *mut Self, len: usize) {
         // SAFETY: the caller's contract is the same.
         unsafe { c.start_sum_f32(send, receive, len) }
@@ -187,6 +218,9 @@ impl Element for f64 {
     }
     fn gather(c: &mut dyn Collective, send: &[Self], receive: &mut [Self]) {
         c.gather_f64(send, receive)
+    }
+    fn reduce_scatter(c: &mut dyn Collective, send: &[Self], receive: &mut [Self]) {
+        c.reduce_scatter_f64(send, receive)
     }
     unsafe fn start_sum(c: &mut dyn Collective, send: *const Self, receive: *mut Self, len: usize) {
         // SAFETY: the caller's contract is the same.

@@ -26,6 +26,67 @@ pub struct MpiCollective {
     scratch_f64: Vec<f64>,
     /// The non-blocking sums started and not yet waited for.
     requests: Vec<ffi::MPI_Request>,
+    /// The other ranks' blocks of a reduce-scatter, received; reused.
+    blocks_f32: Vec<f32>,
+    blocks_f64: Vec<f64>,
+}
+
+/// The tag of the reduce-scatter's messages (the only point-to-point messages on the world).
+const REDUCE_SCATTER_TAG: i32 = 0x5ca7;
+
+/// A reduce-scatter over point-to-point messages: every rank sends block `j` of `send` to
+/// rank `j` and receives its own block from every other rank into `blocks`, then adds the
+/// blocks in rank order. Open MPI's own reduce-scatters (libnbc's reduce to rank 0 and
+/// scatter; tuned's) do more work on 2 ranks: this one moves and adds half the gradient per
+/// rank, both ranks at once.
+fn reduce_scatter<T>(world: &SimpleCommunicator, send: &[T], receive: &mut [T], blocks: &mut Vec<T>)
+where
+    T: Equivalence + Copy + Default + std::ops::Add<Output = T>,
+{
+    let (rank, size, block) = (world.rank() as usize, world.size() as usize, receive.len());
+    assert_eq!(send.len(), size * block, "reduce-scatter: send holds one block per rank");
+    assert!(block <= i32::MAX as usize, "reduce-scatter: a block of more than i32::MAX values");
+    blocks.resize(size * block, T::default());
+    let mut requests: Vec<ffi::MPI_Request> = Vec::with_capacity(2 * size);
+    for peer in (0..size).filter(|&p| p != rank) {
+        let mut request = MaybeUninit::<ffi::MPI_Request>::uninit();
+        // SAFETY: `blocks` and `send` are not touched (nor resized) until `MPI_Waitall` below
+        // has completed every request; MPI's default error handler aborts on failure, so the
+        // request is set when the call returns.
+        unsafe {
+            ffi::MPI_Irecv(
+                blocks.as_mut_ptr().add(peer * block).cast(),
+                block as i32,
+                T::equivalent_datatype().as_raw(),
+                peer as i32,
+                REDUCE_SCATTER_TAG,
+                world.as_raw(),
+                request.as_mut_ptr(),
+            );
+            requests.push(request.assume_init());
+            ffi::MPI_Isend(
+                send.as_ptr().add(peer * block).cast(),
+                block as i32,
+                T::equivalent_datatype().as_raw(),
+                peer as i32,
+                REDUCE_SCATTER_TAG,
+                world.as_raw(),
+                request.as_mut_ptr(),
+            );
+            requests.push(request.assume_init());
+        }
+    }
+    // SAFETY: live requests of this process, over buffers borrowed for this whole function.
+    unsafe {
+        ffi::MPI_Waitall(requests.len() as i32, requests.as_mut_ptr(), ffi::RSMPI_STATUSES_IGNORE);
+    }
+    // Rank order, whichever rank adds: on 2 ranks a + b, the all-reduce's sum bit for bit.
+    let mine = &send[rank * block..(rank + 1) * block];
+    let part = |r: usize| if r == rank { mine } else { &blocks[r * block..(r + 1) * block] };
+    receive.copy_from_slice(part(0));
+    for r in 1..size {
+        receive.iter_mut().zip(part(r)).for_each(|(o, v)| *o = *o + *v);
+    }
 }
 
 impl MpiCollective {
@@ -36,6 +97,8 @@ impl MpiCollective {
             scratch_f32: Vec::new(),
             scratch_f64: Vec::new(),
             requests: Vec::new(),
+            blocks_f32: Vec::new(),
+            blocks_f64: Vec::new(),
         }
     }
 
@@ -110,6 +173,14 @@ impl Collective for MpiCollective {
 
     fn barrier(&mut self) {
         self.world.barrier();
+    }
+
+    fn reduce_scatter_f32(&mut self, send: &[f32], receive: &mut [f32]) {
+        reduce_scatter(&self.world, send, receive, &mut self.blocks_f32);
+    }
+
+    fn reduce_scatter_f64(&mut self, send: &[f64], receive: &mut [f64]) {
+        reduce_scatter(&self.world, send, receive, &mut self.blocks_f64);
     }
 
     unsafe fn start_sum_f32(&mut self, send: *const f32, receive: *mut f32, len: usize) {

@@ -131,9 +131,11 @@ fn arcs<F: Float>() -> Dataset<F> {
 ///
 /// `batch_loss` in the records is the mean of this rank's own parts' losses (what its
 /// progress lines show); the metrics of evaluations are the whole data's.
-struct Trained<F> {
+struct Trained<F: Float> {
     params: Vec<Vec<F>>,
     history: Vec<EpochRecord>,
+    /// The optimizer's state after training (what a checkpoint would hold).
+    optimizer: backprop_optim::OptimizerState<F>,
 }
 
 /// Trains a 2-16-3 tanh MLP with Adam and an L2 penalty on `data` (batches of 18) with
@@ -157,7 +159,7 @@ fn train<F: Element>(
     let mut trainer = Trainer::new(Loss::CrossEntropy, config).unwrap().with_reduction(reduction);
     let fit = trainer.fit(&mut g, &mut model, optimizer.as_mut(), data, Some(data), &mut ()).unwrap();
     let params = model.parameters().iter().map(|(_, p)| g.value(*p).unwrap().as_slice().to_vec()).collect();
-    Trained { params, history: fit.history }
+    Trained { params, history: fit.history, optimizer: optimizer.state() }
 }
 
 /// Runs `train` on `size` thread ranks (each initialised from another seed) and returns every
@@ -193,7 +195,9 @@ fn on_ranks_with<F: Element + Send + Sync>(
 }
 
 /// The evaluations of a run (training and validation metrics of every epoch).
-fn metrics<F>(t: &Trained<F>) -> Vec<(Option<backprop_train::Metrics>, Option<backprop_train::Metrics>)> {
+fn metrics<F: Float>(
+    t: &Trained<F>,
+) -> Vec<(Option<backprop_train::Metrics>, Option<backprop_train::Metrics>)> {
     t.history.iter().map(|r| (r.train, r.validation)).collect()
 }
 
@@ -278,6 +282,39 @@ fn buckets_of_any_size_give_the_same_bits() {
         }
     }
     assert!(DataParallel::<f32>::new(SingleProcess).with_bucket_bytes(0).is_err());
+}
+
+#[test]
+fn the_sharded_step_gives_the_replicated_steps_bits_and_whole_optimizer_state() {
+    // 2-16-3: 99 values, in blocks of 50 (2 ranks) or 33 (3 ranks) that cut the tensors.
+    for size in [2, 3] {
+        let replicated = on_ranks::<f32>(size, None);
+        let sharded = on_ranks_with::<f32>(size, |p| p.with_sharded_step(true));
+        for (r, run) in sharded.iter().enumerate() {
+            assert_eq!(bits(run), bits(&replicated[0]), "{size} ranks, rank {r}: other parameters");
+            assert_eq!(metrics(run), metrics(&replicated[0]), "{size} ranks, rank {r}: other metrics");
+            // The state is gathered whole at the end: every rank's is the replicated one.
+            assert_eq!(
+                run.optimizer, replicated[0].optimizer,
+                "{size} ranks, rank {r}: other optimizer state"
+            );
+        }
+    }
+    // The sharded step is taken (no buckets during backward) unless clipping by the global
+    // norm needs the whole gradient.
+    let mut g = Graph::<f32>::new();
+    let model: Sequential =
+        MlpSpec::new(&[2, 4, 3], Activation::Tanh).build(&mut g, &mut TensorRng::seed_from_u64(0)).unwrap();
+    let optimizer = OptimizerConfig::Adam(AdamConfig::default()).build(model.parameters()).unwrap();
+    let mut parallel = DataParallel::<f32>::new(Threads::job(2).remove(0)).with_sharded_step(true);
+    parallel.prepare(&model.parameters(), optimizer.as_ref(), false).unwrap();
+    assert!(!parallel.overlaps_backward(), "sharded: the sums start after backward");
+    parallel.prepare(&model.parameters(), optimizer.as_ref(), true).unwrap();
+    assert!(parallel.overlaps_backward(), "clipping by norm: the replicated step, in buckets");
+    // In f64, against one process (the sums of 2 and 3 ranks round differently).
+    let single = train(LocalGradients, None, 100, &arcs::<f64>());
+    let sharded = on_ranks_with::<f64>(3, |p| p.with_sharded_step(true));
+    assert!(relative(&sharded[0], &single) < 1e-12);
 }
 
 /// What a rank asked of the non-blocking sums.
