@@ -411,31 +411,29 @@ fn shards_updated_apart_give_the_full_step_bit_for_bit() {
                 assert_eq!(got, want, "{}, shards {cuts:?}, step {step}", config.name());
             }
             // The state the same way: each buffer's shards from their owners.
-            let mut states: Vec<Vec<Vec<Option<Vec<f64>>>>> = ranks
+            let states: Vec<Vec<Vec<Option<Vec<f64>>>>> = ranks
                 .iter_mut()
                 .map(|(_, o)| {
-                    o.state_slices()
+                    let slices = o.state_slices();
+                    slices
                         .into_iter()
                         .map(|k| k.into_iter().map(|b| b.map(|b| b.to_vec())).collect())
                         .collect()
                 })
                 .collect();
             let (_, first) = &mut ranks[0];
-            let kinds = states[0].len();
-            for kind in 0..kinds {
+            for (kind, buffers) in first.state_slices().into_iter().enumerate() {
                 let mut at = 0;
-                for (param, buffer) in first.state_slices()[kind].iter_mut().enumerate() {
-                    let len = [4, 3, 2][param];
+                for (param, buffer) in buffers.into_iter().enumerate() {
                     if let Some(buffer) = buffer {
                         for (i, v) in buffer.iter_mut().enumerate() {
                             let owner = cuts.iter().rposition(|&c| c <= at + i).unwrap();
                             *v = states[owner][kind][param].as_ref().unwrap()[i];
                         }
                     }
-                    at += len;
+                    at += [4, 3, 2][param];
                 }
             }
-            states.clear();
             assert_eq!(first.state(), whole.state(), "{}, shards {cuts:?}", config.name());
         }
     }
