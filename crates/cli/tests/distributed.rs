@@ -172,6 +172,16 @@ mod mpi {
         assert!(outputs[0].0 == outputs[1].0, "the sharded step changed the model");
         // The checkpoint holds the optimizer's whole state, gathered from the ranks' shards.
         assert!(outputs[0].1 == outputs[1].1, "the sharded step changed the checkpoint");
+        // 3 ranks: blocks of unequal parts of the tensors, point to point between every pair;
+        // the replicas stay identical (checked before every step) and the model is the
+        // replicated step's, up to the order of the sums of 3 values.
+        let three = dir.arg("three.safetensors");
+        run_ranks(3, &[&run[..], &["--save", &three]].concat());
+        let d = relative_difference(
+            dir.path("three.safetensors").as_path(),
+            dir.path("replicated.safetensors").as_path(),
+        );
+        assert!(d < 1e-5, "relative difference {d}");
         // --bucket-kb belongs to the replicated step.
         let refused = backprop(&[&words(RUN)[..], &["--bucket-kb", "1"]].concat());
         assert_eq!(refused.code, Some(2), "{}", refused.stderr);

@@ -80,13 +80,64 @@ pub trait Collective {
         self.sum_f64(receive);
     }
 
+    /// Whether [`Collective::start_send_f32`] and [`Collective::start_receive_f32`] (and their
+    /// `f64` twins) move values between two ranks: the sharded optimizer step then sends each
+    /// rank its blocks straight from the gradients and parameters, and receives into them,
+    /// instead of packing them for the collectives. The default is `false`.
+    fn point_to_point(&self) -> bool {
+        false
+    }
+
+    /// Starts sending the `len` values at `data` to rank `to` (MPI's `MPI_Isend`); they have
+    /// arrived once [`Collective::wait_sums`] returns. Messages from one rank to another are
+    /// received in the order they were started. Only where [`Collective::point_to_point`].
+    ///
+    /// # Safety
+    /// `data` must point to `len` values that stay allocated, in place and unwritten until
+    /// `wait_sums` has returned.
+    unsafe fn start_send_f32(&mut self, to: usize, data: *const f32, len: usize) {
+        let _ = (to, data, len);
+        unimplemented!("this collective has no point-to-point messages")
+    }
+
+    /// Starts receiving `len` values from rank `from` into `data` (MPI's `MPI_Irecv`), the
+    /// next message `from` sends this rank; they are there once [`Collective::wait_sums`]
+    /// returns. Only where [`Collective::point_to_point`].
+    ///
+    /// # Safety
+    /// `data` must point to `len` values that stay allocated and in place, and that nothing
+    /// else reads or writes, until `wait_sums` has returned.
+    unsafe fn start_receive_f32(&mut self, from: usize, data: *mut f32, len: usize) {
+        let _ = (from, data, len);
+        unimplemented!("this collective has no point-to-point messages")
+    }
+
+    /// [`Collective::start_send_f32`] for `f64`.
+    ///
+    /// # Safety
+    /// As [`Collective::start_send_f32`].
+    unsafe fn start_send_f64(&mut self, to: usize, data: *const f64, len: usize) {
+        let _ = (to, data, len);
+        unimplemented!("this collective has no point-to-point messages")
+    }
+
+    /// [`Collective::start_receive_f32`] for `f64`.
+    ///
+    /// # Safety
+    /// As [`Collective::start_receive_f32`].
+    unsafe fn start_receive_f64(&mut self, from: usize, data: *mut f64, len: usize) {
+        let _ = (from, data, len);
+        unimplemented!("this collective has no point-to-point messages")
+    }
+
     /// Lets the started sums move on without waiting for them: MPI advances a non-blocking
     /// collective only inside its own calls, so data-parallel training calls this between
     /// pieces of its backward pass. The default has nothing to do.
     fn progress_sums(&mut self) {}
 
     /// Waits until every sum started by [`Collective::start_sum_f32`] or
-    /// [`Collective::start_sum_f64`] has arrived. The default has nothing to wait for.
+    /// [`Collective::start_sum_f64`], and every message started by the `start_send` and
+    /// `start_receive` methods, has arrived. The default has nothing to wait for.
     fn wait_sums(&mut self) {}
 }
 
@@ -135,6 +186,25 @@ impl<C: Collective + ?Sized> Collective for Box<C> {
     unsafe fn start_sum_f64(&mut self, send: *const f64, receive: *mut f64, len: usize) {
         // SAFETY: the caller's contract is the same.
         unsafe { (**self).start_sum_f64(send, receive, len) }
+    }
+    fn point_to_point(&self) -> bool {
+        (**self).point_to_point()
+    }
+    unsafe fn start_send_f32(&mut self, to: usize, data: *const f32, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { (**self).start_send_f32(to, data, len) }
+    }
+    unsafe fn start_receive_f32(&mut self, from: usize, data: *mut f32, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { (**self).start_receive_f32(from, data, len) }
+    }
+    unsafe fn start_send_f64(&mut self, to: usize, data: *const f64, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { (**self).start_send_f64(to, data, len) }
+    }
+    unsafe fn start_receive_f64(&mut self, from: usize, data: *mut f64, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { (**self).start_receive_f64(from, data, len) }
     }
     fn progress_sums(&mut self) {
         (**self).progress_sums()
@@ -188,6 +258,16 @@ pub trait Element: Float {
     /// # Safety
     /// As [`Collective::start_sum_f32`].
     unsafe fn start_sum(c: &mut dyn Collective, send: *const Self, receive: *mut Self, len: usize);
+    /// [`Collective::start_send_f32`] or [`Collective::start_send_f64`].
+    ///
+    /// # Safety
+    /// As [`Collective::start_send_f32`].
+    unsafe fn start_send(c: &mut dyn Collective, to: usize, data: *const Self, len: usize);
+    /// [`Collective::start_receive_f32`] or [`Collective::start_receive_f64`].
+    ///
+    /// # Safety
+    /// As [`Collective::start_receive_f32`].
+    unsafe fn start_receive(c: &mut dyn Collective, from: usize, data: *mut Self, len: usize);
 }
 
 impl Element for f32 {
@@ -207,6 +287,14 @@ impl Element for f32 {
         // SAFETY: the caller's contract is the same.
         unsafe { c.start_sum_f32(send, receive, len) }
     }
+    unsafe fn start_send(c: &mut dyn Collective, to: usize, data: *const Self, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { c.start_send_f32(to, data, len) }
+    }
+    unsafe fn start_receive(c: &mut dyn Collective, from: usize, data: *mut Self, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { c.start_receive_f32(from, data, len) }
+    }
 }
 
 impl Element for f64 {
@@ -225,5 +313,13 @@ impl Element for f64 {
     unsafe fn start_sum(c: &mut dyn Collective, send: *const Self, receive: *mut Self, len: usize) {
         // SAFETY: the caller's contract is the same.
         unsafe { c.start_sum_f64(send, receive, len) }
+    }
+    unsafe fn start_send(c: &mut dyn Collective, to: usize, data: *const Self, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { c.start_send_f64(to, data, len) }
+    }
+    unsafe fn start_receive(c: &mut dyn Collective, from: usize, data: *mut Self, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { c.start_receive_f64(from, data, len) }
     }
 }

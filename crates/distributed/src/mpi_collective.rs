@@ -26,68 +26,11 @@ pub struct MpiCollective {
     scratch_f64: Vec<f64>,
     /// The non-blocking sums started and not yet waited for.
     requests: Vec<ffi::MPI_Request>,
-    /// The other ranks' blocks of a reduce-scatter, received; reused.
-    blocks_f32: Vec<f32>,
-    blocks_f64: Vec<f64>,
 }
 
-/// The tag of the reduce-scatter's messages (the only point-to-point messages on the world).
-const REDUCE_SCATTER_TAG: i32 = 0x5ca7;
-
-/// A reduce-scatter over point-to-point messages: every rank sends block `j` of `send` to
-/// rank `j` and receives its own block from every other rank into `blocks`, then adds the
-/// blocks in rank order. Open MPI's own reduce-scatters (libnbc's reduce to rank 0 and
-/// scatter; tuned's) do more work on 2 ranks: this one moves and adds half the gradient per
-/// rank, both ranks at once.
-fn reduce_scatter<T>(world: &SimpleCommunicator, send: &[T], receive: &mut [T], blocks: &mut Vec<T>)
-where
-    T: Equivalence + Copy + Default + std::ops::Add<Output = T>,
-{
-    let (rank, size, block) = (world.rank() as usize, world.size() as usize, receive.len());
-    assert_eq!(send.len(), size * block, "reduce-scatter: send holds one block per rank");
-    assert!(block <= i32::MAX as usize, "reduce-scatter: a block of more than i32::MAX values");
-    blocks.resize(size * block, T::default());
-    let mut requests: Vec<ffi::MPI_Request> = Vec::with_capacity(2 * size);
-    for peer in (0..size).filter(|&p| p != rank) {
-        let mut request = MaybeUninit::<ffi::MPI_Request>::uninit();
-        // SAFETY: `blocks` and `send` are not touched (nor resized) until `MPI_Waitall` below
-        // has completed every request; MPI's default error handler aborts on failure, so the
-        // request is set when the call returns.
-        unsafe {
-            ffi::MPI_Irecv(
-                blocks.as_mut_ptr().add(peer * block).cast(),
-                block as i32,
-                T::equivalent_datatype().as_raw(),
-                peer as i32,
-                REDUCE_SCATTER_TAG,
-                world.as_raw(),
-                request.as_mut_ptr(),
-            );
-            requests.push(request.assume_init());
-            ffi::MPI_Isend(
-                send.as_ptr().add(peer * block).cast(),
-                block as i32,
-                T::equivalent_datatype().as_raw(),
-                peer as i32,
-                REDUCE_SCATTER_TAG,
-                world.as_raw(),
-                request.as_mut_ptr(),
-            );
-            requests.push(request.assume_init());
-        }
-    }
-    // SAFETY: live requests of this process, over buffers borrowed for this whole function.
-    unsafe {
-        ffi::MPI_Waitall(requests.len() as i32, requests.as_mut_ptr(), ffi::RSMPI_STATUSES_IGNORE);
-    }
-    // Rank order, whichever rank adds: on 2 ranks a + b, the all-reduce's sum bit for bit.
-    let mine = &send[rank * block..(rank + 1) * block];
-    let part = |r: usize| if r == rank { mine } else { &blocks[r * block..(r + 1) * block] };
-    receive.copy_from_slice(part(0));
-    for r in 1..size {
-        receive.iter_mut().zip(part(r)).for_each(|(o, v)| *o = *o + *v);
-    }
-}
+/// The tag of the sharded step's point-to-point messages (the only ones on the world; the
+/// collectives have their own context).
+const SHARD_TAG: i32 = 0x5ca7;
 
 impl MpiCollective {
     /// The world of a started MPI.
@@ -97,8 +40,6 @@ impl MpiCollective {
             scratch_f32: Vec::new(),
             scratch_f64: Vec::new(),
             requests: Vec::new(),
-            blocks_f32: Vec::new(),
-            blocks_f64: Vec::new(),
         }
     }
 
@@ -123,6 +64,55 @@ impl MpiCollective {
                     self.world.as_raw(),
                     request.as_mut_ptr(),
                 );
+                self.requests.push(request.assume_init());
+            }
+            at += count;
+        }
+    }
+}
+
+/// Which way a point-to-point message goes.
+#[derive(Clone, Copy)]
+enum Message {
+    Send,
+    Receive,
+}
+
+impl MpiCollective {
+    /// `MPI_Isend` or `MPI_Irecv` of `len` values with the other rank `peer` (in pieces of at
+    /// most `i32::MAX`, MPI's counts: both sides cut a message alike).
+    ///
+    /// # Safety
+    /// As [`Collective::start_send_f32`] (a send) or [`Collective::start_receive_f32`].
+    unsafe fn start_message<T: Equivalence>(&mut self, way: Message, peer: usize, data: *mut T, len: usize) {
+        let mut at = 0;
+        while at < len {
+            let count = (len - at).min(i32::MAX as usize);
+            let mut request = MaybeUninit::<ffi::MPI_Request>::uninit();
+            // SAFETY: the caller keeps the buffer ours until `wait_sums`; MPI's default error
+            // handler aborts the job on failure, so the request is set when this returns.
+            unsafe {
+                let (buffer, datatype) = (data.add(at).cast(), T::equivalent_datatype().as_raw());
+                match way {
+                    Message::Send => ffi::MPI_Isend(
+                        buffer,
+                        count as i32,
+                        datatype,
+                        peer as i32,
+                        SHARD_TAG,
+                        self.world.as_raw(),
+                        request.as_mut_ptr(),
+                    ),
+                    Message::Receive => ffi::MPI_Irecv(
+                        buffer,
+                        count as i32,
+                        datatype,
+                        peer as i32,
+                        SHARD_TAG,
+                        self.world.as_raw(),
+                        request.as_mut_ptr(),
+                    ),
+                };
                 self.requests.push(request.assume_init());
             }
             at += count;
@@ -175,12 +165,28 @@ impl Collective for MpiCollective {
         self.world.barrier();
     }
 
-    fn reduce_scatter_f32(&mut self, send: &[f32], receive: &mut [f32]) {
-        reduce_scatter(&self.world, send, receive, &mut self.blocks_f32);
+    fn point_to_point(&self) -> bool {
+        true
     }
 
-    fn reduce_scatter_f64(&mut self, send: &[f64], receive: &mut [f64]) {
-        reduce_scatter(&self.world, send, receive, &mut self.blocks_f64);
+    unsafe fn start_send_f32(&mut self, to: usize, data: *const f32, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { self.start_message(Message::Send, to, data.cast_mut(), len) }
+    }
+
+    unsafe fn start_receive_f32(&mut self, from: usize, data: *mut f32, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { self.start_message(Message::Receive, from, data, len) }
+    }
+
+    unsafe fn start_send_f64(&mut self, to: usize, data: *const f64, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { self.start_message(Message::Send, to, data.cast_mut(), len) }
+    }
+
+    unsafe fn start_receive_f64(&mut self, from: usize, data: *mut f64, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { self.start_message(Message::Receive, from, data, len) }
     }
 
     unsafe fn start_sum_f32(&mut self, send: *const f32, receive: *mut f32, len: usize) {

@@ -43,6 +43,8 @@ pub struct DataParallel<F: Element> {
     /// ([`GradientReduction::prepare`] decides).
     sharded: bool,
     sharding: bool,
+    /// Whether the last sharded reduction found every rank's sums finite.
+    checked: bool,
     /// The sharded step's layout and buffers.
     shards: Shards<F>,
     steps: u64,
@@ -60,6 +62,7 @@ impl<F: Element> DataParallel<F> {
             buckets: Buckets::new(DEFAULT_BUCKET_BYTES, ReductionLog::default()),
             sharded: false,
             sharding: false,
+            checked: false,
             shards: Shards::new(),
             steps: 0,
         }
@@ -319,6 +322,7 @@ impl<F: Element> GradientReduction<F> for DataParallel<F> {
 
     fn reduce(&mut self, g: &mut Graph<F>, params: &[(String, Var)], rows: usize) -> Result<()> {
         self.steps += 1;
+        self.checked = false;
         if self.check_replicas {
             let when = format!("before step {}", self.steps);
             self.verify_replicas(g, params, &when)?;
@@ -329,7 +333,8 @@ impl<F: Element> GradientReduction<F> for DataParallel<F> {
             None if self.size() == 1 => Ok(()),
             None if self.sharding => {
                 let mine = F::from_f64(self.part(rows, 0)?.map_or(0, |r| r.len()) as f64);
-                self.shards.reduce(self.comm.as_mut(), g, params, (mine, total))
+                self.checked = self.shards.reduce(self.comm.as_mut(), g, params, (mine, total))?;
+                Ok(())
             }
             None => {
                 if self.buckets.is_empty() {
@@ -359,6 +364,10 @@ impl<F: Element> GradientReduction<F> for DataParallel<F> {
                 Self::write_back(g, params, &self.gathered[first..first + len], total)
             }
         }
+    }
+
+    fn gradients_checked(&self) -> bool {
+        self.sharding && self.checked
     }
 
     fn overlaps_backward(&self) -> bool {

@@ -75,6 +75,15 @@ pub trait GradientReduction<F: Float> {
         Ok(())
     }
 
+    /// Whether the last [`GradientReduction::reduce`] found every reduced gradient value
+    /// finite on every process, so that the caller's own check (which names the first
+    /// gradient that is not) would find nothing: a sharded reduction checks its shard while
+    /// writing it, and only it holds the sums of its shard. The default, `false`, leaves the
+    /// check to the caller.
+    fn gradients_checked(&self) -> bool {
+        false
+    }
+
     /// Called once at the start of training with the parameters, the optimizer and whether
     /// the optimizer step needs the whole reduced gradient on every process (clipping by the
     /// global norm does). A reduction that shards the optimizer step decides here whether it

@@ -319,7 +319,7 @@ impl<F: Float> Trainer<F> {
                 index += 1;
             }
             reduction.reduce(g, params, batch.len())?;
-            for (name, p) in params {
+            for (name, p) in params.iter().filter(|_| !reduction.gradients_checked()) {
                 if let Some(grad) = g.grad_opt(*p)?
                     && let Some(bad) = grad.as_slice().iter().find(|v| !v.is_finite())
                 {
