@@ -346,7 +346,7 @@ fn add_parts<'a, F: Element>(
         let own = *o * mine;
         let mut sum = if rank == 0 { own } else { part(0)[i] };
         for r in 1..size {
-            sum = sum + if r == rank { own } else { part(r)[i] };
+            sum += if r == rank { own } else { part(r)[i] };
         }
         *o = sum / rows;
         finite &= o.is_finite();
