@@ -32,9 +32,10 @@ pub trait Collective {
 
     /// Sums `send` (`size()` blocks of `receive.len()` values) element-wise over the ranks and
     /// gives each rank the sums of its own block (block `rank()`) in `receive` (MPI's
-    /// `MPI_Reduce_scatter_block`): the sharded optimizer step's gradient sums, half the
-    /// traffic and additions per rank of an all-reduce on 2 ranks. Each sum is taken in rank
-    /// order, as [`Collective::sum_f32`]'s. The default sums everything and keeps its block.
+    /// `MPI_Reduce_scatter_block`): the sharded optimizer step's gradient sums where the
+    /// collective has no [`Collective::point_to_point`] messages (with them the step moves its
+    /// blocks itself, unpacked). Each sum is taken in rank order, as [`Collective::sum_f32`]'s.
+    /// The default sums everything and keeps its block.
     fn reduce_scatter_f32(&mut self, send: &[f32], receive: &mut [f32]) {
         let mut all = send.to_vec();
         self.sum_f32(&mut all);
