@@ -34,10 +34,16 @@ pub struct DistributedArgs {
     /// --threads); costs one backward pass per micro-batch
     #[arg(long, value_name = "M", value_parser = parse_batch_size, allow_hyphen_values = true)]
     pub micro_batch: Option<usize>,
-    /// The gradients' sums over the ranks start in buckets of this many KiB, each as soon as
-    /// backward has finished it (overlapping the rest of backward); default 25600 (PyTorch
-    /// DDP's 25 MiB)
-    #[arg(long, value_name = "KIB", value_parser = parse_bucket_kb)]
+    /// Every rank runs the whole optimizer step after an all-reduce of the gradients in
+    /// buckets (PyTorch DDP's way) instead of the default sharded step (ZeRO stage 1: the
+    /// gradients are reduce-scattered, each rank updates its 1/N of the parameters and the
+    /// updated values are gathered; the same model bit for bit, less work per rank)
+    #[arg(long)]
+    pub replicated_step: bool,
+    /// With --replicated-step: the gradients' sums over the ranks start in buckets of this many
+    /// KiB, each as soon as backward has finished it (overlapping the rest of backward);
+    /// default 25600 (PyTorch DDP's 25 MiB)
+    #[arg(long, value_name = "KIB", value_parser = parse_bucket_kb, requires = "replicated_step")]
     pub bucket_kb: Option<usize>,
     /// Compare a hash of every rank's parameters before every step and after training, and
     /// stop naming the step where they differ (a check of the replicas, for tests)
@@ -154,11 +160,12 @@ impl Session {
             .debug(&summary.specs)
             .debug(&summary.optimizer)
             .debug(&summary.meta)
-            .debug(&(self.flags.micro_batch, self.flags.check_replicas, self.flags.bucket_kb));
+            .debug(&(self.flags.micro_batch, self.flags.check_replicas, self.flags.bucket_kb))
+            .debug(&self.flags.replicated_step);
         let test = data.test.as_ref().map_or(Fingerprint::new(), |t| Fingerprint::new().dataset(t));
         let items = [
             (
-                "settings (model, loss, optimizer, batch size, epochs, seed, penalties, --micro-batch, --bucket-kb)",
+                "settings (model, loss, optimizer, batch size, epochs, seed, penalties, --micro-batch, --bucket-kb, --replicated-step)",
                 settings.finish(),
             ),
             ("training data", Fingerprint::new().dataset(&data.train).finish()),
@@ -189,8 +196,9 @@ impl Session {
             self.check_same_run(&trainer, summary);
         }
         let (rows, batch_size) = (data.train.len(), trainer.config().batch_size);
-        let mut parallel =
-            DataParallel::<F>::new(self.collective()).with_replica_check(self.flags.check_replicas);
+        let mut parallel = DataParallel::<F>::new(self.collective())
+            .with_replica_check(self.flags.check_replicas)
+            .with_sharded_step(!self.flags.replicated_step);
         if let Some(kib) = self.flags.bucket_kb {
             parallel = parallel.with_bucket_bytes(kib.saturating_mul(1024))?;
         }
@@ -220,15 +228,17 @@ impl Session {
         let bytes = totals.bytes as f64 / steps;
         let buckets = totals.buckets as f64 / steps;
         let exposed_ms = totals.exposed.as_secs_f64() * 1e3 / steps;
+        let step = if self.flags.replicated_step { "replicated" } else { "sharded" };
         let json = serde_json::json!({
             "ranks": self.control.size(),
+            "optimizer_step": step,
             "steps": totals.steps,
             "bytes_per_step": bytes,
             "buckets_per_step": buckets,
             "exposed_ms_per_step": exposed_ms,
         });
         let line = format!(
-            "all-reduce over {} ranks: {:.3} MB per step in {buckets:.1} buckets; {exposed_ms:.3} ms per step waited for after backward",
+            "gradient sums over {} ranks ({step} optimizer step): {:.3} MB per step in {buckets:.1} buckets; {exposed_ms:.3} ms per step waited for after backward",
             self.control.size(),
             bytes / 1e6
         );

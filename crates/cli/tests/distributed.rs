@@ -129,9 +129,9 @@ mod mpi {
         // 2-64-64-1: 192 + 4160 + 65 = 4417 values, 17 668 bytes per step in f32.
         let run = "train --dataset spiral --layers 64,64 --epochs 2 --seed 3 --threads 1 --batch-size 10";
         let files = [dir.arg("one-bucket.safetensors"), dir.arg("small-buckets.safetensors")];
-        let default = run_ranks(2, &[&words(run)[..], &["--json", "--save", &files[0]]].concat());
-        let small =
-            run_ranks(2, &[&words(run)[..], &["--json", "--bucket-kb", "1", "--save", &files[1]]].concat());
+        let replicated = [&words(run)[..], &["--json", "--replicated-step"]].concat();
+        let default = run_ranks(2, &[&replicated[..], &["--save", &files[0]]].concat());
+        let small = run_ranks(2, &[&replicated[..], &["--bucket-kb", "1", "--save", &files[1]]].concat());
         let bytes: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).expect("written")).collect();
         assert!(bytes[0] == bytes[1], "the bucket size changed the model");
         for (out, buckets) in [(default, 1.0), (small, 2.0)] {
@@ -148,6 +148,43 @@ mod mpi {
             assert_eq!(allreduce["buckets_per_step"], buckets, "{allreduce}");
             assert!(allreduce["exposed_ms_per_step"].as_f64().is_some_and(|t| t >= 0.0), "{allreduce}");
         }
+    }
+
+    #[test]
+    fn the_sharded_step_writes_the_replicated_steps_model_and_checkpoint_byte_for_byte() {
+        let dir = TempDir::new("sharded");
+        let run = [&words(RUN)[..], &["--batch-size", "10", "--check-replicas", "--json"]].concat();
+        let mut outputs = Vec::new();
+        for (name, extra) in [("sharded", &[][..]), ("replicated", &["--replicated-step"][..])] {
+            let (model, checkpoint) =
+                (dir.arg(&format!("{name}.safetensors")), dir.arg(&format!("{name}.ckpt")));
+            let out =
+                run_ranks(2, &[&run[..], extra, &["--save", &model, "--checkpoint", &checkpoint]].concat());
+            let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+            let report: serde_json::Value = serde_json::from_str(stdout.trim())
+                .unwrap_or_else(|e| panic!("one JSON report, from rank 0 ({e}):\n{stdout}"));
+            assert_eq!(report["settings"]["allreduce"]["optimizer_step"], name, "{stdout}");
+            outputs.push((
+                std::fs::read(&model).expect("a model"),
+                std::fs::read(&checkpoint).expect("a checkpoint"),
+            ));
+        }
+        assert!(outputs[0].0 == outputs[1].0, "the sharded step changed the model");
+        // The checkpoint holds the optimizer's whole state, gathered from the ranks' shards.
+        assert!(outputs[0].1 == outputs[1].1, "the sharded step changed the checkpoint");
+        // 3 ranks: blocks of unequal parts of the tensors, point to point between every pair;
+        // the replicas stay identical (checked before every step) and the model is the
+        // replicated step's, up to the order of the sums of 3 values.
+        let three = dir.arg("three.safetensors");
+        run_ranks(3, &[&run[..], &["--save", &three]].concat());
+        let d = relative_difference(
+            dir.path("three.safetensors").as_path(),
+            dir.path("replicated.safetensors").as_path(),
+        );
+        assert!(d < 1e-5, "relative difference {d}");
+        // --bucket-kb belongs to the replicated step.
+        let refused = backprop(&[&words(RUN)[..], &["--bucket-kb", "1"]].concat());
+        assert_eq!(refused.code, Some(2), "{}", refused.stderr);
     }
 
     #[test]

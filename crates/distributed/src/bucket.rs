@@ -42,7 +42,7 @@ impl ReductionLog {
         self.0.get()
     }
 
-    fn add(&self, bytes: usize, buckets: usize, exposed: Duration) {
+    pub(crate) fn add(&self, bytes: usize, buckets: usize, exposed: Duration) {
         let t = self.0.get();
         self.0.set(ReductionTotals {
             steps: t.steps + 1,

@@ -30,6 +30,27 @@ pub trait Collective {
     /// Waits until every rank has called it.
     fn barrier(&mut self);
 
+    /// Sums `send` (`size()` blocks of `receive.len()` values) element-wise over the ranks and
+    /// gives each rank the sums of its own block (block `rank()`) in `receive` (MPI's
+    /// `MPI_Reduce_scatter_block`): the sharded optimizer step's gradient sums where the
+    /// collective has no [`Collective::point_to_point`] messages (with them the step moves its
+    /// blocks itself, unpacked). Each sum is taken in rank order, as [`Collective::sum_f32`]'s.
+    /// The default sums everything and keeps its block.
+    fn reduce_scatter_f32(&mut self, send: &[f32], receive: &mut [f32]) {
+        let mut all = send.to_vec();
+        self.sum_f32(&mut all);
+        let at = self.rank() * receive.len();
+        receive.copy_from_slice(&all[at..at + receive.len()]);
+    }
+
+    /// [`Collective::reduce_scatter_f32`] for `f64`.
+    fn reduce_scatter_f64(&mut self, send: &[f64], receive: &mut [f64]) {
+        let mut all = send.to_vec();
+        self.sum_f64(&mut all);
+        let at = self.rank() * receive.len();
+        receive.copy_from_slice(&all[at..at + receive.len()]);
+    }
+
     /// Starts summing the `len` values at `send` element-wise over the ranks into the `len`
     /// values at `receive`, without waiting for the other ranks (MPI's `MPI_Iallreduce`):
     /// data-parallel training starts a bucket of gradients while backward still runs.
@@ -60,13 +81,64 @@ pub trait Collective {
         self.sum_f64(receive);
     }
 
+    /// Whether [`Collective::start_send_f32`] and [`Collective::start_receive_f32`] (and their
+    /// `f64` twins) move values between two ranks: the sharded optimizer step then sends each
+    /// rank its blocks straight from the gradients and parameters, and receives into them,
+    /// instead of packing them for the collectives. The default is `false`.
+    fn point_to_point(&self) -> bool {
+        false
+    }
+
+    /// Starts sending the `len` values at `data` to rank `to` (MPI's `MPI_Isend`); they have
+    /// arrived once [`Collective::wait_sums`] returns. Messages from one rank to another are
+    /// received in the order they were started. Only where [`Collective::point_to_point`].
+    ///
+    /// # Safety
+    /// `data` must point to `len` values that stay allocated, in place and unwritten until
+    /// `wait_sums` has returned.
+    unsafe fn start_send_f32(&mut self, to: usize, data: *const f32, len: usize) {
+        let _ = (to, data, len);
+        unimplemented!("this collective has no point-to-point messages")
+    }
+
+    /// Starts receiving `len` values from rank `from` into `data` (MPI's `MPI_Irecv`), the
+    /// next message `from` sends this rank; they are there once [`Collective::wait_sums`]
+    /// returns. Only where [`Collective::point_to_point`].
+    ///
+    /// # Safety
+    /// `data` must point to `len` values that stay allocated and in place, and that nothing
+    /// else reads or writes, until `wait_sums` has returned.
+    unsafe fn start_receive_f32(&mut self, from: usize, data: *mut f32, len: usize) {
+        let _ = (from, data, len);
+        unimplemented!("this collective has no point-to-point messages")
+    }
+
+    /// [`Collective::start_send_f32`] for `f64`.
+    ///
+    /// # Safety
+    /// As [`Collective::start_send_f32`].
+    unsafe fn start_send_f64(&mut self, to: usize, data: *const f64, len: usize) {
+        let _ = (to, data, len);
+        unimplemented!("this collective has no point-to-point messages")
+    }
+
+    /// [`Collective::start_receive_f32`] for `f64`.
+    ///
+    /// # Safety
+    /// As [`Collective::start_receive_f32`].
+    unsafe fn start_receive_f64(&mut self, from: usize, data: *mut f64, len: usize) {
+        let _ = (from, data, len);
+        unimplemented!("this collective has no point-to-point messages")
+    }
+
     /// Lets the started sums move on without waiting for them: MPI advances a non-blocking
     /// collective only inside its own calls, so data-parallel training calls this between
     /// pieces of its backward pass. The default has nothing to do.
     fn progress_sums(&mut self) {}
 
     /// Waits until every sum started by [`Collective::start_sum_f32`] or
-    /// [`Collective::start_sum_f64`] has arrived. The default has nothing to wait for.
+    /// [`Collective::start_sum_f64`], and every message started by the `start_send` and
+    /// `start_receive` methods, has arrived. The default has nothing to wait for.
     fn wait_sums(&mut self) {}
 }
 
@@ -102,6 +174,12 @@ impl<C: Collective + ?Sized> Collective for Box<C> {
     fn barrier(&mut self) {
         (**self).barrier()
     }
+    fn reduce_scatter_f32(&mut self, send: &[f32], receive: &mut [f32]) {
+        (**self).reduce_scatter_f32(send, receive)
+    }
+    fn reduce_scatter_f64(&mut self, send: &[f64], receive: &mut [f64]) {
+        (**self).reduce_scatter_f64(send, receive)
+    }
     unsafe fn start_sum_f32(&mut self, send: *const f32, receive: *mut f32, len: usize) {
         // SAFETY: the caller's contract is the same.
         unsafe { (**self).start_sum_f32(send, receive, len) }
@@ -109,6 +187,25 @@ impl<C: Collective + ?Sized> Collective for Box<C> {
     unsafe fn start_sum_f64(&mut self, send: *const f64, receive: *mut f64, len: usize) {
         // SAFETY: the caller's contract is the same.
         unsafe { (**self).start_sum_f64(send, receive, len) }
+    }
+    fn point_to_point(&self) -> bool {
+        (**self).point_to_point()
+    }
+    unsafe fn start_send_f32(&mut self, to: usize, data: *const f32, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { (**self).start_send_f32(to, data, len) }
+    }
+    unsafe fn start_receive_f32(&mut self, from: usize, data: *mut f32, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { (**self).start_receive_f32(from, data, len) }
+    }
+    unsafe fn start_send_f64(&mut self, to: usize, data: *const f64, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { (**self).start_send_f64(to, data, len) }
+    }
+    unsafe fn start_receive_f64(&mut self, from: usize, data: *mut f64, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { (**self).start_receive_f64(from, data, len) }
     }
     fn progress_sums(&mut self) {
         (**self).progress_sums()
@@ -155,11 +252,23 @@ pub trait Element: Float {
     fn broadcast(c: &mut dyn Collective, values: &mut [Self]);
     /// [`Collective::gather_f32`] or [`Collective::gather_f64`].
     fn gather(c: &mut dyn Collective, send: &[Self], receive: &mut [Self]);
+    /// [`Collective::reduce_scatter_f32`] or [`Collective::reduce_scatter_f64`].
+    fn reduce_scatter(c: &mut dyn Collective, send: &[Self], receive: &mut [Self]);
     /// [`Collective::start_sum_f32`] or [`Collective::start_sum_f64`].
     ///
     /// # Safety
     /// As [`Collective::start_sum_f32`].
     unsafe fn start_sum(c: &mut dyn Collective, send: *const Self, receive: *mut Self, len: usize);
+    /// [`Collective::start_send_f32`] or [`Collective::start_send_f64`].
+    ///
+    /// # Safety
+    /// As [`Collective::start_send_f32`].
+    unsafe fn start_send(c: &mut dyn Collective, to: usize, data: *const Self, len: usize);
+    /// [`Collective::start_receive_f32`] or [`Collective::start_receive_f64`].
+    ///
+    /// # Safety
+    /// As [`Collective::start_receive_f32`].
+    unsafe fn start_receive(c: &mut dyn Collective, from: usize, data: *mut Self, len: usize);
 }
 
 impl Element for f32 {
@@ -172,9 +281,20 @@ impl Element for f32 {
     fn gather(c: &mut dyn Collective, send: &[Self], receive: &mut [Self]) {
         c.gather_f32(send, receive)
     }
+    fn reduce_scatter(c: &mut dyn Collective, send: &[Self], receive: &mut [Self]) {
+        c.reduce_scatter_f32(send, receive)
+    }
     unsafe fn start_sum(c: &mut dyn Collective, send: *const Self, receive: *mut Self, len: usize) {
         // SAFETY: the caller's contract is the same.
         unsafe { c.start_sum_f32(send, receive, len) }
+    }
+    unsafe fn start_send(c: &mut dyn Collective, to: usize, data: *const Self, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { c.start_send_f32(to, data, len) }
+    }
+    unsafe fn start_receive(c: &mut dyn Collective, from: usize, data: *mut Self, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { c.start_receive_f32(from, data, len) }
     }
 }
 
@@ -188,8 +308,19 @@ impl Element for f64 {
     fn gather(c: &mut dyn Collective, send: &[Self], receive: &mut [Self]) {
         c.gather_f64(send, receive)
     }
+    fn reduce_scatter(c: &mut dyn Collective, send: &[Self], receive: &mut [Self]) {
+        c.reduce_scatter_f64(send, receive)
+    }
     unsafe fn start_sum(c: &mut dyn Collective, send: *const Self, receive: *mut Self, len: usize) {
         // SAFETY: the caller's contract is the same.
         unsafe { c.start_sum_f64(send, receive, len) }
+    }
+    unsafe fn start_send(c: &mut dyn Collective, to: usize, data: *const Self, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { c.start_send_f64(to, data, len) }
+    }
+    unsafe fn start_receive(c: &mut dyn Collective, from: usize, data: *mut Self, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { c.start_receive_f64(from, data, len) }
     }
 }

@@ -8,7 +8,8 @@
 //! - [`Collective`]: the operations the ranks do together (sum, broadcast, gather). The
 //!   default build has [`SingleProcess`]; the `mpi` feature adds `MpiCollective` over rsmpi.
 //! - [`DataParallel`]: the [`backprop_train::GradientReduction`] that the `Trainer` is given:
-//!   its parts of each batch, the all-reduce, and the deterministic mode ([`DataParallel::with_micro_batch`])
+//!   its parts of each batch, the all-reduce (or the sharded optimizer step,
+//!   [`DataParallel::with_sharded_step`]), and the deterministic mode ([`DataParallel::with_micro_batch`])
 //!   whose gradients do not depend on the number of ranks, bit for bit.
 //! - [`Fingerprint`] and [`DataParallel::check_same`]: the start-up check that every rank runs
 //!   the same settings on the same data.
@@ -22,6 +23,7 @@ mod fingerprint;
 #[cfg(feature = "mpi")]
 mod mpi_collective;
 mod parallel;
+mod shard;
 mod tree;
 
 pub use bucket::{DEFAULT_BUCKET_BYTES, FIRST_BUCKET_BYTES, ReductionLog, ReductionTotals};

@@ -28,6 +28,10 @@ pub struct MpiCollective {
     requests: Vec<ffi::MPI_Request>,
 }
 
+/// The tag of the sharded step's point-to-point messages (the only ones on the world; the
+/// collectives have their own context).
+const SHARD_TAG: i32 = 0x5ca7;
+
 impl MpiCollective {
     /// The world of a started MPI.
     pub fn world(universe: &Universe) -> Self {
@@ -60,6 +64,55 @@ impl MpiCollective {
                     self.world.as_raw(),
                     request.as_mut_ptr(),
                 );
+                self.requests.push(request.assume_init());
+            }
+            at += count;
+        }
+    }
+}
+
+/// Which way a point-to-point message goes.
+#[derive(Clone, Copy)]
+enum Message {
+    Send,
+    Receive,
+}
+
+impl MpiCollective {
+    /// `MPI_Isend` or `MPI_Irecv` of `len` values with the other rank `peer` (in pieces of at
+    /// most `i32::MAX`, MPI's counts: both sides cut a message alike).
+    ///
+    /// # Safety
+    /// As [`Collective::start_send_f32`] (a send) or [`Collective::start_receive_f32`].
+    unsafe fn start_message<T: Equivalence>(&mut self, way: Message, peer: usize, data: *mut T, len: usize) {
+        let mut at = 0;
+        while at < len {
+            let count = (len - at).min(i32::MAX as usize);
+            let mut request = MaybeUninit::<ffi::MPI_Request>::uninit();
+            // SAFETY: the caller keeps the buffer ours until `wait_sums`; MPI's default error
+            // handler aborts the job on failure, so the request is set when this returns.
+            unsafe {
+                let (buffer, datatype) = (data.add(at).cast(), T::equivalent_datatype().as_raw());
+                match way {
+                    Message::Send => ffi::MPI_Isend(
+                        buffer,
+                        count as i32,
+                        datatype,
+                        peer as i32,
+                        SHARD_TAG,
+                        self.world.as_raw(),
+                        request.as_mut_ptr(),
+                    ),
+                    Message::Receive => ffi::MPI_Irecv(
+                        buffer,
+                        count as i32,
+                        datatype,
+                        peer as i32,
+                        SHARD_TAG,
+                        self.world.as_raw(),
+                        request.as_mut_ptr(),
+                    ),
+                };
                 self.requests.push(request.assume_init());
             }
             at += count;
@@ -110,6 +163,30 @@ impl Collective for MpiCollective {
 
     fn barrier(&mut self) {
         self.world.barrier();
+    }
+
+    fn point_to_point(&self) -> bool {
+        true
+    }
+
+    unsafe fn start_send_f32(&mut self, to: usize, data: *const f32, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { self.start_message(Message::Send, to, data.cast_mut(), len) }
+    }
+
+    unsafe fn start_receive_f32(&mut self, from: usize, data: *mut f32, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { self.start_message(Message::Receive, from, data, len) }
+    }
+
+    unsafe fn start_send_f64(&mut self, to: usize, data: *const f64, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { self.start_message(Message::Send, to, data.cast_mut(), len) }
+    }
+
+    unsafe fn start_receive_f64(&mut self, from: usize, data: *mut f64, len: usize) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { self.start_message(Message::Receive, from, data, len) }
     }
 
     unsafe fn start_sum_f32(&mut self, send: *const f32, receive: *mut f32, len: usize) {

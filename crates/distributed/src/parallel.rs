@@ -3,11 +3,13 @@
 use std::ops::Range;
 
 use backprop_autograd::{Graph, Var};
+use backprop_optim::Optimizer;
 use backprop_tensor::Float;
 use backprop_train::{GradientReduction, Result, TrainError};
 
 use crate::bucket::{Buckets, DEFAULT_BUCKET_BYTES, ReductionLog, missing_gradient};
 use crate::collective::{Collective, Element};
+use crate::shard::Shards;
 use crate::tree::{pairwise_sum, split};
 
 /// Data-parallel training as a [`GradientReduction`] for the `Trainer`: each rank computes its
@@ -18,6 +20,11 @@ use crate::tree::{pairwise_sum, split};
 /// starts as soon as the backward pass has finished its size in gradients
 /// ([`DataParallel::with_bucket_bytes`]), and the step waits for them after backward.
 /// Evaluation data is split over the ranks too and its totals are summed.
+///
+/// With [`DataParallel::with_sharded_step`] (ZeRO stage 1) the gradients are instead summed by
+/// a reduce-scatter after backward, each rank runs the optimizer on its block of the
+/// parameters and the updated values are gathered: the same parameters bit for bit, with 1/N
+/// of the optimizer's work per rank.
 ///
 /// With [`DataParallel::with_micro_batch`] the gradient of a batch is instead the sum of the
 /// gradients of its micro-batches of `m` rows, taken in a fixed pairwise tree over the
@@ -32,6 +39,14 @@ pub struct DataParallel<F: Element> {
     gathered: Vec<F>,
     /// The gradients' sums in buckets, overlapping backward.
     buckets: Buckets<F>,
+    /// Whether the sharded step was asked for, and whether this run takes it
+    /// ([`GradientReduction::prepare`] decides).
+    sharded: bool,
+    sharding: bool,
+    /// Whether the last sharded reduction found every rank's sums finite.
+    checked: bool,
+    /// The sharded step's layout and buffers.
+    shards: Shards<F>,
     steps: u64,
 }
 
@@ -45,6 +60,10 @@ impl<F: Element> DataParallel<F> {
             local: Vec::new(),
             gathered: Vec::new(),
             buckets: Buckets::new(DEFAULT_BUCKET_BYTES, ReductionLog::default()),
+            sharded: false,
+            sharding: false,
+            checked: false,
+            shards: Shards::new(),
             steps: 0,
         }
     }
@@ -69,6 +88,21 @@ impl<F: Element> DataParallel<F> {
     /// process, nor in the deterministic mode, which gathers instead).
     pub fn reduction_log(&self) -> ReductionLog {
         self.buckets.log().clone()
+    }
+
+    /// The sharded optimizer step (ZeRO stage 1, PyTorch's `ZeroRedundancyOptimizer`): after
+    /// backward the gradients are summed by a reduce-scatter, so that each rank gets the sums
+    /// of its block of the parameters laid end to end (1/N of them); each rank runs the
+    /// optimizer on its block and the updated values are gathered by every rank. The
+    /// parameters are those of the replicated step bit for bit (the update rules are
+    /// elementwise), each rank doing 1/N of the optimizer's work and of the sums' additions;
+    /// the optimizer's state is gathered whole before every epoch's end, so checkpoints hold
+    /// all of it. No buckets: the sums start after backward. Not taken (the replicated step
+    /// is) in one process, in the deterministic mode, with clipping by the global norm, or
+    /// with an optimizer that cannot update a shard.
+    pub fn with_sharded_step(mut self, sharded: bool) -> Self {
+        self.sharded = sharded;
+        self
     }
 
     /// The deterministic mode: gradients summed over micro-batches of `rows` rows in a fixed
@@ -288,6 +322,7 @@ impl<F: Element> GradientReduction<F> for DataParallel<F> {
 
     fn reduce(&mut self, g: &mut Graph<F>, params: &[(String, Var)], rows: usize) -> Result<()> {
         self.steps += 1;
+        self.checked = false;
         if self.check_replicas {
             let when = format!("before step {}", self.steps);
             self.verify_replicas(g, params, &when)?;
@@ -296,6 +331,11 @@ impl<F: Element> GradientReduction<F> for DataParallel<F> {
         let total = F::from_f64(rows as f64);
         match self.micro_batch {
             None if self.size() == 1 => Ok(()),
+            None if self.sharding => {
+                let mine = F::from_f64(self.part(rows, 0)?.map_or(0, |r| r.len()) as f64);
+                self.checked = self.shards.reduce(self.comm.as_mut(), g, params, (mine, total))?;
+                Ok(())
+            }
             None => {
                 if self.buckets.is_empty() {
                     // Nobody told the buckets about the gradients during backward (a loop
@@ -326,8 +366,51 @@ impl<F: Element> GradientReduction<F> for DataParallel<F> {
         }
     }
 
+    fn gradients_checked(&self) -> bool {
+        self.sharding && self.checked
+    }
+
     fn overlaps_backward(&self) -> bool {
-        self.micro_batch.is_none() && self.size() > 1
+        self.micro_batch.is_none() && self.size() > 1 && !self.sharding
+    }
+
+    fn prepare(
+        &mut self,
+        params: &[(String, Var)],
+        optimizer: &dyn Optimizer<F>,
+        whole_gradients: bool,
+    ) -> Result<()> {
+        // The shards are positions in the trainer's parameter list, which must then be the
+        // optimizer's list in the same order.
+        let same_order = optimizer.params().iter().map(|(_, v)| *v).eq(params.iter().map(|(_, v)| *v));
+        self.sharding = self.sharded
+            && self.size() > 1
+            && self.micro_batch.is_none()
+            && optimizer.shardable()
+            && !whole_gradients
+            && same_order;
+        Ok(())
+    }
+
+    fn step(
+        &mut self,
+        g: &mut Graph<F>,
+        params: &[(String, Var)],
+        optimizer: &mut dyn Optimizer<F>,
+    ) -> Result<bool> {
+        if !self.sharding {
+            return Ok(false);
+        }
+        let log = self.buckets.log().clone();
+        self.shards.step(self.comm.as_mut(), g, params, optimizer, &log)?;
+        Ok(true)
+    }
+
+    fn sync_optimizer(&mut self, optimizer: &mut dyn Optimizer<F>) -> Result<()> {
+        if self.sharding {
+            self.shards.sync_state(self.comm.as_mut(), optimizer)?;
+        }
+        Ok(())
     }
 
     fn gradient_ready(&mut self, g: &Graph<F>, param: Var, rows: &Range<usize>) -> Result<()> {

@@ -107,6 +107,116 @@ impl Collective for Threads {
     }
 }
 
+/// A thread rank with point-to-point messages, so that the sharded step's own exchange (MPI's
+/// path) runs without MPI: a send is copied into the receiver's queue at once, a receive is
+/// filled from it in `wait_sums` (messages between two ranks arrive in the order sent).
+struct Messaging {
+    inner: Threads,
+    mail: Arc<Mailbox>,
+    /// Receives started: (from, address, length, whether f64).
+    pending: Vec<(usize, usize, usize, bool)>,
+}
+
+/// The messages sent from one rank to another and not yet received, in the order sent.
+type Queues = std::collections::HashMap<(usize, usize), std::collections::VecDeque<Vec<u64>>>;
+
+/// The queues of messages between every two ranks, by (from, to).
+#[derive(Default)]
+struct Mailbox {
+    queues: Mutex<Queues>,
+    arrived: std::sync::Condvar,
+}
+
+impl Messaging {
+    fn job(size: usize) -> Vec<Messaging> {
+        let mail = Arc::new(Mailbox::default());
+        Threads::job(size)
+            .into_iter()
+            .map(|inner| Messaging { inner, mail: Arc::clone(&mail), pending: Vec::new() })
+            .collect()
+    }
+
+    fn send(&mut self, to: usize, bits: Vec<u64>) {
+        let mut queues = self.mail.queues.lock().unwrap();
+        queues.entry((self.inner.rank, to)).or_default().push_back(bits);
+        self.mail.arrived.notify_all();
+    }
+}
+
+impl Collective for Messaging {
+    fn rank(&self) -> usize {
+        self.inner.rank()
+    }
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+    fn sum_f32(&mut self, values: &mut [f32]) {
+        self.inner.sum_f32(values)
+    }
+    fn sum_f64(&mut self, values: &mut [f64]) {
+        self.inner.sum_f64(values)
+    }
+    fn broadcast_f32(&mut self, values: &mut [f32]) {
+        self.inner.broadcast_f32(values)
+    }
+    fn broadcast_f64(&mut self, values: &mut [f64]) {
+        self.inner.broadcast_f64(values)
+    }
+    fn gather_f32(&mut self, send: &[f32], receive: &mut [f32]) {
+        self.inner.gather_f32(send, receive)
+    }
+    fn gather_f64(&mut self, send: &[f64], receive: &mut [f64]) {
+        self.inner.gather_f64(send, receive)
+    }
+    fn gather_u64(&mut self, send: &[u64], receive: &mut [u64]) {
+        self.inner.gather_u64(send, receive)
+    }
+    fn barrier(&mut self) {
+        self.inner.barrier()
+    }
+    fn point_to_point(&self) -> bool {
+        true
+    }
+    unsafe fn start_send_f32(&mut self, to: usize, data: *const f32, len: usize) {
+        // SAFETY: the caller's contract: `len` values at `data`.
+        let values = unsafe { std::slice::from_raw_parts(data, len) };
+        self.send(to, values.iter().map(|&v| f32_bits(v)).collect());
+    }
+    unsafe fn start_send_f64(&mut self, to: usize, data: *const f64, len: usize) {
+        // SAFETY: the caller's contract: `len` values at `data`.
+        let values = unsafe { std::slice::from_raw_parts(data, len) };
+        self.send(to, values.iter().map(|v| v.to_bits()).collect());
+    }
+    unsafe fn start_receive_f32(&mut self, from: usize, data: *mut f32, len: usize) {
+        self.pending.push((from, data as usize, len, false));
+    }
+    unsafe fn start_receive_f64(&mut self, from: usize, data: *mut f64, len: usize) {
+        self.pending.push((from, data as usize, len, true));
+    }
+    fn wait_sums(&mut self) {
+        for (from, at, len, wide) in std::mem::take(&mut self.pending) {
+            let mut queues = self.mail.queues.lock().unwrap();
+            let bits = loop {
+                if let Some(bits) = queues.get_mut(&(from, self.inner.rank)).and_then(|q| q.pop_front()) {
+                    break bits;
+                }
+                queues = self.mail.arrived.wait(queues).unwrap();
+            };
+            assert_eq!(bits.len(), len, "a message of another length than its receive");
+            // SAFETY: the caller of `start_receive` keeps `len` values at `at` ours until now.
+            unsafe {
+                if wide {
+                    let out = std::slice::from_raw_parts_mut(at as *mut f64, len);
+                    out.iter_mut().zip(&bits).for_each(|(o, b)| *o = f64::from_bits(*b));
+                } else {
+                    let out = std::slice::from_raw_parts_mut(at as *mut f32, len);
+                    out.iter_mut().zip(&bits).for_each(|(o, b)| *o = f32_from(*b));
+                }
+            }
+        }
+    }
+}
+
 /// Three noisy arcs of 2-D points, 3 classes: 90 rows.
 fn arcs<F: Float>() -> Dataset<F> {
     let (mut x, mut y) = (Vec::new(), Vec::new());
@@ -131,9 +241,11 @@ fn arcs<F: Float>() -> Dataset<F> {
 ///
 /// `batch_loss` in the records is the mean of this rank's own parts' losses (what its
 /// progress lines show); the metrics of evaluations are the whole data's.
-struct Trained<F> {
+struct Trained<F: Float> {
     params: Vec<Vec<F>>,
     history: Vec<EpochRecord>,
+    /// The optimizer's state after training (what a checkpoint would hold).
+    optimizer: backprop_optim::OptimizerState<F>,
 }
 
 /// Trains a 2-16-3 tanh MLP with Adam and an L2 penalty on `data` (batches of 18) with
@@ -157,7 +269,7 @@ fn train<F: Element>(
     let mut trainer = Trainer::new(Loss::CrossEntropy, config).unwrap().with_reduction(reduction);
     let fit = trainer.fit(&mut g, &mut model, optimizer.as_mut(), data, Some(data), &mut ()).unwrap();
     let params = model.parameters().iter().map(|(_, p)| g.value(*p).unwrap().as_slice().to_vec()).collect();
-    Trained { params, history: fit.history }
+    Trained { params, history: fit.history, optimizer: optimizer.state() }
 }
 
 /// Runs `train` on `size` thread ranks (each initialised from another seed) and returns every
@@ -174,14 +286,23 @@ fn on_ranks_with<F: Element + Send + Sync>(
     size: usize,
     setup: impl Fn(DataParallel<F>) -> DataParallel<F> + Sync,
 ) -> Vec<Trained<F>> {
+    on_ranks_over(Threads::job(size), setup)
+}
+
+/// [`on_ranks_with`] over the rank collectives `comms`.
+fn on_ranks_over<F: Element + Send + Sync, C: Collective + Send + 'static>(
+    comms: Vec<C>,
+    setup: impl Fn(DataParallel<F>) -> DataParallel<F> + Sync,
+) -> Vec<Trained<F>> {
     let setup = &setup;
+    let size = comms.len();
     std::thread::scope(|s| {
-        let handles: Vec<_> = Threads::job(size)
+        let handles: Vec<_> = comms
             .into_iter()
             .zip(Threads::job(size))
             .map(|(comm, control)| {
                 s.spawn(move || {
-                    let rank = comm.rank;
+                    let rank = comm.rank();
                     let parallel = setup(DataParallel::<F>::new(comm).with_replica_check(true));
                     let mut control = DataParallel::<F>::new(control);
                     train(parallel, Some(&mut control), 100 + rank as u64, &arcs())
@@ -193,7 +314,9 @@ fn on_ranks_with<F: Element + Send + Sync>(
 }
 
 /// The evaluations of a run (training and validation metrics of every epoch).
-fn metrics<F>(t: &Trained<F>) -> Vec<(Option<backprop_train::Metrics>, Option<backprop_train::Metrics>)> {
+fn metrics<F: Float>(
+    t: &Trained<F>,
+) -> Vec<(Option<backprop_train::Metrics>, Option<backprop_train::Metrics>)> {
     t.history.iter().map(|r| (r.train, r.validation)).collect()
 }
 
@@ -278,6 +401,55 @@ fn buckets_of_any_size_give_the_same_bits() {
         }
     }
     assert!(DataParallel::<f32>::new(SingleProcess).with_bucket_bytes(0).is_err());
+}
+
+#[test]
+fn the_sharded_step_gives_the_replicated_steps_bits_and_whole_optimizer_state() {
+    // 2-16-3: 99 values, in blocks of 50 (2 ranks) or 33 (3 ranks) that cut the tensors.
+    for size in [2, 3] {
+        let replicated = on_ranks::<f32>(size, None);
+        let sharded = on_ranks_with::<f32>(size, |p| p.with_sharded_step(true));
+        for (r, run) in sharded.iter().enumerate() {
+            assert_eq!(bits(run), bits(&replicated[0]), "{size} ranks, rank {r}: other parameters");
+            assert_eq!(metrics(run), metrics(&replicated[0]), "{size} ranks, rank {r}: other metrics");
+            // The state is gathered whole at the end: every rank's is the replicated one.
+            assert_eq!(
+                run.optimizer, replicated[0].optimizer,
+                "{size} ranks, rank {r}: other optimizer state"
+            );
+        }
+    }
+    // The same through the point-to-point exchange that MPI ranks use (unpacked blocks).
+    for size in [2, 3] {
+        let replicated = on_ranks::<f32>(size, None);
+        let sharded = on_ranks_over::<f32, _>(Messaging::job(size), |p| p.with_sharded_step(true));
+        for (r, run) in sharded.iter().enumerate() {
+            assert_eq!(
+                bits(run),
+                bits(&replicated[0]),
+                "{size} ranks, rank {r}: other parameters (messages)"
+            );
+            assert_eq!(
+                run.optimizer, replicated[0].optimizer,
+                "{size} ranks, rank {r}: other state (messages)"
+            );
+        }
+    }
+    // The sharded step is taken (no buckets during backward) unless clipping by the global
+    // norm needs the whole gradient.
+    let mut g = Graph::<f32>::new();
+    let model: Sequential =
+        MlpSpec::new(&[2, 4, 3], Activation::Tanh).build(&mut g, &mut TensorRng::seed_from_u64(0)).unwrap();
+    let optimizer = OptimizerConfig::Adam(AdamConfig::default()).build(model.parameters()).unwrap();
+    let mut parallel = DataParallel::<f32>::new(Threads::job(2).remove(0)).with_sharded_step(true);
+    parallel.prepare(&model.parameters(), optimizer.as_ref(), false).unwrap();
+    assert!(!parallel.overlaps_backward(), "sharded: the sums start after backward");
+    parallel.prepare(&model.parameters(), optimizer.as_ref(), true).unwrap();
+    assert!(parallel.overlaps_backward(), "clipping by norm: the replicated step, in buckets");
+    // In f64, against one process (the sums of 2 and 3 ranks round differently).
+    let single = train(LocalGradients, None, 100, &arcs::<f64>());
+    let sharded = on_ranks_with::<f64>(3, |p| p.with_sharded_step(true));
+    assert!(relative(&sharded[0], &single) < 1e-12);
 }
 
 /// What a rank asked of the non-blocking sums.

@@ -2,6 +2,8 @@
 //! the per-parameter bookkeeping (slots, step counts, learning rate, state export and import)
 //! around an [`UpdateRule`].
 
+use std::ops::Range;
+
 use backprop_autograd::{Graph, Var};
 use backprop_tensor::{Float, Tensor};
 
@@ -60,6 +62,33 @@ pub trait Optimizer<F: Float>: Send {
     /// Another kind of optimizer, invalid hyperparameters, other parameter names, an unknown
     /// buffer, or a buffer whose shape is not its parameter's; nothing is changed then.
     fn load_state(&mut self, g: &Graph<F>, state: &OptimizerState<F>) -> Result<()>;
+
+    /// Whether [`Optimizer::step_shard`] and [`Optimizer::state_slices`] are implemented: the
+    /// update is elementwise, so that data-parallel training can split it over its ranks
+    /// (ZeRO stage 1). The default is `false`.
+    fn shardable(&self) -> bool {
+        false
+    }
+
+    /// The update of [`Optimizer::step`] restricted to the values at positions `shard` of the
+    /// parameters laid end to end (in the order of [`Optimizer::params`]): only those values
+    /// and their state change, while the step counts (and the buffers a first update creates,
+    /// whole) advance as in a full step, so that the ranks that update the other positions
+    /// together give exactly the full step's values. Only where [`Optimizer::shardable`].
+    ///
+    /// # Errors
+    /// When a handle is not a parameter of `g`, or the optimizer is not shardable.
+    fn step_shard(&mut self, g: &mut Graph<F>, shard: Range<usize>) -> Result<()> {
+        let _ = (g, shard);
+        Err(OptimError::invalid(self.name(), "this optimizer cannot update a shard of its parameters"))
+    }
+
+    /// The state buffers, for data-parallel training to gather the shards its ranks updated:
+    /// for each buffer kind (by position), each parameter's buffer in parameter order (`None`
+    /// where it has none yet). Empty where not [`Optimizer::shardable`].
+    fn state_slices(&mut self) -> Vec<Vec<Option<&mut [F]>>> {
+        Vec::new()
+    }
 }
 
 /// The state of one parameter.
@@ -196,6 +225,35 @@ impl<F: Float, R: UpdateRule<F>> RuleOptimizer<F, R> {
         }
         Ok(installed)
     }
+
+    /// [`Optimizer::step`] on the values at positions `shard` of the parameters laid end to
+    /// end: every parameter with a gradient counts the step (and gets its buffers), and the
+    /// rule runs on the part of it inside `shard`. The rules are elementwise, so a part's
+    /// values are those of the full update bit for bit.
+    fn step_range(&mut self, g: &mut Graph<F>, shard: Range<usize>) -> Result<()> {
+        let starts = self.rule.buffer_starts();
+        let mut at = 0;
+        for slot in &mut self.slots {
+            let (param, grad) = g.param_mut_with_grad(slot.var)?;
+            let len = param.len();
+            let (first, end) = (at, at + len);
+            at = end;
+            let Some(grad) = grad else { continue };
+            slot.step += 1;
+            let fresh = slot.ensure(&starts, param.shape());
+            let rule = AtStep { rule: &self.rule, step: slot.step };
+            // This parameter's part of the shard, in its own positions.
+            let (from, to) = (shard.start.clamp(first, end) - first, shard.end.clamp(first, end) - first);
+            if from == to {
+                continue;
+            }
+            let (theta, grad) = (&mut param.as_mut_slice()[from..to], &grad.as_slice()[from..to]);
+            let state = slot.state(&starts).map(|b| if b.is_empty() { b } else { &mut b[from..to] });
+            rule.apply(self.rule.options(fresh), theta, grad, state);
+        }
+        self.steps += 1;
+        Ok(())
+    }
 }
 
 /// A rule at one parameter's update count.
@@ -250,18 +308,7 @@ impl<F: Float, R: UpdateRule<F>> Optimizer<F> for RuleOptimizer<F, R> {
     }
 
     fn step(&mut self, g: &mut Graph<F>) -> Result<()> {
-        let starts = self.rule.buffer_starts();
-        for slot in &mut self.slots {
-            let (param, grad) = g.param_mut_with_grad(slot.var)?;
-            let Some(grad) = grad else { continue };
-            slot.step += 1;
-            let fresh = slot.ensure(&starts, param.shape());
-            let rule = AtStep { rule: &self.rule, step: slot.step };
-            let (theta, grad) = (param.as_mut_slice(), grad.as_slice());
-            rule.apply(self.rule.options(fresh), theta, grad, slot.state(&starts));
-        }
-        self.steps += 1;
-        Ok(())
+        self.step_range(g, 0..usize::MAX)
     }
 
     fn lr(&self) -> f64 {
@@ -318,6 +365,24 @@ impl<F: Float, R: UpdateRule<F>> Optimizer<F> for RuleOptimizer<F, R> {
         self.steps = state.steps;
         self.rule = rule;
         Ok(())
+    }
+
+    fn shardable(&self) -> bool {
+        true
+    }
+
+    fn step_shard(&mut self, g: &mut Graph<F>, shard: Range<usize>) -> Result<()> {
+        self.step_range(g, shard)
+    }
+
+    fn state_slices(&mut self) -> Vec<Vec<Option<&mut [F]>>> {
+        let mut kinds: Vec<Vec<Option<&mut [F]>>> = (0..R::BUFFERS.len()).map(|_| Vec::new()).collect();
+        for slot in &mut self.slots {
+            for (kind, buffer) in kinds.iter_mut().zip(slot.buffers.iter_mut()) {
+                kind.push(buffer.as_mut().map(|t| t.as_mut_slice()));
+            }
+        }
+        kinds
     }
 }
 

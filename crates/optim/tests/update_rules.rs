@@ -361,3 +361,80 @@ fn f32_updates_round_like_the_f64_reference() {
         assert!((*a as f64 - b).abs() < 1e-6, "{a} vs {b}");
     }
 }
+
+/// Data-parallel training's sharded step (ZeRO stage 1): ranks that each update their shard of
+/// the parameters laid end to end, then exchange the updated values (and, for checkpoints,
+/// the state), give the full step's values and state bit for bit, for every rule and for
+/// shards that cut parameters anywhere (the 4 + 3 + 2 values: `frozen` has no gradient).
+#[test]
+fn shards_updated_apart_give_the_full_step_bit_for_bit() {
+    for config in [
+        OptimizerConfig::Sgd(SgdConfig { lr: 0.1, momentum: 0.9, nesterov: true, ..SgdConfig::default() }),
+        OptimizerConfig::Adam(AdamConfig { amsgrad: true, weight_decay: 0.1, ..AdamConfig::default() }),
+        OptimizerConfig::AdamW(AdamWConfig::default()),
+        OptimizerConfig::RmsProp(RmsPropConfig { momentum: 0.5, centered: true, ..RmsPropConfig::default() }),
+        OptimizerConfig::Adagrad(AdagradConfig { lr_decay: 0.1, ..AdagradConfig::default() }),
+    ] {
+        for cuts in [vec![0, 9], vec![0, 2, 9], vec![0, 4, 7, 9], vec![0, 1, 5, 6, 9]] {
+            let mut full = Problem::new();
+            let mut whole = config.build(full.params.clone()).unwrap();
+            let mut ranks: Vec<(Problem, Box<dyn Optimizer<f64>>)> = cuts[1..]
+                .iter()
+                .map(|_| {
+                    let p = Problem::new();
+                    let o = config.build(p.params.clone()).unwrap();
+                    (p, o)
+                })
+                .collect();
+            assert!(whole.shardable());
+            for step in 0..4 {
+                full.backward();
+                whole.step(&mut full.g).unwrap();
+                for (r, (p, o)) in ranks.iter_mut().enumerate() {
+                    p.backward();
+                    o.step_shard(&mut p.g, cuts[r]..cuts[r + 1]).unwrap();
+                }
+                // The exchange: every rank takes each shard's values from the rank that owns it.
+                let flat: Vec<Vec<f64>> = ranks.iter().map(|(p, _)| p.values().concat()).collect();
+                let gathered: Vec<f64> =
+                    (0..9).map(|i| flat[cuts.iter().rposition(|&c| c <= i).unwrap()][i]).collect();
+                for (p, _) in &mut ranks {
+                    let mut at = 0;
+                    for (_, v) in p.params.clone() {
+                        let value = p.g.param_value_mut(v).unwrap().as_mut_slice();
+                        value.copy_from_slice(&gathered[at..at + value.len()]);
+                        at += value.len();
+                    }
+                }
+                let want: Vec<u64> = full.values().concat().iter().map(|v| v.to_bits()).collect();
+                let got: Vec<u64> = gathered.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(got, want, "{}, shards {cuts:?}, step {step}", config.name());
+            }
+            // The state the same way: each buffer's shards from their owners.
+            let states: Vec<Vec<Vec<Option<Vec<f64>>>>> = ranks
+                .iter_mut()
+                .map(|(_, o)| {
+                    let slices = o.state_slices();
+                    slices
+                        .into_iter()
+                        .map(|k| k.into_iter().map(|b| b.map(|b| b.to_vec())).collect())
+                        .collect()
+                })
+                .collect();
+            let (_, first) = &mut ranks[0];
+            for (kind, buffers) in first.state_slices().into_iter().enumerate() {
+                let mut at = 0;
+                for (param, buffer) in buffers.into_iter().enumerate() {
+                    if let Some(buffer) = buffer {
+                        for (i, v) in buffer.iter_mut().enumerate() {
+                            let owner = cuts.iter().rposition(|&c| c <= at + i).unwrap();
+                            *v = states[owner][kind][param].as_ref().unwrap()[i];
+                        }
+                    }
+                    at += [4, 3, 2][param];
+                }
+            }
+            assert_eq!(first.state(), whole.state(), "{}, shards {cuts:?}", config.name());
+        }
+    }
+}

@@ -4,6 +4,7 @@
 use std::ops::Range;
 
 use backprop_autograd::{Graph, Var};
+use backprop_optim::Optimizer;
 use backprop_tensor::Float;
 
 use crate::error::Result;
@@ -71,6 +72,60 @@ pub trait GradientReduction<F: Float> {
     /// When the gradient cannot be taken; training stops with the error.
     fn gradient_ready(&mut self, g: &Graph<F>, param: Var, rows: &Range<usize>) -> Result<()> {
         let _ = (g, param, rows);
+        Ok(())
+    }
+
+    /// Whether the last [`GradientReduction::reduce`] found every reduced gradient value
+    /// finite on every process, so that the caller's own check (which names the first
+    /// gradient that is not) would find nothing: a sharded reduction checks its shard while
+    /// writing it, and only it holds the sums of its shard. The default, `false`, leaves the
+    /// check to the caller.
+    fn gradients_checked(&self) -> bool {
+        false
+    }
+
+    /// Called once at the start of training with the parameters, the optimizer and whether
+    /// the optimizer step needs the whole reduced gradient on every process (clipping by the
+    /// global norm does). A reduction that shards the optimizer step decides here whether it
+    /// can. The default does nothing.
+    ///
+    /// # Errors
+    /// When the processes cannot agree.
+    fn prepare(
+        &mut self,
+        params: &[(String, Var)],
+        optimizer: &dyn Optimizer<F>,
+        whole_gradients: bool,
+    ) -> Result<()> {
+        let _ = (params, optimizer, whole_gradients);
+        Ok(())
+    }
+
+    /// Takes the optimizer step itself, after [`GradientReduction::reduce`], the divergence
+    /// checks and clipping: a reduction that left each process only its shard of the reduced
+    /// gradient (ZeRO stage 1) updates that shard and gathers the updated parameters from the
+    /// others. `Ok(false)`, the default, leaves the step to the caller (`optimizer.step`).
+    ///
+    /// # Errors
+    /// When the optimizer fails or the processes cannot be reached.
+    fn step(
+        &mut self,
+        g: &mut Graph<F>,
+        params: &[(String, Var)],
+        optimizer: &mut dyn Optimizer<F>,
+    ) -> Result<bool> {
+        let _ = (g, params, optimizer);
+        Ok(false)
+    }
+
+    /// Makes the optimizer's state whole on every process before it is read (epoch ends,
+    /// checkpoints, the end of training): after sharded steps each process holds the current
+    /// state of its shard only. The default has nothing to do.
+    ///
+    /// # Errors
+    /// When the processes cannot be reached.
+    fn sync_optimizer(&mut self, optimizer: &mut dyn Optimizer<F>) -> Result<()> {
+        let _ = optimizer;
         Ok(())
     }
 

@@ -180,6 +180,8 @@ impl<F: Float> Trainer<F> {
     ) -> Result<Fit> {
         let params = model.parameters();
         let weights: Vec<(String, Var)> = params.iter().filter(|(n, _)| is_weight(n)).cloned().collect();
+        let whole_gradients = matches!(self.config.clip, Some(Clip::Norm(_)));
+        self.reduction.prepare(&params, optimizer, whole_gradients)?;
         let mut scheduler = self.scheduler(optimizer)?;
         let mut best_weights: Vec<Tensor<F>> = Vec::new();
         let mut history = Vec::new();
@@ -264,7 +266,8 @@ impl<F: Float> Trainer<F> {
             }
         }
         self.save_counters();
-        let snapshot = Snapshot { graph: g, model, optimizer, state: &self.state };
+        self.reduction.sync_optimizer(optimizer)?;
+        let snapshot = Snapshot { graph: g, model, optimizer: &*optimizer, state: &self.state };
         observer.on_stop(&snapshot, stop)?;
         Ok(Fit { history, stop })
     }
@@ -316,7 +319,7 @@ impl<F: Float> Trainer<F> {
                 index += 1;
             }
             reduction.reduce(g, params, batch.len())?;
-            for (name, p) in params {
+            for (name, p) in params.iter().filter(|_| !reduction.gradients_checked()) {
                 if let Some(grad) = g.grad_opt(*p)?
                     && let Some(i) = first_non_finite(grad.as_slice())
                 {
@@ -330,7 +333,9 @@ impl<F: Float> Trainer<F> {
                 Some(Clip::Value(v)) => clip_grad_value(g, params, v)?,
                 None => {}
             }
-            optimizer.step(g)?;
+            if !reduction.step(g, params, optimizer)? {
+                optimizer.step(g)?;
+            }
             Ok(single.unwrap_or(if rows > 0 { weighted / rows as f64 } else { f64::NAN }))
         })
     }
@@ -358,12 +363,14 @@ impl<F: Float> Trainer<F> {
         &mut self,
         g: &Graph<F>,
         model: &M,
-        optimizer: &dyn Optimizer<F>,
+        optimizer: &mut dyn Optimizer<F>,
         observer: &mut dyn Observer<F, M>,
         record: &EpochRecord,
     ) -> Result<Control> {
         self.save_counters();
-        let snapshot = Snapshot { graph: g, model, optimizer, state: &self.state };
+        // Observers read the optimizer (checkpoints save its state): whole on every process.
+        self.reduction.sync_optimizer(optimizer)?;
+        let snapshot = Snapshot { graph: g, model, optimizer: &*optimizer, state: &self.state };
         let control = observer.on_epoch_end(&snapshot, record)?;
         Ok(if self.stop.load(Ordering::Relaxed) { Control::Stop } else { control })
     }

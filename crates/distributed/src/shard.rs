@@ -1,0 +1,367 @@
+//! The sharded optimizer step (ZeRO stage 1, PyTorch's `ZeroRedundancyOptimizer`): the
+//! parameters laid end to end are cut into one block per rank; the gradients are summed by a
+//! reduce-scatter, so that each rank gets the sums of its own block only, each rank runs the
+//! optimizer on its block, and the updated values are gathered by every rank. The update
+//! rules are elementwise, so the parameters are those of the replicated step bit for bit;
+//! each rank does 1/N of the optimizer's work and of the additions of the sums.
+
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use backprop_autograd::{Graph, Var};
+use backprop_optim::Optimizer;
+use backprop_train::{Result, TrainError};
+
+use crate::bucket::{ReductionLog, missing_gradient};
+use crate::collective::{Collective, Element};
+
+/// One rank's side of the sharded step: the layout of the parameters and the buffers that the
+/// reduce-scatter and the gathers reuse from step to step.
+pub(crate) struct Shards<F> {
+    /// The length of each parameter, in the order of the trainer's parameter list (the
+    /// optimizer's order too: `DataParallel` checks it before sharding).
+    lengths: Vec<usize>,
+    /// Values per block: the total divided by the ranks, rounded up (the last block is padded
+    /// with zeros, so that every block has the same length, as MPI's block collectives want).
+    block: usize,
+    /// The gradients times this rank's rows laid end to end and padded, sent into the
+    /// reduce-scatter; then the buffer every rank's block is gathered into.
+    flat: Vec<F>,
+    /// This rank's block: the gradient sums, then the updated values sent to the others
+    /// (when the collective has no point-to-point messages).
+    own: Vec<F>,
+    /// The other ranks' parts of this rank's block of gradients, received (point to point).
+    received: Vec<F>,
+    /// Whether a sharded step ran since the optimizer's state was last gathered.
+    state_stale: bool,
+    /// The time of this step's communication so far.
+    exposed: Duration,
+}
+
+impl<F: Element> Shards<F> {
+    pub(crate) fn new() -> Self {
+        Shards {
+            lengths: Vec::new(),
+            block: 0,
+            flat: Vec::new(),
+            own: Vec::new(),
+            received: Vec::new(),
+            state_stale: false,
+            exposed: Duration::ZERO,
+        }
+    }
+
+    /// This rank's positions among the parameters' values laid end to end.
+    fn range(&self, comm: &dyn Collective) -> Range<usize> {
+        self.block_of(comm.rank())
+    }
+
+    /// Rank `rank`'s positions among the parameters' values laid end to end.
+    fn block_of(&self, rank: usize) -> Range<usize> {
+        let total: usize = self.lengths.iter().sum();
+        let start = (rank * self.block).min(total);
+        start..(start + self.block).min(total)
+    }
+
+    /// Sums the gradients of `params` (each times `mine`, this rank's rows) over the ranks,
+    /// and sets this rank's block of them to the sums divided by `rows`; the rest of the
+    /// gradients keep this rank's own values. When any rank's block holds a value that is not
+    /// finite, every rank sums everything instead, so that the trainer's divergence check
+    /// names the same gradient on every rank. Returns whether every rank's block was finite.
+    ///
+    /// # Errors
+    /// When a parameter that requires a gradient has none on this rank.
+    pub(crate) fn reduce(
+        &mut self,
+        comm: &mut dyn Collective,
+        g: &mut Graph<F>,
+        params: &[(String, Var)],
+        (mine, rows): (F, F),
+    ) -> Result<bool> {
+        self.lengths.clear();
+        for (_, p) in params {
+            self.lengths.push(g.value(*p)?.len());
+        }
+        let total: usize = self.lengths.iter().sum();
+        let (size, rank) = (comm.size(), comm.rank());
+        self.block = total.div_ceil(size);
+        self.flat.resize(size * self.block, F::zero());
+        self.own.resize(self.block, F::zero());
+        let own = self.range(comm);
+        let finite = if comm.point_to_point() {
+            // Only the other ranks' blocks are packed and sent; this rank's own part of its
+            // block is read where it is, in the one pass that adds the parts.
+            self.received.resize(size * self.block, F::zero());
+            for peer in (0..size).filter(|&r| r != rank) {
+                let range = self.block_of(peer);
+                let block = &mut self.flat[peer * self.block..(peer + 1) * self.block];
+                block.fill(F::zero());
+                for (k, positions, at) in pieces(&self.lengths, range) {
+                    let out = &mut block[at..at + positions.len()];
+                    match g.grad_opt(params[k].1)? {
+                        Some(grad) => {
+                            out.iter_mut().zip(&grad.as_slice()[positions]).for_each(|(o, v)| *o = *v * mine)
+                        }
+                        None => out.fill(F::zero()),
+                    }
+                }
+            }
+            let started = Instant::now();
+            for peer in (0..size).filter(|&r| r != rank) {
+                let len = self.block;
+                // SAFETY: `received` and `flat` are neither resized nor touched until
+                // `wait_sums` below; the blocks of different peers do not overlap.
+                unsafe {
+                    F::start_receive(comm, peer, self.received.as_mut_ptr().add(peer * len), len);
+                    F::start_send(comm, peer, self.flat.as_ptr().add(peer * len), len);
+                }
+            }
+            comm.wait_sums();
+            self.exposed = started.elapsed();
+            let mut finite = true;
+            for (k, positions, at) in pieces(&self.lengths, own.clone()) {
+                let (name, p) = &params[k];
+                if !g.requires_grad(*p)? {
+                    continue;
+                }
+                let n = positions.len();
+                let grad = &mut g.param_grad_mut(*p)?.ok_or_else(|| missing_gradient(name))?.as_mut_slice()
+                    [positions];
+                let part = |r: usize| &self.received[r * self.block + at..r * self.block + at + n];
+                finite &= add_parts(grad, rank, size, part, (mine, rows));
+            }
+            finite
+        } else {
+            let mut at = 0;
+            for ((_, p), &n) in params.iter().zip(&self.lengths) {
+                let out = &mut self.flat[at..at + n];
+                match g.grad_opt(*p)? {
+                    Some(grad) => out.iter_mut().zip(grad.as_slice()).for_each(|(o, v)| *o = *v * mine),
+                    None => out.fill(F::zero()),
+                }
+                at += n;
+            }
+            self.flat[total..].fill(F::zero());
+            let started = Instant::now();
+            F::reduce_scatter(comm, &self.flat, &mut self.own);
+            self.exposed = started.elapsed();
+            let mut finite = true;
+            for (k, positions, at) in pieces(&self.lengths, own.clone()) {
+                let (name, p) = &params[k];
+                if g.requires_grad(*p)? {
+                    let n = positions.len();
+                    let grad = g.param_grad_mut(*p)?.ok_or_else(|| missing_gradient(name))?;
+                    for (o, v) in grad.as_mut_slice()[positions].iter_mut().zip(&self.own[at..at + n]) {
+                        *o = *v / rows;
+                        finite &= o.is_finite();
+                    }
+                }
+            }
+            finite
+        };
+        // One number, so that every rank takes the same path.
+        let started = Instant::now();
+        let mut bad = [if finite { 0.0 } else { 1.0 }];
+        comm.sum_f64(&mut bad);
+        if bad[0] != 0.0 {
+            self.gather_sums(comm, g, params)?;
+        }
+        self.exposed += started.elapsed();
+        Ok(bad[0] == 0.0)
+    }
+
+    /// Gives every rank the whole of the reduced gradients: every rank's block of sums is
+    /// gathered (a step whose sums are not all finite, so that the trainer's divergence check
+    /// names the same gradient on every rank).
+    fn gather_sums(
+        &mut self,
+        comm: &mut dyn Collective,
+        g: &mut Graph<F>,
+        params: &[(String, Var)],
+    ) -> Result<()> {
+        self.own.fill(F::zero());
+        let range = self.range(comm);
+        for (k, positions, at) in pieces(&self.lengths, range) {
+            if let Some(grad) = g.grad_opt(params[k].1)? {
+                self.own[at..at + positions.len()].copy_from_slice(&grad.as_slice()[positions]);
+            }
+        }
+        F::gather(comm, &self.own, &mut self.flat);
+        let mut at = 0;
+        for ((_, p), &n) in params.iter().zip(&self.lengths) {
+            if g.requires_grad(*p)?
+                && let Some(grad) = g.param_grad_mut(*p)?
+            {
+                grad.as_mut_slice().copy_from_slice(&self.flat[at..at + n]);
+            }
+            at += n;
+        }
+        Ok(())
+    }
+
+    /// Runs the optimizer on this rank's block and gathers every rank's updated values into
+    /// the parameters; adds the step to `log`.
+    ///
+    /// # Errors
+    /// When the optimizer fails.
+    pub(crate) fn step(
+        &mut self,
+        comm: &mut dyn Collective,
+        g: &mut Graph<F>,
+        params: &[(String, Var)],
+        optimizer: &mut dyn Optimizer<F>,
+        log: &ReductionLog,
+    ) -> Result<()> {
+        let range = self.range(comm);
+        optimizer.step_shard(g, range.clone())?;
+        self.state_stale = true;
+        if comm.point_to_point() {
+            // Each rank's updated block goes to every other rank straight from its parameters
+            // and into theirs, one message per parameter it touches.
+            let mut values = Vec::with_capacity(params.len());
+            for (_, p) in params {
+                values.push(g.param_value_mut(*p)?.as_mut_slice().as_mut_ptr());
+            }
+            let started = Instant::now();
+            let (size, rank) = (comm.size(), comm.rank());
+            for peer in (0..size).filter(|&r| r != rank) {
+                for (k, positions, _) in pieces(&self.lengths, self.block_of(peer)) {
+                    // SAFETY: the parameters' buffers are neither moved nor touched until
+                    // `wait_sums` below; the other ranks' blocks, received, and this rank's,
+                    // sent, do not overlap.
+                    unsafe { F::start_receive(comm, peer, values[k].add(positions.start), positions.len()) };
+                }
+                for (k, positions, _) in pieces(&self.lengths, range.clone()) {
+                    // SAFETY: as above.
+                    unsafe {
+                        F::start_send(
+                            comm,
+                            peer,
+                            values[k].add(positions.start).cast_const(),
+                            positions.len(),
+                        )
+                    };
+                }
+            }
+            comm.wait_sums();
+            self.exposed += started.elapsed();
+        } else {
+            self.own.fill(F::zero());
+            for (k, positions, at) in pieces(&self.lengths, range.clone()) {
+                let value = &g.value(params[k].1)?.as_slice()[positions];
+                self.own[at..at + value.len()].copy_from_slice(value);
+            }
+            let started = Instant::now();
+            F::gather(comm, &self.own, &mut self.flat);
+            self.exposed += started.elapsed();
+            let mut at = 0;
+            for ((_, p), &n) in params.iter().zip(&self.lengths) {
+                let value = g.param_value_mut(*p)?.as_mut_slice();
+                // This rank's own values are in place already.
+                let (from, to) = (range.start.clamp(at, at + n) - at, range.end.clamp(at, at + n) - at);
+                value[..from].copy_from_slice(&self.flat[at..at + from]);
+                value[to..].copy_from_slice(&self.flat[at + to..at + n]);
+                at += n;
+            }
+        }
+        let total: usize = self.lengths.iter().sum();
+        log.add(total * size_of::<F>(), 1, self.exposed);
+        Ok(())
+    }
+
+    /// Gathers every rank's block of each of the optimizer's state buffers, so that every
+    /// rank holds the whole state (what checkpoints save), after sharded steps.
+    ///
+    /// # Errors
+    /// When the optimizer's buffers do not have the parameters' lengths.
+    pub(crate) fn sync_state(
+        &mut self,
+        comm: &mut dyn Collective,
+        optimizer: &mut dyn Optimizer<F>,
+    ) -> Result<()> {
+        if !self.state_stale {
+            return Ok(());
+        }
+        self.state_stale = false;
+        let range = self.range(comm);
+        for mut buffers in optimizer.state_slices() {
+            if buffers.len() != self.lengths.len()
+                || buffers.iter().zip(&self.lengths).any(|(b, &n)| b.as_ref().is_some_and(|b| b.len() != n))
+            {
+                return Err(TrainError::invalid(
+                    "data-parallel training",
+                    "the optimizer's state does not have the parameters' shapes",
+                ));
+            }
+            self.own.fill(F::zero());
+            let mut at = 0;
+            for (buffer, &n) in buffers.iter().zip(&self.lengths) {
+                let (from, to) = (range.start.clamp(at, at + n), range.end.clamp(at, at + n));
+                if let Some(buffer) = buffer
+                    && from < to
+                {
+                    self.own[from - range.start..to - range.start]
+                        .copy_from_slice(&buffer[from - at..to - at]);
+                }
+                at += n;
+            }
+            F::gather(comm, &self.own, &mut self.flat);
+            let mut at = 0;
+            for (buffer, &n) in buffers.iter_mut().zip(&self.lengths) {
+                if let Some(buffer) = buffer {
+                    let (from, to) = (range.start.clamp(at, at + n) - at, range.end.clamp(at, at + n) - at);
+                    buffer[..from].copy_from_slice(&self.flat[at..at + from]);
+                    buffer[to..].copy_from_slice(&self.flat[at + to..at + n]);
+                }
+                at += n;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sets `out` (this rank's own part of a block, its gradient) to the sum over the ranks of
+/// their parts times their rows, divided by `rows`: this rank's part is `out · mine`, rank
+/// `r`'s is `part(r)`, added in rank order (the all-reduce's sum bit for bit on 2 ranks, where
+/// `a + b` is `b + a`). Returns whether every sum is finite.
+fn add_parts<'a, F: Element>(
+    out: &mut [F],
+    rank: usize,
+    size: usize,
+    part: impl Fn(usize) -> &'a [F],
+    (mine, rows): (F, F),
+) -> bool {
+    let mut finite = true;
+    if size == 2 {
+        // The common case in a loop the compiler vectorises.
+        let other = part(1 - rank);
+        for (o, &v) in out.iter_mut().zip(other) {
+            let own = *o * mine;
+            *o = if rank == 0 { own + v } else { v + own } / rows;
+            finite &= o.is_finite();
+        }
+        return finite;
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        let own = *o * mine;
+        let mut sum = if rank == 0 { own } else { part(0)[i] };
+        for r in 1..size {
+            sum += if r == rank { own } else { part(r)[i] };
+        }
+        *o = sum / rows;
+        finite &= o.is_finite();
+    }
+    finite
+}
+
+/// The parts of parameters of `lengths` (laid end to end) in `range`: (parameter index, its
+/// positions, the first one's place in the block that starts at `range.start`).
+fn pieces(lengths: &[usize], range: Range<usize>) -> impl Iterator<Item = (usize, Range<usize>, usize)> + '_ {
+    let mut at = 0;
+    lengths.iter().enumerate().filter_map(move |(k, &n)| {
+        let (from, to) = (range.start.clamp(at, at + n), range.end.clamp(at, at + n));
+        let first = at;
+        at += n;
+        (from < to).then(|| (k, from - first..to - first, from - range.start))
+    })
+}
