@@ -107,6 +107,43 @@ impl Collective for Threads {
     }
 }
 
+/// The blocking operations of a test rank that wraps a [`Threads`] rank as `inner` (the
+/// wrappers differ only in their non-blocking ones).
+macro_rules! delegate_to_inner {
+    () => {
+        fn rank(&self) -> usize {
+            self.inner.rank()
+        }
+        fn size(&self) -> usize {
+            self.inner.size()
+        }
+        fn sum_f32(&mut self, values: &mut [f32]) {
+            self.inner.sum_f32(values)
+        }
+        fn sum_f64(&mut self, values: &mut [f64]) {
+            self.inner.sum_f64(values)
+        }
+        fn broadcast_f32(&mut self, values: &mut [f32]) {
+            self.inner.broadcast_f32(values)
+        }
+        fn broadcast_f64(&mut self, values: &mut [f64]) {
+            self.inner.broadcast_f64(values)
+        }
+        fn gather_f32(&mut self, send: &[f32], receive: &mut [f32]) {
+            self.inner.gather_f32(send, receive)
+        }
+        fn gather_f64(&mut self, send: &[f64], receive: &mut [f64]) {
+            self.inner.gather_f64(send, receive)
+        }
+        fn gather_u64(&mut self, send: &[u64], receive: &mut [u64]) {
+            self.inner.gather_u64(send, receive)
+        }
+        fn barrier(&mut self) {
+            self.inner.barrier()
+        }
+    };
+}
+
 /// A thread rank with point-to-point messages, so that the sharded step's own exchange (MPI's
 /// path) runs without MPI: a send is copied into the receiver's queue at once, a receive is
 /// filled from it in `wait_sums` (messages between two ranks arrive in the order sent).
@@ -144,36 +181,7 @@ impl Messaging {
 }
 
 impl Collective for Messaging {
-    fn rank(&self) -> usize {
-        self.inner.rank()
-    }
-    fn size(&self) -> usize {
-        self.inner.size()
-    }
-    fn sum_f32(&mut self, values: &mut [f32]) {
-        self.inner.sum_f32(values)
-    }
-    fn sum_f64(&mut self, values: &mut [f64]) {
-        self.inner.sum_f64(values)
-    }
-    fn broadcast_f32(&mut self, values: &mut [f32]) {
-        self.inner.broadcast_f32(values)
-    }
-    fn broadcast_f64(&mut self, values: &mut [f64]) {
-        self.inner.broadcast_f64(values)
-    }
-    fn gather_f32(&mut self, send: &[f32], receive: &mut [f32]) {
-        self.inner.gather_f32(send, receive)
-    }
-    fn gather_f64(&mut self, send: &[f64], receive: &mut [f64]) {
-        self.inner.gather_f64(send, receive)
-    }
-    fn gather_u64(&mut self, send: &[u64], receive: &mut [u64]) {
-        self.inner.gather_u64(send, receive)
-    }
-    fn barrier(&mut self) {
-        self.inner.barrier()
-    }
+    delegate_to_inner!();
     fn point_to_point(&self) -> bool {
         true
     }
@@ -467,36 +475,7 @@ struct Logged {
 }
 
 impl Collective for Logged {
-    fn rank(&self) -> usize {
-        self.inner.rank()
-    }
-    fn size(&self) -> usize {
-        self.inner.size()
-    }
-    fn sum_f32(&mut self, values: &mut [f32]) {
-        self.inner.sum_f32(values)
-    }
-    fn sum_f64(&mut self, values: &mut [f64]) {
-        self.inner.sum_f64(values)
-    }
-    fn broadcast_f32(&mut self, values: &mut [f32]) {
-        self.inner.broadcast_f32(values)
-    }
-    fn broadcast_f64(&mut self, values: &mut [f64]) {
-        self.inner.broadcast_f64(values)
-    }
-    fn gather_f32(&mut self, send: &[f32], receive: &mut [f32]) {
-        self.inner.gather_f32(send, receive)
-    }
-    fn gather_f64(&mut self, send: &[f64], receive: &mut [f64]) {
-        self.inner.gather_f64(send, receive)
-    }
-    fn gather_u64(&mut self, send: &[u64], receive: &mut [u64]) {
-        self.inner.gather_u64(send, receive)
-    }
-    fn barrier(&mut self) {
-        self.inner.barrier()
-    }
+    delegate_to_inner!();
     unsafe fn start_sum_f32(&mut self, send: *const f32, receive: *mut f32, len: usize) {
         self.log.lock().unwrap().push(SumEvent::Start(len));
         // SAFETY: the caller's contract is the same.
