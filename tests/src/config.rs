@@ -34,7 +34,7 @@ pub const MAX_SHRINK_MILLIS: u32 = 120_000;
 /// with [`cases`] cases, and two limits that scale with them:
 ///
 /// - shrinking may take up to 16 384 steps (proptest's automatic limit is only 4 × cases,
-///   too few to reduce a random network to a minimal one) and [`MAX_SHRINK_MILLIS`];
+///   too few to reduce a random network to a minimal one) and `MAX_SHRINK_MILLIS`;
 /// - up to one discarded case per case (a network near a kink), at least proptest's 1024, so
 ///   that a deep run is not aborted by the small share of cases it discards.
 pub fn config() -> Config {

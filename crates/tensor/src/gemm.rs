@@ -44,7 +44,7 @@ const ROW_THREADS_MACS: usize = 1 << 17;
 /// below it, handing half the work to another thread costs more than it saves.
 const MULTI_THREAD_GEMM_MACS: usize = 1 << 21;
 
-/// Whether an operand of [`gemm`] enters as it is or transposed.
+/// Whether an operand of [`gemm()`] enters as it is or transposed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transpose {
     /// `op(X) = X`.
@@ -186,7 +186,7 @@ fn to_i32(op: &'static str, what: &str, value: usize) -> Result<i32> {
 
 /// `C = α·op(A)·op(B) + β·C` on the `gemm` crate, which reads any strides in place (a transpose
 /// is a swap of strides); the path where OpenBLAS would run a fallback kernel (see
-/// [`crate::cpu::gemm_crate_replaces_openblas`]). Shapes were checked by [`gemm`] and are
+/// [`crate::cpu::gemm_crate_replaces_openblas`]). Shapes were checked by [`gemm()`] and are
 /// non-empty. Threads: rayon's pool (sized by `set_num_threads`) from
 /// [`MULTI_THREAD_GEMM_MACS`] multiply-adds on, as for OpenBLAS.
 ///

@@ -342,7 +342,7 @@ pub(crate) unsafe fn gemm<E: Element>(
 /// when C is wider than tall, rows (each copies B, `k×n`) otherwise.
 ///
 /// # Safety
-/// As [`gemm`].
+/// As [`gemm()`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn split<E: Element>(
     (m, n, k): (usize, usize, usize),
@@ -389,7 +389,7 @@ impl<E: Element> Split<E> {
     /// Computes block `part` of C.
     ///
     /// # Safety
-    /// As [`gemm`]; distinct parts write disjoint blocks of C, so they may run at once.
+    /// As [`gemm()`]; distinct parts write disjoint blocks of C, so they may run at once.
     unsafe fn run(&self, part: usize) {
         let Split { mnk: (m, n, k), alpha, a, b, beta, c, tiles, parts, by_columns, blocking } = *self;
         let (start, end) = (tiles * part / parts, tiles * (part + 1) / parts);
@@ -413,7 +413,7 @@ impl<E: Element> Split<E> {
 /// The blocked product on the calling thread, in blocks of `blocking`.
 ///
 /// # Safety
-/// As [`gemm`].
+/// As [`gemm()`].
 unsafe fn serial<E: Element>(
     (m, n, k): (usize, usize, usize),
     alpha: E,

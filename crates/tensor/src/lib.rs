@@ -2,7 +2,7 @@
 //!
 //! Dense `f32`/`f64` tensors for the backprop neural-network workspace: an n-dimensional
 //! [`Tensor`] kept in row-major order over [`ndarray`], matrix products through OpenBLAS
-//! ([`gemm`], with transposes as flags), elementwise arithmetic with broadcasting, reductions,
+//! ([`gemm()`], with transposes as flags), elementwise arithmetic with broadcasting, reductions,
 //! numerically stable activation kernels, initialisation schemes and a portable seeded
 //! [`TensorRng`].
 //!
