@@ -26,6 +26,7 @@ use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use crate::cpu::{CacheSizes, cache_sizes};
+use crate::tensor::line_aligned;
 
 /// Rows of the register tile.
 pub(crate) const MR: usize = 12;
@@ -102,9 +103,6 @@ impl<E: Copy + Default> Panels<E> {
     }
 }
 
-/// Bytes of a cache line: the panels start on one.
-const LINE: usize = 64;
-
 /// A buffer whose values start on a cache line. A `B` panel step is two 64-byte vectors and an
 /// `A` panel step 48 bytes, so with the buffer on a line every panel is too, and no vector
 /// load of the kernel straddles two lines (from a plain `Vec`, 16 bytes past a line here,
@@ -128,9 +126,7 @@ impl<E: Copy + Default> Aligned<E> {
         if self.len >= len {
             return;
         }
-        let size = std::mem::size_of::<E>().max(1);
-        self.storage = vec![E::default(); len + LINE / size];
-        self.offset = (LINE - self.storage.as_ptr() as usize % LINE) % LINE / size;
+        (self.storage, self.offset) = line_aligned(len, E::default());
         self.len = len;
     }
 
@@ -171,8 +167,8 @@ mod tests {
             panels.reserve(&blocking);
             let (a, b) = panels.buffers();
             assert_eq!((a.len(), b.len()), Panels::<f32>::sizes(&blocking));
-            assert_eq!(a.as_ptr() as usize % LINE, 0);
-            assert_eq!(b.as_ptr() as usize % LINE, 0);
+            assert_eq!(a.as_ptr() as usize % crate::tensor::LINE, 0);
+            assert_eq!(b.as_ptr() as usize % crate::tensor::LINE, 0);
         }
     }
 

@@ -130,10 +130,7 @@ pub(crate) fn zip_chunks<F: Copy + Send + Sync>(
 
 /// Runs an in-place slice kernel over chunks, in parallel above [`PARALLEL_THRESHOLD`].
 pub(crate) fn chunks_in_place<F: Copy + Send + Sync>(x: &mut [F], f: impl Fn(&mut [F]) + Sync + Send) {
-    let len = x.len();
-    let data = Shared(x.as_mut_ptr());
-    // SAFETY: each task uses only its own chunk of `x`, which this call borrows mutably.
-    chunked(len, |start, n| f(unsafe { data.slice(start, n) }));
+    for_each_chunk_mut(x, |_, chunk| f(chunk));
 }
 
 /// Runs `f(start, chunk)` over consecutive chunks of `x` (`chunk` is `x[start..start + len]`),

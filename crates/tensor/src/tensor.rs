@@ -48,12 +48,8 @@ impl<F: Float> Tensor<F> {
     /// assert_eq!((t.shape(), t.sum()), (&[128, 512][..], 0.0));
     /// ```
     pub fn zeros_aligned(shape: &[usize]) -> Self {
-        const LINE: usize = 64;
         let len: usize = shape.iter().product();
-        let size = std::mem::size_of::<F>();
-        let storage = vec![F::zero(); len + LINE / size];
-        // A `Vec<F>` starts on a multiple of F's size, so the distance to the line is too.
-        let offset = (LINE - storage.as_ptr() as usize % LINE) % LINE / size;
+        let (storage, offset) = line_aligned(len, F::zero());
         let flat = Array1::from_vec(storage).slice_move(ndarray::s![offset..offset + len]);
         Tensor { data: flat.into_shape_with_order(IxDyn(shape)).expect("len elements in standard layout") }
     }
@@ -340,6 +336,20 @@ impl<F: Float> Tensor<F> {
     pub fn is_finite(&self) -> bool {
         crate::reduce::first_non_finite(self.as_slice()).is_none()
     }
+}
+
+/// Bytes of a cache line: [`Tensor::zeros_aligned`] (and the product's panels) start on one.
+pub(crate) const LINE: usize = 64;
+
+/// Storage for `len` copies of `value` with up to a cache line of slack in front, and the
+/// number of values to skip so that the rest starts on a line.
+pub(crate) fn line_aligned<E: Clone>(len: usize, value: E) -> (Vec<E>, usize) {
+    let size = std::mem::size_of::<E>().max(1);
+    let storage = vec![value; len + LINE / size];
+    // A `Vec<E>` starts on a multiple of E's alignment, so the distance to the line is a whole
+    // number of values for the element types here.
+    let offset = (LINE - storage.as_ptr() as usize % LINE) % LINE / size;
+    (storage, offset)
 }
 
 impl<F: Float> From<ArrayD<F>> for Tensor<F> {

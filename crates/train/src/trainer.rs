@@ -319,7 +319,9 @@ impl<F: Float> Trainer<F> {
                 index += 1;
             }
             reduction.reduce(g, params, batch.len())?;
-            for (name, p) in params.iter().filter(|_| !reduction.gradients_checked()) {
+            // A reduction that checked the gradients as it summed them has said so.
+            let checked = reduction.gradients_checked();
+            for (name, p) in params.iter().filter(|_| !checked) {
                 if let Some(grad) = g.grad_opt(*p)?
                     && let Some(i) = first_non_finite(grad.as_slice())
                 {
