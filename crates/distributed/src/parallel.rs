@@ -47,6 +47,8 @@ pub struct DataParallel<F: Element> {
     checked: bool,
     /// The sharded step's layout and buffers.
     shards: Shards<F>,
+    /// The sharded step: each rank's rows of the batch being reduced.
+    ranks_rows: Vec<F>,
     steps: u64,
 }
 
@@ -64,6 +66,7 @@ impl<F: Element> DataParallel<F> {
             sharding: false,
             checked: false,
             shards: Shards::new(),
+            ranks_rows: Vec::new(),
             steps: 0,
         }
     }
@@ -332,8 +335,12 @@ impl<F: Element> GradientReduction<F> for DataParallel<F> {
         match self.micro_batch {
             None if self.size() == 1 => Ok(()),
             None if self.sharding => {
-                let mine = F::from_f64(self.part(rows, 0)?.map_or(0, |r| r.len()) as f64);
-                self.checked = self.shards.reduce(self.comm.as_mut(), g, params, (mine, total))?;
+                let (count, _) = self.pieces(rows)?;
+                self.ranks_rows.clear();
+                // One piece per rank (no micro-batches here).
+                self.ranks_rows.extend((0..count).map(|r| F::from_f64(split(rows, count, r).len() as f64)));
+                self.checked =
+                    self.shards.reduce(self.comm.as_mut(), g, params, (&self.ranks_rows, total))?;
                 Ok(())
             }
             None => {

@@ -32,6 +32,8 @@ pub(crate) struct Shards<F> {
     own: Vec<F>,
     /// The other ranks' parts of this rank's block of gradients, received (point to point).
     received: Vec<F>,
+    /// Zeros sent for a parameter without a gradient (point to point).
+    zeros: Vec<F>,
     /// Whether a sharded step ran since the optimizer's state was last gathered.
     state_stale: bool,
     /// The time of this step's communication so far.
@@ -46,6 +48,7 @@ impl<F: Element> Shards<F> {
             flat: Vec::new(),
             own: Vec::new(),
             received: Vec::new(),
+            zeros: Vec::new(),
             state_stale: false,
             exposed: Duration::ZERO,
         }
@@ -63,7 +66,7 @@ impl<F: Element> Shards<F> {
         start..(start + self.block).min(total)
     }
 
-    /// Sums the gradients of `params` (each times `mine`, this rank's rows) over the ranks,
+    /// Sums the gradients of `params` over the ranks, each rank's times its rows (`ranks_rows`),
     /// and sets this rank's block of them to the sums divided by `rows`; the rest of the
     /// gradients keep this rank's own values. When any rank's block holds a value that is not
     /// finite, every rank sums everything instead, so that the trainer's divergence check
@@ -76,8 +79,9 @@ impl<F: Element> Shards<F> {
         comm: &mut dyn Collective,
         g: &mut Graph<F>,
         params: &[(String, Var)],
-        (mine, rows): (F, F),
+        (ranks_rows, rows): (&[F], F),
     ) -> Result<bool> {
+        let mine = ranks_rows[comm.rank()];
         self.lengths.clear();
         for (_, p) in params {
             self.lengths.push(g.value(*p)?.len());
@@ -89,31 +93,40 @@ impl<F: Element> Shards<F> {
         self.own.resize(self.block, F::zero());
         let own = self.range(comm);
         let finite = if comm.point_to_point() {
-            // Only the other ranks' blocks are packed and sent; this rank's own part of its
-            // block is read where it is, in the one pass that adds the parts.
+            // The other ranks' blocks are sent straight from the gradients, as they are, and
+            // each part received is scaled by its sender's rows where it is added: the same
+            // products as scaling before sending, without a pass that packs them.
             self.received.resize(size * self.block, F::zero());
-            for peer in (0..size).filter(|&r| r != rank) {
-                let range = self.block_of(peer);
-                let block = &mut self.flat[peer * self.block..(peer + 1) * self.block];
-                block.fill(F::zero());
-                for (k, positions, at) in pieces(&self.lengths, range) {
-                    let out = &mut block[at..at + positions.len()];
-                    match g.grad_opt(params[k].1)? {
-                        Some(grad) => {
-                            out.iter_mut().zip(&grad.as_slice()[positions]).for_each(|(o, v)| *o = *v * mine)
-                        }
-                        None => out.fill(F::zero()),
-                    }
-                }
+            let mut sources = Vec::with_capacity(params.len());
+            for (_, p) in params {
+                sources.push(g.grad_opt(*p)?.map(|grad| grad.as_slice().as_ptr()));
+            }
+            if sources.iter().any(Option::is_none) {
+                self.zeros.resize(self.block, F::zero());
             }
             let started = Instant::now();
             for peer in (0..size).filter(|&r| r != rank) {
-                let len = self.block;
-                // SAFETY: `received` and `flat` are neither resized nor touched until
-                // `wait_sums` below; the blocks of different peers do not overlap.
-                unsafe {
-                    F::start_receive(comm, peer, self.received.as_mut_ptr().add(peer * len), len);
-                    F::start_send(comm, peer, self.flat.as_ptr().add(peer * len), len);
+                for (_, positions, at) in pieces(&self.lengths, own.clone()) {
+                    // SAFETY: `received` is neither resized nor touched until `wait_sums`
+                    // below; the pieces of different peers do not overlap.
+                    unsafe {
+                        F::start_receive(
+                            comm,
+                            peer,
+                            self.received.as_mut_ptr().add(peer * self.block + at),
+                            positions.len(),
+                        )
+                    };
+                }
+                for (k, positions, _) in pieces(&self.lengths, self.block_of(peer)) {
+                    let from = match sources[k] {
+                        // SAFETY: within the gradient, which has the parameter's length.
+                        Some(grad) => unsafe { grad.add(positions.start) },
+                        None => self.zeros.as_ptr(),
+                    };
+                    // SAFETY: the gradients (and `zeros`) are neither moved nor written until
+                    // `wait_sums` below: this rank writes only its own block of them, after.
+                    unsafe { F::start_send(comm, peer, from, positions.len()) };
                 }
             }
             comm.wait_sums();
@@ -128,7 +141,7 @@ impl<F: Element> Shards<F> {
                 let grad = &mut g.param_grad_mut(*p)?.ok_or_else(|| missing_gradient(name))?.as_mut_slice()
                     [positions];
                 let part = |r: usize| &self.received[r * self.block + at..r * self.block + at + n];
-                finite &= add_parts(grad, rank, size, part, (mine, rows));
+                finite &= add_parts(grad, rank, part, (ranks_rows, rows));
             }
             finite
         } else {
@@ -321,32 +334,32 @@ impl<F: Element> Shards<F> {
 }
 
 /// Sets `out` (this rank's own part of a block, its gradient) to the sum over the ranks of
-/// their parts times their rows, divided by `rows`: this rank's part is `out · mine`, rank
-/// `r`'s is `part(r)`, added in rank order (the all-reduce's sum bit for bit on 2 ranks, where
-/// `a + b` is `b + a`). Returns whether every sum is finite.
+/// their parts times their rows (`ranks_rows`), divided by `rows`: this rank's part is `out`,
+/// rank `r`'s is `part(r)`, added in rank order (the all-reduce's sum bit for bit on 2 ranks,
+/// where `a + b` is `b + a`). Returns whether every sum is finite.
 fn add_parts<'a, F: Element>(
     out: &mut [F],
     rank: usize,
-    size: usize,
     part: impl Fn(usize) -> &'a [F],
-    (mine, rows): (F, F),
+    (ranks_rows, rows): (&[F], F),
 ) -> bool {
     let mut finite = true;
-    if size == 2 {
+    let mine = ranks_rows[rank];
+    if let &[first, second] = ranks_rows {
         // The common case in a loop the compiler vectorises.
-        let other = part(1 - rank);
+        let (other, theirs) = (part(1 - rank), if rank == 0 { second } else { first });
         for (o, &v) in out.iter_mut().zip(other) {
-            let own = *o * mine;
+            let (own, v) = (*o * mine, v * theirs);
             *o = if rank == 0 { own + v } else { v + own } / rows;
             finite &= o.is_finite();
         }
         return finite;
     }
     for (i, o) in out.iter_mut().enumerate() {
-        let own = *o * mine;
-        let mut sum = if rank == 0 { own } else { part(0)[i] };
-        for r in 1..size {
-            sum += if r == rank { own } else { part(r)[i] };
+        let term = |r: usize| if r == rank { *o * mine } else { part(r)[i] * ranks_rows[r] };
+        let mut sum = term(0);
+        for r in 1..ranks_rows.len() {
+            sum += term(r);
         }
         *o = sum / rows;
         finite &= o.is_finite();

@@ -1,10 +1,12 @@
 //! Where a [`crate::Trainer`]'s mini-batches come from: a data set (shuffled by the trainer)
 //! or any iterator of batches.
 
+use std::ops::Range;
+
 use backprop_data::{Batch, Batches, Dataset};
 use backprop_tensor::Float;
 
-use crate::error::Result;
+use crate::error::{Result, TrainError};
 
 /// A source of mini-batches, one pass per epoch.
 pub trait BatchSource<F: Float> {
@@ -14,6 +16,31 @@ pub trait BatchSource<F: Float> {
     /// # Errors
     /// A batch that cannot be formed, or the first error of `f`.
     fn for_each_batch(&mut self, epoch: u64, f: &mut dyn FnMut(&Batch<F>) -> Result<bool>) -> Result<()>;
+
+    /// As [`BatchSource::for_each_batch`], for a caller that needs only the consecutive rows
+    /// `select(len)` of each mini-batch of `len` rows (a replica's slice of the global batch in
+    /// data-parallel training): `f` gets `len` and those rows. The default forms each whole
+    /// batch and copies the rows out of it; a source that can form just the rows (a data set:
+    /// [`DatasetBatches`]) does so instead.
+    ///
+    /// # Errors
+    /// As [`BatchSource::for_each_batch`], and the first error of `select`.
+    fn for_each_batch_rows(
+        &mut self,
+        epoch: u64,
+        select: &dyn Fn(usize) -> Result<Range<usize>>,
+        f: &mut dyn FnMut(usize, &Batch<F>) -> Result<bool>,
+    ) -> Result<()> {
+        let mut part = Batch::new();
+        self.for_each_batch(epoch, &mut |batch| {
+            let rows = select(batch.len())?;
+            if rows == (0..batch.len()) {
+                return f(batch.len(), batch);
+            }
+            batch.rows_into(rows, &mut part)?;
+            f(batch.len(), &part)
+        })
+    }
 }
 
 /// The mini-batches of a data set: `batch_size` rows each (the last one smaller), in a new
@@ -48,6 +75,30 @@ impl<F: Float> BatchSource<F> for DatasetBatches<'_, F> {
         for rows in self.batches.next_epoch() {
             self.data.batch_into(rows, &mut self.buffer)?;
             if !f(&self.buffer)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn for_each_batch_rows(
+        &mut self,
+        epoch: u64,
+        select: &dyn Fn(usize) -> Result<Range<usize>>,
+        f: &mut dyn FnMut(usize, &Batch<F>) -> Result<bool>,
+    ) -> Result<()> {
+        self.batches.set_epoch(epoch);
+        for rows in self.batches.next_epoch() {
+            // Only the selected rows are gathered from the data set.
+            let selected = select(rows.len())?;
+            let Some(mine) = rows.get(selected.clone()) else {
+                return Err(TrainError::invalid(
+                    "for_each_batch_rows",
+                    format!("rows {}..{} of a batch of {} rows", selected.start, selected.end, rows.len()),
+                ));
+            };
+            self.data.batch_into(mine, &mut self.buffer)?;
+            if !f(rows.len(), &self.buffer)? {
                 break;
             }
         }

@@ -2,6 +2,8 @@
 //! reduction, divergence checks, clipping, the optimizer step, schedules, evaluation, early
 //! stopping and events.
 
+use std::cell::RefCell;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -202,20 +204,40 @@ impl<F: Float> Trainer<F> {
             let (mut sum, mut count) = (0.0, 0_u64);
             let mut step = self.state.step;
             let mut interrupted = false;
-            source.for_each_batch(epoch - 1, &mut |batch| {
+            // This process forms only its own rows of each batch (data-parallel training
+            // splits the global batch); the reduction is asked for them before each batch is
+            // formed and takes the step after it.
+            let reduction = RefCell::new(&mut *self.reduction);
+            let select = |len: usize| process_rows(&**reduction.borrow(), len);
+            let (config, stop_flag) = (&self.config, &self.stop);
+            let context = &mut StepContext {
+                loss: self.loss,
+                config,
+                part: &mut self.part,
+                params: &params,
+                weights: &weights,
+            };
+            source.for_each_batch_rows(epoch - 1, &select, &mut |len, rows| {
                 step += 1;
                 observer.on_step_start(epoch, step);
                 let lr = optimizer.lr();
-                let loss = self.train_step(g, model, optimizer, batch, (&params, &weights), (epoch, step))?;
+                let batch = StepBatch { rows, offset: select(len)?.start, len };
+                let loss = train_step(
+                    g,
+                    model,
+                    optimizer,
+                    &mut **reduction.borrow_mut(),
+                    context,
+                    batch,
+                    (epoch, step),
+                )?;
                 sum += loss;
                 count += 1;
-                if let Some(s) =
-                    scheduler.as_mut().filter(|_| self.config.schedule_step == ScheduleStep::Step)
-                {
+                if let Some(s) = scheduler.as_mut().filter(|_| config.schedule_step == ScheduleStep::Step) {
                     optimizer.set_lr(s.step());
                 }
-                let report = StepReport { epoch, step, loss, lr, rows: batch.len() };
-                if observer.on_step(&report) == Control::Stop || self.stop.load(Ordering::Relaxed) {
+                let report = StepReport { epoch, step, loss, lr, rows: len };
+                if observer.on_step(&report) == Control::Stop || stop_flag.load(Ordering::Relaxed) {
                     interrupted = true;
                 }
                 Ok(!interrupted)
@@ -270,76 +292,6 @@ impl<F: Float> Trainer<F> {
         let snapshot = Snapshot { graph: g, model, optimizer: &*optimizer, state: &self.state };
         observer.on_stop(&snapshot, stop)?;
         Ok(Fit { history, stop })
-    }
-
-    /// One optimizer step on one mini-batch; returns the batch loss. Its tape is cleared
-    /// afterwards, also on an error.
-    fn train_step<M: Module>(
-        &mut self,
-        g: &mut Graph<F>,
-        model: &mut M,
-        optimizer: &mut dyn Optimizer<F>,
-        batch: &Batch<F>,
-        (params, weights): (&Named, &Named),
-        (epoch, step): (u64, u64),
-    ) -> Result<f64> {
-        let diverged = |what: String| TrainError::Diverged { epoch, step, what };
-        let (loss, config) = (self.loss, &self.config);
-        let (reduction, part_buffer) = (&mut self.reduction, &mut self.part);
-        g.step(|g| {
-            optimizer.zero_grad(g);
-            // The parts of the batch this process computes (the whole batch in one process):
-            // their losses are means over their rows, reported as the rows' mean.
-            let (mut index, mut weighted, mut rows, mut single) = (0, 0.0, 0, None);
-            let mut next = reduction.part(batch.len(), 0)?;
-            while let Some(range) = next {
-                if index > 0 {
-                    // The earlier part's tape is done with; its parameters' gradients stay.
-                    g.clear();
-                }
-                let part = if range == (0..batch.len()) {
-                    batch
-                } else {
-                    batch.rows_into(range.clone(), part_buffer)?;
-                    &*part_buffer
-                };
-                let backward = &mut |g: &mut Graph<F>, total: Var| -> Result<()> {
-                    if reduction.overlaps_backward() {
-                        g.backward_with(total, |g, p| reduction.gradient_ready(g, p, &range))
-                    } else {
-                        Ok(g.backward(total)?)
-                    }
-                };
-                let value = backward_part(g, model, (loss, config), weights, part, &diverged, backward)?;
-                next = reduction.part(batch.len(), index + 1)?;
-                reduction.part_done(g, params, index, range.clone(), next.is_none())?;
-                single = if index == 0 { Some(value) } else { None };
-                weighted += value * range.len() as f64;
-                rows += range.len();
-                index += 1;
-            }
-            reduction.reduce(g, params, batch.len())?;
-            // A reduction that checked the gradients as it summed them has said so.
-            let checked = reduction.gradients_checked();
-            for (name, p) in params.iter().filter(|_| !checked) {
-                if let Some(grad) = g.grad_opt(*p)?
-                    && let Some(i) = first_non_finite(grad.as_slice())
-                {
-                    return Err(diverged(format!("the gradient of {name} holds {}", grad.as_slice()[i])));
-                }
-            }
-            match config.clip {
-                Some(Clip::Norm(max)) => {
-                    clip_grad_norm(g, params, max)?;
-                }
-                Some(Clip::Value(v)) => clip_grad_value(g, params, v)?,
-                None => {}
-            }
-            if !reduction.step(g, params, optimizer)? {
-                optimizer.step(g)?;
-            }
-            Ok(single.unwrap_or(if rows > 0 { weighted / rows as f64 } else { f64::NAN }))
-        })
     }
 
     /// The record of the model as it stands after `self.state.epoch` epochs.
@@ -431,6 +383,108 @@ impl<F: Float> Trainer<F> {
         let value = serde_json::to_value(&self.counters).expect("the counters serialise");
         self.state.extra.insert(STATE_KEY.to_string(), value);
     }
+}
+
+/// What every step of a `fit` shares.
+struct StepContext<'a, F: Float> {
+    loss: Loss,
+    config: &'a TrainConfig,
+    /// The rows of a part of a batch, when the reduction splits batches (reused).
+    part: &'a mut Batch<F>,
+    params: &'a Named,
+    /// The parameters the penalties apply to.
+    weights: &'a Named,
+}
+
+/// A mini-batch as a step sees it: the rows this process computes, and where they are.
+struct StepBatch<'a, F: Float> {
+    /// Rows `offset..offset + rows.len()` of the batch (all of them in one process).
+    rows: &'a Batch<F>,
+    offset: usize,
+    /// The whole batch's number of rows (the global batch's, in data-parallel training).
+    len: usize,
+}
+
+/// The rows of a mini-batch of `len` rows that this process computes: from the first row of
+/// its first part ([`GradientReduction::part`]) to the end of its last (the parts of the
+/// reductions here are consecutive; rows between parts that are not would be formed unused).
+fn process_rows<F: Float>(reduction: &dyn GradientReduction<F>, len: usize) -> Result<Range<usize>> {
+    let (mut start, mut end, mut index) = (len, 0, 0);
+    while let Some(part) = reduction.part(len, index)? {
+        (start, end, index) = (start.min(part.start), end.max(part.end), index + 1);
+    }
+    Ok(start.min(end)..end)
+}
+
+/// One optimizer step on one mini-batch; returns the batch loss. Its tape is cleared
+/// afterwards, also on an error.
+fn train_step<F: Float, M: Module>(
+    g: &mut Graph<F>,
+    model: &mut M,
+    optimizer: &mut dyn Optimizer<F>,
+    reduction: &mut dyn GradientReduction<F>,
+    context: &mut StepContext<'_, F>,
+    batch: StepBatch<'_, F>,
+    (epoch, step): (u64, u64),
+) -> Result<f64> {
+    let diverged = |what: String| TrainError::Diverged { epoch, step, what };
+    let StepContext { loss, config, part: part_buffer, params, weights } = context;
+    let (loss, config, params, weights) = (*loss, *config, *params, *weights);
+    let StepBatch { rows: mine, offset, len } = batch;
+    g.step(|g| {
+        optimizer.zero_grad(g);
+        // The parts of the batch this process computes (the whole batch in one process):
+        // their losses are means over their rows, reported as the rows' mean.
+        let (mut index, mut weighted, mut rows, mut single) = (0, 0.0, 0, None);
+        let mut next = reduction.part(len, 0)?;
+        while let Some(range) = next {
+            if index > 0 {
+                // The earlier part's tape is done with; its parameters' gradients stay.
+                g.clear();
+            }
+            let part = if range == (offset..offset + mine.len()) {
+                mine
+            } else {
+                mine.rows_into(range.start - offset..range.end - offset, part_buffer)?;
+                &**part_buffer
+            };
+            let backward = &mut |g: &mut Graph<F>, total: Var| -> Result<()> {
+                if reduction.overlaps_backward() {
+                    g.backward_with(total, |g, p| reduction.gradient_ready(g, p, &range))
+                } else {
+                    Ok(g.backward(total)?)
+                }
+            };
+            let value = backward_part(g, model, (loss, config), weights, part, &diverged, backward)?;
+            next = reduction.part(len, index + 1)?;
+            reduction.part_done(g, params, index, range.clone(), next.is_none())?;
+            single = if index == 0 { Some(value) } else { None };
+            weighted += value * range.len() as f64;
+            rows += range.len();
+            index += 1;
+        }
+        reduction.reduce(g, params, len)?;
+        // A reduction that checked the gradients as it summed them has said so.
+        let checked = reduction.gradients_checked();
+        for (name, p) in params.iter().filter(|_| !checked) {
+            if let Some(grad) = g.grad_opt(*p)?
+                && let Some(i) = first_non_finite(grad.as_slice())
+            {
+                return Err(diverged(format!("the gradient of {name} holds {}", grad.as_slice()[i])));
+            }
+        }
+        match config.clip {
+            Some(Clip::Norm(max)) => {
+                clip_grad_norm(g, params, max)?;
+            }
+            Some(Clip::Value(v)) => clip_grad_value(g, params, v)?,
+            None => {}
+        }
+        if !reduction.step(g, params, optimizer)? {
+            optimizer.step(g)?;
+        }
+        Ok(single.unwrap_or(if rows > 0 { weighted / rows as f64 } else { f64::NAN }))
+    })
 }
 
 /// Forward, loss (with penalties) and backward (by `backward`, given the graph and the total

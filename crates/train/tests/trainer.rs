@@ -284,6 +284,70 @@ fn the_reduction_hook_sees_every_step_before_the_optimizer() {
     assert_eq!(trainer.state().step, 12);
 }
 
+/// Computes only the middle rows of each batch (its first and last left out, as a replica
+/// computes its slice of a global batch), in two parts, and leaves the gradients as they are.
+struct Middle;
+
+impl<F: Float> GradientReduction<F> for Middle {
+    fn reduce(&mut self, _g: &mut Graph<F>, _params: &[(String, Var)], _rows: usize) -> Result<()> {
+        Ok(())
+    }
+
+    fn part(&self, rows: usize, index: usize) -> Result<Option<std::ops::Range<usize>>> {
+        let half = rows / 2;
+        Ok(match index {
+            0 => Some(1..half),
+            1 => Some(half..rows - 1),
+            _ => None,
+        })
+    }
+}
+
+#[test]
+fn a_reductions_rows_alone_train_the_same_bits_from_the_data_set_and_from_whole_batches() {
+    // The data set forms only the rows the reduction computes; a source of whole batches has
+    // them copied out. Both must train the same model.
+    let train = arcs::<f32>(10, false); // 30 rows: batches of 8, 8, 8, 6
+    let config = TrainConfig { epochs: 2, batch_size: 8, shuffle: false, ..TrainConfig::default() };
+    let run = |source: Option<&mut dyn backprop_train::BatchSource<f32>>| {
+        let mut g = Graph::<f32>::new();
+        let mut net = model(&mut g, 0.0);
+        let mut opt = adam::<f32>(&net);
+        let mut trainer = Trainer::new(Loss::CrossEntropy, config.clone()).unwrap().with_reduction(Middle);
+        let fit = match source {
+            Some(s) => {
+                let eval = Evaluation { train: Some(&train), validation: None };
+                trainer.fit_batches(&mut g, &mut net, opt.as_mut(), s, eval, &mut ()).unwrap()
+            }
+            None => trainer.fit(&mut g, &mut net, opt.as_mut(), &train, None, &mut ()).unwrap(),
+        };
+        assert!(fit.history.iter().skip(1).all(|r| r.batch_loss.is_some_and(f64::is_finite)));
+        (bits(&g, &net), trainer.state().step)
+    };
+    let mut source = FromFn(|_| {
+        let rows: Vec<usize> = (0..train.len()).collect();
+        rows.chunks(8)
+            .map(|chunk| {
+                let mut b = Batch::new();
+                train.batch_into(chunk, &mut b)?;
+                Ok(b)
+            })
+            .collect::<Vec<_>>()
+    });
+    let (from_batches, steps) = run(Some(&mut source));
+    assert_eq!(steps, 8);
+    assert_eq!(run(None), (from_batches.clone(), 8));
+    // And the middle rows are not the whole batches: training on all rows differs.
+    let mut g = Graph::<f32>::new();
+    let mut net = model(&mut g, 0.0);
+    let mut opt = adam::<f32>(&net);
+    Trainer::new(Loss::CrossEntropy, config.clone())
+        .unwrap()
+        .fit(&mut g, &mut net, opt.as_mut(), &train, None, &mut ())
+        .unwrap();
+    assert_ne!(bits(&g, &net), from_batches);
+}
+
 #[test]
 fn a_source_of_ones_own_gives_the_same_weights_as_the_data_set() {
     let train = arcs::<f32>(10, false);
