@@ -9,6 +9,7 @@ use backprop_autograd::{Graph, Var};
 use backprop_train::{Result, TrainError};
 
 use crate::collective::{Collective, Element};
+use crate::quotient::exact_reciprocal;
 
 /// The default bucket size, DDP's `bucket_cap_mb = 25`: 25 MiB of gradients per sum.
 pub const DEFAULT_BUCKET_BYTES: usize = 25 << 20;
@@ -184,8 +185,10 @@ impl<F: Element> Buckets<F> {
             }
             match g.param_grad_mut(param)? {
                 Some(grad) => {
-                    for (o, v) in grad.as_mut_slice().iter_mut().zip(&self.sums[at..]) {
-                        *o = *v / rows;
+                    let (out, sums) = (grad.as_mut_slice(), &self.sums[at..]);
+                    match exact_reciprocal(rows) {
+                        Some(reciprocal) => out.iter_mut().zip(sums).for_each(|(o, v)| *o = *v * reciprocal),
+                        None => out.iter_mut().zip(sums).for_each(|(o, v)| *o = *v / rows),
                     }
                 }
                 None => return Err(missing_gradient(g.param_name(param)?)),

@@ -23,6 +23,7 @@ mod fingerprint;
 #[cfg(feature = "mpi")]
 mod mpi_collective;
 mod parallel;
+mod quotient;
 mod shard;
 mod tree;
 

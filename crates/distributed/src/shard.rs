@@ -14,6 +14,7 @@ use backprop_train::{Result, TrainError};
 
 use crate::bucket::{ReductionLog, missing_gradient};
 use crate::collective::{Collective, Element};
+use crate::quotient::exact_reciprocal;
 
 /// One rank's side of the sharded step: the layout of the parameters and the buffers that the
 /// reduce-scatter and the gathers reuse from step to step.
@@ -343,6 +344,20 @@ fn add_parts<'a, F: Element>(
     part: impl Fn(usize) -> &'a [F],
     (ranks_rows, rows): (&[F], F),
 ) -> bool {
+    match exact_reciprocal(rows) {
+        Some(reciprocal) => add_parts_by(out, rank, part, ranks_rows, |sum| sum * reciprocal),
+        None => add_parts_by(out, rank, part, ranks_rows, |sum| sum / rows),
+    }
+}
+
+/// [`add_parts`] with the division by the rows as `divide`.
+fn add_parts_by<'a, F: Element>(
+    out: &mut [F],
+    rank: usize,
+    part: impl Fn(usize) -> &'a [F],
+    ranks_rows: &[F],
+    divide: impl Fn(F) -> F,
+) -> bool {
     let mut finite = true;
     let mine = ranks_rows[rank];
     if let &[first, second] = ranks_rows {
@@ -350,7 +365,7 @@ fn add_parts<'a, F: Element>(
         let (other, theirs) = (part(1 - rank), if rank == 0 { second } else { first });
         for (o, &v) in out.iter_mut().zip(other) {
             let (own, v) = (*o * mine, v * theirs);
-            *o = if rank == 0 { own + v } else { v + own } / rows;
+            *o = divide(if rank == 0 { own + v } else { v + own });
             finite &= o.is_finite();
         }
         return finite;
@@ -361,7 +376,7 @@ fn add_parts<'a, F: Element>(
         for r in 1..ranks_rows.len() {
             sum += term(r);
         }
-        *o = sum / rows;
+        *o = divide(sum);
         finite &= o.is_finite();
     }
     finite
