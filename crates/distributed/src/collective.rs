@@ -131,6 +131,32 @@ pub trait Collective {
         unimplemented!("this collective has no point-to-point messages")
     }
 
+    /// Where every rank runs on this machine: allocates `len` values per rank in memory that
+    /// every rank can read (MPI-3's `MPI_Win_allocate_shared`) and returns each rank's segment,
+    /// in rank order; `None` (the default) where the ranks do not share memory. A rank writes
+    /// only its own segment and reads the others' between two [`Collective::fence`]s that
+    /// follow their writes. The sharded optimizer step moves its blocks through them: a read
+    /// of another rank's memory instead of a message copied into one's own. Collective: every
+    /// rank calls it with the same `len`; the segments stay allocated while this collective
+    /// lives (and, under MPI, until MPI ends).
+    fn share_f32(&mut self, len: usize) -> Option<Vec<*mut f32>> {
+        let _ = len;
+        None
+    }
+
+    /// [`Collective::share_f32`] for `f64`.
+    fn share_f64(&mut self, len: usize) -> Option<Vec<*mut f64>> {
+        let _ = len;
+        None
+    }
+
+    /// Waits for every rank, and makes what each rank wrote to its shared segments
+    /// ([`Collective::share_f32`]) before the fence visible to every rank after it. The
+    /// default is a [`Collective::barrier`].
+    fn fence(&mut self) {
+        self.barrier();
+    }
+
     /// Lets the started sums move on without waiting for them: MPI advances a non-blocking
     /// collective only inside its own calls, so data-parallel training calls this between
     /// pieces of its backward pass. The default has nothing to do.
@@ -207,6 +233,15 @@ impl<C: Collective + ?Sized> Collective for Box<C> {
         // SAFETY: the caller's contract is the same.
         unsafe { (**self).start_receive_f64(from, data, len) }
     }
+    fn share_f32(&mut self, len: usize) -> Option<Vec<*mut f32>> {
+        (**self).share_f32(len)
+    }
+    fn share_f64(&mut self, len: usize) -> Option<Vec<*mut f64>> {
+        (**self).share_f64(len)
+    }
+    fn fence(&mut self) {
+        (**self).fence()
+    }
     fn progress_sums(&mut self) {
         (**self).progress_sums()
     }
@@ -269,6 +304,8 @@ pub trait Element: Float {
     /// # Safety
     /// As [`Collective::start_receive_f32`].
     unsafe fn start_receive(c: &mut dyn Collective, from: usize, data: *mut Self, len: usize);
+    /// [`Collective::share_f32`] or [`Collective::share_f64`].
+    fn share(c: &mut dyn Collective, len: usize) -> Option<Vec<*mut Self>>;
 }
 
 impl Element for f32 {
@@ -296,6 +333,9 @@ impl Element for f32 {
         // SAFETY: the caller's contract is the same.
         unsafe { c.start_receive_f32(from, data, len) }
     }
+    fn share(c: &mut dyn Collective, len: usize) -> Option<Vec<*mut Self>> {
+        c.share_f32(len)
+    }
 }
 
 impl Element for f64 {
@@ -322,5 +362,8 @@ impl Element for f64 {
     unsafe fn start_receive(c: &mut dyn Collective, from: usize, data: *mut Self, len: usize) {
         // SAFETY: the caller's contract is the same.
         unsafe { c.start_receive_f64(from, data, len) }
+    }
+    fn share(c: &mut dyn Collective, len: usize) -> Option<Vec<*mut Self>> {
+        c.share_f64(len)
     }
 }

@@ -26,6 +26,13 @@ pub struct MpiCollective {
     scratch_f64: Vec<f64>,
     /// The non-blocking sums started and not yet waited for.
     requests: Vec<ffi::MPI_Request>,
+    /// The communicator of the ranks on this machine when it holds every rank (`Some(None)`
+    /// when it does not; `None` until asked).
+    node: Option<Option<ffi::MPI_Comm>>,
+    /// The shared windows allocated ([`Collective::share_f32`]). They are not freed: freeing
+    /// is collective, and a rank that stops on an error of its own must not wait for the
+    /// others in it; MPI releases them when it ends.
+    windows: Vec<ffi::MPI_Win>,
 }
 
 /// The tag of the sharded step's point-to-point messages (the only ones on the world; the
@@ -40,7 +47,73 @@ impl MpiCollective {
             scratch_f32: Vec::new(),
             scratch_f64: Vec::new(),
             requests: Vec::new(),
+            node: None,
+            windows: Vec::new(),
         }
+    }
+
+    /// The communicator of the ranks on this machine, if it holds every rank (made once).
+    fn node(&mut self) -> Option<ffi::MPI_Comm> {
+        if let Some(node) = self.node {
+            return node;
+        }
+        let mut node = MaybeUninit::<ffi::MPI_Comm>::uninit();
+        let mut size = 0;
+        // SAFETY: a split of the live world communicator (collective: every rank asks at the same
+        // step); MPI's default error handler aborts the job on failure.
+        let node = unsafe {
+            ffi::MPI_Comm_split_type(
+                self.world.as_raw(),
+                ffi::RSMPI_COMM_TYPE_SHARED,
+                self.world.rank(),
+                ffi::RSMPI_INFO_NULL,
+                node.as_mut_ptr(),
+            );
+            let node = node.assume_init();
+            ffi::MPI_Comm_size(node, &mut size);
+            node
+        };
+        // Every rank sees the same answer: either all of them are on its machine or none is
+        // with all the others.
+        let shared = (size == self.world.size()).then_some(node);
+        self.node = Some(shared);
+        shared
+    }
+
+    /// [`Collective::share_f32`] for any MPI type.
+    fn share<T: Equivalence>(&mut self, len: usize) -> Option<Vec<*mut T>> {
+        let node = self.node()?;
+        let mut base: *mut T = std::ptr::null_mut();
+        let mut window = MaybeUninit::<ffi::MPI_Win>::uninit();
+        let mut segments = Vec::with_capacity(self.size());
+        // SAFETY: a collective allocation on the live node communicator (every rank asks for
+        // the same length); the query fills in each rank's base address; a passive access epoch
+        // to every rank (`lock_all`) lets the fences synchronise memory with `MPI_Win_sync`.
+        unsafe {
+            ffi::MPI_Win_allocate_shared(
+                (len.max(1) * size_of::<T>()) as ffi::MPI_Aint,
+                size_of::<T>() as i32,
+                ffi::RSMPI_INFO_NULL,
+                node,
+                (&mut base as *mut *mut T).cast(),
+                window.as_mut_ptr(),
+            );
+            let window = window.assume_init();
+            ffi::MPI_Win_lock_all(ffi::MPI_MODE_NOCHECK as i32, window);
+            for rank in 0..self.size() {
+                let (mut bytes, mut unit, mut at) = (0 as ffi::MPI_Aint, 0, std::ptr::null_mut::<T>());
+                ffi::MPI_Win_shared_query(
+                    window,
+                    rank as i32,
+                    &mut bytes,
+                    &mut unit,
+                    (&mut at as *mut *mut T).cast(),
+                );
+                segments.push(at);
+            }
+            self.windows.push(window);
+        }
+        Some(segments)
     }
 
     /// `MPI_Iallreduce` of `len` values (in pieces of at most `i32::MAX`, MPI's counts).
@@ -167,6 +240,30 @@ impl Collective for MpiCollective {
 
     fn point_to_point(&self) -> bool {
         true
+    }
+
+    fn share_f32(&mut self, len: usize) -> Option<Vec<*mut f32>> {
+        self.share(len)
+    }
+
+    fn share_f64(&mut self, len: usize) -> Option<Vec<*mut f64>> {
+        self.share(len)
+    }
+
+    fn fence(&mut self) {
+        let Some(Some(node)) = self.node else {
+            return self.barrier();
+        };
+        // SAFETY: live windows (in their access epoch) and the live node communicator.
+        unsafe {
+            for &window in &self.windows {
+                ffi::MPI_Win_sync(window);
+            }
+            ffi::MPI_Barrier(node);
+            for &window in &self.windows {
+                ffi::MPI_Win_sync(window);
+            }
+        }
     }
 
     unsafe fn start_send_f32(&mut self, to: usize, data: *const f32, len: usize) {

@@ -35,6 +35,11 @@ pub(crate) struct Shards<F> {
     received: Vec<F>,
     /// Zeros sent for a parameter without a gradient (point to point).
     zeros: Vec<F>,
+    /// Every rank's shared segment where the ranks share memory ([`Collective::share_f32`]):
+    /// `size` blocks of its gradients (block `r`: its part of rank `r`'s block), then its block
+    /// of updated values. Asked for once per length (`shared_len`).
+    shared: Option<Vec<*mut F>>,
+    shared_len: usize,
     /// Whether a sharded step ran since the optimizer's state was last gathered.
     state_stale: bool,
     /// The time of this step's communication so far.
@@ -50,6 +55,8 @@ impl<F: Element> Shards<F> {
             own: Vec::new(),
             received: Vec::new(),
             zeros: Vec::new(),
+            shared: None,
+            shared_len: 0,
             state_stale: false,
             exposed: Duration::ZERO,
         }
@@ -93,7 +100,17 @@ impl<F: Element> Shards<F> {
         self.flat.resize(size * self.block, F::zero());
         self.own.resize(self.block, F::zero());
         let own = self.range(comm);
-        let finite = if comm.point_to_point() {
+        let wanted = (size + 1) * self.block;
+        if self.shared_len != wanted {
+            // Collective: every rank has the same layout, so every rank asks here.
+            self.shared = F::share(comm, wanted);
+            self.shared_len = wanted;
+        }
+        let finite = if let Some(segments) = self.shared.take() {
+            let finite = self.reduce_shared(comm, g, params, &segments, ranks_rows, rows);
+            self.shared = Some(segments);
+            finite?
+        } else if comm.point_to_point() {
             // The other ranks' blocks are sent straight from the gradients, as they are, and
             // each part received is scaled by its sender's rows where it is added: the same
             // products as scaling before sending, without a pass that packs them.
@@ -184,6 +201,55 @@ impl<F: Element> Shards<F> {
         Ok(bad[0] == 0.0)
     }
 
+    /// [`Shards::reduce`] through shared memory: this rank writes its gradients in the other
+    /// ranks' blocks into its segment, and after a fence adds every rank's part of its own
+    /// block, read where it lies. The other ranks finish reading this rank's segment before the
+    /// agreement on finiteness that follows, so the next writes (the step's values, then the
+    /// next step's gradients) wait for nothing more. Returns whether this rank's block is
+    /// finite.
+    fn reduce_shared(
+        &mut self,
+        comm: &mut dyn Collective,
+        g: &mut Graph<F>,
+        params: &[(String, Var)],
+        segments: &[*mut F],
+        ranks_rows: &[F],
+        rows: F,
+    ) -> Result<bool> {
+        let (size, rank, block) = (comm.size(), comm.rank(), self.block);
+        let started = Instant::now();
+        for peer in (0..size).filter(|&r| r != rank) {
+            // SAFETY: block `peer` of this rank's segment ((size + 1) · block values), which no
+            // other rank reads before the fence below.
+            let out = unsafe { std::slice::from_raw_parts_mut(segments[rank].add(peer * block), block) };
+            for (k, positions, at) in pieces(&self.lengths, self.block_of(peer)) {
+                let out = &mut out[at..at + positions.len()];
+                match g.grad_opt(params[k].1)? {
+                    Some(grad) => out.copy_from_slice(&grad.as_slice()[positions]),
+                    None => out.fill(F::zero()),
+                }
+            }
+        }
+        comm.fence();
+        self.exposed = started.elapsed();
+        let mut finite = true;
+        for (k, positions, at) in pieces(&self.lengths, self.range(comm)) {
+            let (name, p) = &params[k];
+            if !g.requires_grad(*p)? {
+                continue;
+            }
+            let n = positions.len();
+            let grad =
+                &mut g.param_grad_mut(*p)?.ok_or_else(|| missing_gradient(name))?.as_mut_slice()[positions];
+            // SAFETY: block `rank` of rank r's segment, written before the fence above and
+            // unchanged until the agreement that follows this reduction.
+            let part =
+                |r: usize| unsafe { std::slice::from_raw_parts(segments[r].add(rank * block + at), n) };
+            finite &= add_parts(grad, rank, part, (ranks_rows, rows));
+        }
+        Ok(finite)
+    }
+
     /// Gives every rank the whole of the reduced gradients: every rank's block of sums is
     /// gathered (a step whose sums are not all finite, so that the trainer's divergence check
     /// names the same gradient on every rank).
@@ -229,7 +295,31 @@ impl<F: Element> Shards<F> {
         let range = self.range(comm);
         optimizer.step_shard(g, range.clone())?;
         self.state_stale = true;
-        if comm.point_to_point() {
+        if let Some(segments) = &self.shared {
+            // This rank's updated block goes into its segment, and every other rank's is copied
+            // from theirs straight into the parameters.
+            let started = Instant::now();
+            let (size, rank, block) = (comm.size(), comm.rank(), self.block);
+            // SAFETY: this rank's segment holds (size + 1) · block values; the other ranks read
+            // its last block only after the fence below, and finished reading it in the last
+            // step before the fence of this step's reduction.
+            let mine = unsafe { std::slice::from_raw_parts_mut(segments[rank].add(size * block), block) };
+            for (k, positions, at) in pieces(&self.lengths, range.clone()) {
+                mine[at..at + positions.len()].copy_from_slice(&g.value(params[k].1)?.as_slice()[positions]);
+            }
+            comm.fence();
+            for peer in (0..size).filter(|&r| r != rank) {
+                // SAFETY: rank `peer`'s segment, written before the fence and unchanged until
+                // the fence of the next step's reduction, which this rank reaches after this.
+                let theirs = unsafe { std::slice::from_raw_parts(segments[peer].add(size * block), block) };
+                for (k, positions, at) in pieces(&self.lengths, self.block_of(peer)) {
+                    let n = positions.len();
+                    g.param_value_mut(params[k].1)?.as_mut_slice()[positions]
+                        .copy_from_slice(&theirs[at..at + n]);
+                }
+            }
+            self.exposed += started.elapsed();
+        } else if comm.point_to_point() {
             // Each rank's updated block goes to every other rank straight from its parameters
             // and into theirs, one message per parameter it touches.
             let mut values = Vec::with_capacity(params.len());

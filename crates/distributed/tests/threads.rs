@@ -225,6 +225,38 @@ impl Collective for Messaging {
     }
 }
 
+/// A thread rank whose ranks share memory, so that the sharded step's exchange through shared
+/// segments (MPI's on one machine) runs without MPI: each rank's segment is a buffer it
+/// allocates, and leaks (as MPI keeps its windows until it ends), whose address every rank is
+/// told; the fences are the barrier.
+struct Sharing {
+    inner: Threads,
+}
+
+impl Sharing {
+    fn job(size: usize) -> Vec<Sharing> {
+        Threads::job(size).into_iter().map(|inner| Sharing { inner }).collect()
+    }
+
+    /// Every rank's segment of `len` values, in rank order (collective).
+    fn share<T: Copy + Default>(&mut self, len: usize) -> Vec<*mut T> {
+        let mine = Box::leak(vec![T::default(); len].into_boxed_slice()).as_mut_ptr();
+        let mut all = vec![0; self.inner.size()];
+        self.inner.gather_u64(&[mine as usize as u64], &mut all);
+        all.into_iter().map(|at| at as usize as *mut T).collect()
+    }
+}
+
+impl Collective for Sharing {
+    delegate_to_inner!();
+    fn share_f32(&mut self, len: usize) -> Option<Vec<*mut f32>> {
+        Some(self.share(len))
+    }
+    fn share_f64(&mut self, len: usize) -> Option<Vec<*mut f64>> {
+        Some(self.share(len))
+    }
+}
+
 /// Three noisy arcs of 2-D points, 3 classes: 90 rows.
 fn arcs<F: Float>() -> Dataset<F> {
     let (mut x, mut y) = (Vec::new(), Vec::new());
@@ -427,20 +459,24 @@ fn the_sharded_step_gives_the_replicated_steps_bits_and_whole_optimizer_state() 
             );
         }
     }
-    // The same through the point-to-point exchange that MPI ranks use (unpacked blocks).
+    // The same through the exchanges MPI ranks use: point-to-point messages of unpacked
+    // blocks, and shared memory where the ranks are on one machine.
     for size in [2, 3] {
         let replicated = on_ranks::<f32>(size, None);
-        let sharded = on_ranks_over::<f32, _>(Messaging::job(size), |p| p.with_sharded_step(true));
-        for (r, run) in sharded.iter().enumerate() {
-            assert_eq!(
-                bits(run),
-                bits(&replicated[0]),
-                "{size} ranks, rank {r}: other parameters (messages)"
-            );
-            assert_eq!(
-                run.optimizer, replicated[0].optimizer,
-                "{size} ranks, rank {r}: other state (messages)"
-            );
+        let messages = on_ranks_over::<f32, _>(Messaging::job(size), |p| p.with_sharded_step(true));
+        let shared = on_ranks_over::<f32, _>(Sharing::job(size), |p| p.with_sharded_step(true));
+        for (way, runs) in [("messages", messages), ("shared memory", shared)] {
+            for (r, run) in runs.iter().enumerate() {
+                assert_eq!(
+                    bits(run),
+                    bits(&replicated[0]),
+                    "{size} ranks, rank {r}: other parameters ({way})"
+                );
+                assert_eq!(
+                    run.optimizer, replicated[0].optimizer,
+                    "{size} ranks, rank {r}: other state ({way})"
+                );
+            }
         }
     }
     // The sharded step is taken (no buckets during backward) unless clipping by the global
