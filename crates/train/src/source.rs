@@ -71,14 +71,7 @@ impl<'a, F: Float> DatasetBatches<'a, F> {
 
 impl<F: Float> BatchSource<F> for DatasetBatches<'_, F> {
     fn for_each_batch(&mut self, epoch: u64, f: &mut dyn FnMut(&Batch<F>) -> Result<bool>) -> Result<()> {
-        self.batches.set_epoch(epoch);
-        for rows in self.batches.next_epoch() {
-            self.data.batch_into(rows, &mut self.buffer)?;
-            if !f(&self.buffer)? {
-                break;
-            }
-        }
-        Ok(())
+        self.for_each_batch_rows(epoch, &|len| Ok(0..len), &mut |_, batch| f(batch))
     }
 
     fn for_each_batch_rows(

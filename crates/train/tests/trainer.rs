@@ -284,6 +284,19 @@ fn the_reduction_hook_sees_every_step_before_the_optimizer() {
     assert_eq!(trainer.state().step, 12);
 }
 
+/// The batches of `data` in row order, `size` rows each (the last one smaller): a source of
+/// one's own, as `FromFn` takes them.
+fn in_order(data: &Dataset<f32>, size: usize) -> Vec<Result<Batch<f32>>> {
+    let rows: Vec<usize> = (0..data.len()).collect();
+    rows.chunks(size)
+        .map(|chunk| {
+            let mut b = Batch::new();
+            data.batch_into(chunk, &mut b)?;
+            Ok(b)
+        })
+        .collect()
+}
+
 /// Computes only the middle rows of each batch (its first and last left out, as a replica
 /// computes its slice of a global batch), in two parts, and leaves the gradients as they are.
 struct Middle;
@@ -324,16 +337,7 @@ fn a_reductions_rows_alone_train_the_same_bits_from_the_data_set_and_from_whole_
         assert!(fit.history.iter().skip(1).all(|r| r.batch_loss.is_some_and(f64::is_finite)));
         (bits(&g, &net), trainer.state().step)
     };
-    let mut source = FromFn(|_| {
-        let rows: Vec<usize> = (0..train.len()).collect();
-        rows.chunks(8)
-            .map(|chunk| {
-                let mut b = Batch::new();
-                train.batch_into(chunk, &mut b)?;
-                Ok(b)
-            })
-            .collect::<Vec<_>>()
-    });
+    let mut source = FromFn(|_| in_order(&train, 8));
     let (from_batches, steps) = run(Some(&mut source));
     assert_eq!(steps, 8);
     assert_eq!(run(None), (from_batches.clone(), 8));
@@ -369,14 +373,7 @@ fn a_source_of_ones_own_gives_the_same_weights_as_the_data_set() {
     let mut calls = Vec::new();
     let mut source = FromFn(|epoch: u64| {
         calls.push(epoch);
-        let rows: Vec<usize> = (0..train.len()).collect();
-        rows.chunks(7)
-            .map(|chunk| {
-                let mut b = Batch::new();
-                train.batch_into(chunk, &mut b)?;
-                Ok(b)
-            })
-            .collect::<Vec<_>>()
+        in_order(&train, 7)
     });
     assert_eq!(run(Some(&mut source)), run(None));
     let FromFn(_) = source;
