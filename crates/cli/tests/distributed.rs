@@ -150,6 +150,82 @@ mod mpi {
         }
     }
 
+    /// A Python with torch: `BACKPROP_TORCH_PYTHON`, else `python3`, if it imports
+    /// `torch.distributed`.
+    fn torch_python() -> Option<String> {
+        let asked = std::env::var("BACKPROP_TORCH_PYTHON").ok();
+        asked.into_iter().chain(["python3".to_string()]).find(|python| {
+            Command::new(python)
+                .args(["-c", "import torch.distributed"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+    }
+
+    /// Runs `python script args...`, which must succeed.
+    fn python(python: &str, args: &[&str]) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ddp_gloo.py");
+        let out = Command::new(python).arg(script).args(args).output().expect("python runs");
+        assert!(
+            out.status.success(),
+            "ddp_gloo.py {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn two_ranks_train_the_model_of_pytorch_ddp_over_gloo() {
+        let Some(torch) = torch_python() else {
+            println!(
+                "skipped: no Python with torch for the comparison with PyTorch DDP \
+                 (set BACKPROP_TORCH_PYTHON to one)"
+            );
+            return;
+        };
+        let dir = TempDir::new("gloo");
+        // 96 points on three arcs, classes 0, 1, 2.
+        let mut csv = String::from("x1,x2,label\n");
+        for i in 0..96 {
+            let (class, t) = (i % 3, (i / 3) as f64 / 32.0);
+            let (r, a) = (0.2 + 0.8 * t, class as f64 * 2.1 + 3.0 * t);
+            csv += &format!("{:.6},{:.6},{class}\n", r * a.cos(), r * a.sin());
+        }
+        std::fs::write(dir.path("arcs.csv"), csv).expect("written");
+        let (data, init, theirs, ours) = (
+            dir.arg("arcs.csv"),
+            dir.arg("init.safetensors"),
+            dir.arg("ddp.json"),
+            dir.arg("ours.safetensors"),
+        );
+        // PyTorch's initial weights for both; 20 epochs of one whole batch, each rank half of it.
+        python(&torch, &["init", &init, "2", "8", "3", "7"]);
+        python(&torch, &["train", &data, "label", &init, &theirs, "20", "0.1"]);
+        let flags = "--target label --layers 8 --activation tanh --optimizer sgd --lr 0.1 --batch-size 96 \
+                     --epochs 20 --test-fraction 0 --scale none --threads 1";
+        run_ranks(
+            2,
+            &[&["train", "--csv", &data, "--init", &init, "--save", &ours][..], &words(flags)].concat(),
+        );
+        type Named = std::collections::HashMap<String, Vec<f32>>;
+        let reference: std::collections::HashMap<String, Named> =
+            serde_json::from_str(&std::fs::read_to_string(&theirs).expect("written")).expect("JSON");
+        let distance = |a: &[f32], b: &[f32]| {
+            let diff: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum::<f64>().sqrt();
+            diff / b.iter().map(|y| f64::from(*y).powi(2)).sum::<f64>().sqrt()
+        };
+        let mine = tensors(dir.path("ours.safetensors").as_path());
+        assert_eq!(mine.len(), 4, "two layers' weights and biases");
+        for (name, values) in &mine {
+            let (ddp, start) = (&reference["trained"][name], &reference["initial"][name]);
+            assert!(distance(values, ddp) < 1e-5, "{name}: relative difference {}", distance(values, ddp));
+            assert!(
+                distance(start, ddp) > 1e-2,
+                "{name}: training moved it by only {}",
+                distance(start, ddp)
+            );
+        }
+    }
+
     #[test]
     fn the_sharded_step_writes_the_replicated_steps_model_and_checkpoint_byte_for_byte() {
         let dir = TempDir::new("sharded");
