@@ -221,7 +221,8 @@ impl Session {
 
     /// After training, in a data-parallel run: what its gradient sums cost per step, as JSON
     /// (`steps`, `bytes_per_step`, `buckets_per_step`, `exposed_ms_per_step`: the time a step
-    /// waited for the sums after its backward pass) and as a line for people.
+    /// waited for the sums after its backward pass; `exchange`: `shared memory` or `messages`)
+    /// and as a line for people.
     pub fn allreduce_report(&self) -> Option<(serde_json::Value, String)> {
         let totals = self.log.as_ref()?.totals();
         let steps = totals.steps.max(1) as f64;
@@ -229,16 +230,19 @@ impl Session {
         let buckets = totals.buckets as f64 / steps;
         let exposed_ms = totals.exposed.as_secs_f64() * 1e3 / steps;
         let step = if self.flags.replicated_step { "replicated" } else { "sharded" };
+        // Every step's sums go the same way.
+        let exchange = if totals.shared_memory > 0 { "shared memory" } else { "messages" };
         let json = serde_json::json!({
             "ranks": self.control.size(),
             "optimizer_step": step,
+            "exchange": exchange,
             "steps": totals.steps,
             "bytes_per_step": bytes,
             "buckets_per_step": buckets,
             "exposed_ms_per_step": exposed_ms,
         });
         let line = format!(
-            "gradient sums over {} ranks ({step} optimizer step): {:.3} MB per step in {buckets:.1} buckets; {exposed_ms:.3} ms per step waited for after backward",
+            "gradient sums over {} ranks ({step} optimizer step, through {exchange}): {:.3} MB per step in {buckets:.1} buckets; {exposed_ms:.3} ms per step waited for after backward",
             self.control.size(),
             bytes / 1e6
         );

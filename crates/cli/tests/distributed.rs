@@ -88,7 +88,13 @@ mod mpi {
 
     /// `mpirun -np ranks backprop args... --distributed`, waited for.
     fn run_ranks(ranks: usize, args: &[&str]) -> Output {
+        run_ranks_with(ranks, args, &[])
+    }
+
+    /// [`run_ranks`] with the environment variables `env` set.
+    fn run_ranks_with(ranks: usize, args: &[&str], env: &[(&str, &str)]) -> Output {
         let output = mpirun()
+            .envs(env.iter().copied())
             .args(["-np", &ranks.to_string(), bin()])
             .args(args)
             .arg("--distributed")
@@ -231,23 +237,33 @@ mod mpi {
         let dir = TempDir::new("sharded");
         let run = [&words(RUN)[..], &["--batch-size", "10", "--check-replicas", "--json"]].concat();
         let mut outputs = Vec::new();
-        for (name, extra) in [("sharded", &[][..]), ("replicated", &["--replicated-step"][..])] {
+        // On this machine the sharded step goes through shared memory; with no room for
+        // Open MPI's shared windows (a folder that is not there) it sends messages instead.
+        let no_room = [("OMPI_MCA_osc_sm_backing_directory", "/nonexistent")];
+        for (name, step, extra, env, exchange) in [
+            ("sharded", "sharded", &[][..], &[][..], "shared memory"),
+            ("messages", "sharded", &[][..], &no_room[..], "messages"),
+            ("replicated", "replicated", &["--replicated-step"][..], &[][..], "messages"),
+        ] {
             let (model, checkpoint) =
                 (dir.arg(&format!("{name}.safetensors")), dir.arg(&format!("{name}.ckpt")));
-            let out =
-                run_ranks(2, &[&run[..], extra, &["--save", &model, "--checkpoint", &checkpoint]].concat());
+            let args = [&run[..], extra, &["--save", &model, "--checkpoint", &checkpoint]].concat();
+            let out = run_ranks_with(2, &args, env);
             let stdout = String::from_utf8_lossy(&out.stdout).to_string();
             let report: serde_json::Value = serde_json::from_str(stdout.trim())
                 .unwrap_or_else(|e| panic!("one JSON report, from rank 0 ({e}):\n{stdout}"));
-            assert_eq!(report["settings"]["allreduce"]["optimizer_step"], name, "{stdout}");
+            assert_eq!(report["settings"]["allreduce"]["optimizer_step"], step, "{stdout}");
+            assert_eq!(report["settings"]["allreduce"]["exchange"], exchange, "{stdout}");
             outputs.push((
                 std::fs::read(&model).expect("a model"),
                 std::fs::read(&checkpoint).expect("a checkpoint"),
             ));
         }
-        assert!(outputs[0].0 == outputs[1].0, "the sharded step changed the model");
-        // The checkpoint holds the optimizer's whole state, gathered from the ranks' shards.
-        assert!(outputs[0].1 == outputs[1].1, "the sharded step changed the checkpoint");
+        for (way, sharded) in [("through shared memory", &outputs[0]), ("by messages", &outputs[1])] {
+            assert!(sharded.0 == outputs[2].0, "the sharded step {way} changed the model");
+            // The checkpoint holds the optimizer's whole state, gathered from the ranks' shards.
+            assert!(sharded.1 == outputs[2].1, "the sharded step {way} changed the checkpoint");
+        }
         // 3 ranks: blocks of unequal parts of the tensors, point to point between every pair;
         // the replicas stay identical (checked before every step) and the model is the
         // replicated step's, up to the order of the sums of 3 values.

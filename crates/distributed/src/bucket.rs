@@ -30,6 +30,9 @@ pub struct ReductionTotals {
     /// The time the steps waited for the sums after their backward passes: the part of the
     /// communication that backward did not hide.
     pub exposed: Duration,
+    /// Steps whose sums went through memory the ranks share (the sharded step on one
+    /// machine) rather than messages.
+    pub shared_memory: u64,
 }
 
 /// A handle on a [`crate::DataParallel`]'s [`ReductionTotals`] that stays readable after the
@@ -50,7 +53,14 @@ impl ReductionLog {
             bytes: t.bytes + bytes as u64,
             buckets: t.buckets + buckets as u64,
             exposed: t.exposed + exposed,
+            ..t
         });
+    }
+
+    /// Counts a step whose sums went through shared memory.
+    pub(crate) fn add_shared_memory(&self) {
+        let t = self.0.get();
+        self.0.set(ReductionTotals { shared_memory: t.shared_memory + 1, ..t });
     }
 }
 

@@ -83,6 +83,13 @@ impl MpiCollective {
     /// [`Collective::share_f32`] for any MPI type.
     fn share<T: Equivalence>(&mut self, len: usize) -> Option<Vec<*mut T>> {
         let node = self.node()?;
+        // Rank 0 decides for every rank whether the segments fit.
+        let needed = self.size() * len * size_of::<T>();
+        let mut fits = [u8::from(self.rank() == 0 && fits_in_shared_memory(needed))];
+        self.world.process_at_rank(0).broadcast_into(&mut fits[..]);
+        if fits[0] == 0 {
+            return None;
+        }
         let mut base: *mut T = std::ptr::null_mut();
         let mut window = MaybeUninit::<ffi::MPI_Win>::uninit();
         let mut segments = Vec::with_capacity(self.size());
@@ -142,6 +149,26 @@ impl MpiCollective {
             at += count;
         }
     }
+}
+
+/// Whether `bytes` more fit, with as much again to spare, in the directory Open MPI backs its
+/// shared windows with (`osc_sm_backing_directory`, `/dev/shm` by default). Containers often
+/// keep it small (Docker: 64 MB), and a window that does not fit ends the job with SIGBUS when
+/// its memory is touched; the sharded step then sends messages instead.
+fn fits_in_shared_memory(bytes: usize) -> bool {
+    let folder = std::env::var("OMPI_MCA_osc_sm_backing_directory").unwrap_or_else(|_| "/dev/shm".into());
+    let Ok(folder) = std::ffi::CString::new(folder) else {
+        return false;
+    };
+    let mut stat = MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: a NUL-terminated path and room for the answer, which a 0 return has filled.
+    let stat = unsafe {
+        if libc::statvfs(folder.as_ptr(), stat.as_mut_ptr()) != 0 {
+            return false;
+        }
+        stat.assume_init()
+    };
+    u128::from(stat.f_bavail) * u128::from(stat.f_frsize) >= 2 * bytes as u128
 }
 
 /// Which way a point-to-point message goes.

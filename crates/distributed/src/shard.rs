@@ -370,6 +370,9 @@ impl<F: Element> Shards<F> {
         }
         let total: usize = self.lengths.iter().sum();
         log.add(total * size_of::<F>(), 1, self.exposed);
+        if self.shared.is_some() {
+            log.add_shared_memory();
+        }
         Ok(())
     }
 
