@@ -149,19 +149,9 @@ impl<F: Element> Shards<F> {
             }
             comm.wait_sums();
             self.exposed = started.elapsed();
-            let mut finite = true;
-            for (k, positions, at) in pieces(&self.lengths, own.clone()) {
-                let (name, p) = &params[k];
-                if !g.requires_grad(*p)? {
-                    continue;
-                }
-                let n = positions.len();
-                let grad = &mut g.param_grad_mut(*p)?.ok_or_else(|| missing_gradient(name))?.as_mut_slice()
-                    [positions];
-                let part = |r: usize| &self.received[r * self.block + at..r * self.block + at + n];
-                finite &= add_parts(grad, rank, part, (ranks_rows, rows));
-            }
-            finite
+            let (received, block) = (&self.received, self.block);
+            let part = |r: usize, at: usize, n: usize| &received[r * block + at..r * block + at + n];
+            sum_block(g, params, (&self.lengths, own), rank, part, (ranks_rows, rows))?
         } else {
             let mut at = 0;
             for ((_, p), &n) in params.iter().zip(&self.lengths) {
@@ -232,22 +222,12 @@ impl<F: Element> Shards<F> {
         }
         comm.fence();
         self.exposed = started.elapsed();
-        let mut finite = true;
-        for (k, positions, at) in pieces(&self.lengths, self.range(comm)) {
-            let (name, p) = &params[k];
-            if !g.requires_grad(*p)? {
-                continue;
-            }
-            let n = positions.len();
-            let grad =
-                &mut g.param_grad_mut(*p)?.ok_or_else(|| missing_gradient(name))?.as_mut_slice()[positions];
-            // SAFETY: block `rank` of rank r's segment, written before the fence above and
-            // unchanged until the agreement that follows this reduction.
-            let part =
-                |r: usize| unsafe { std::slice::from_raw_parts(segments[r].add(rank * block + at), n) };
-            finite &= add_parts(grad, rank, part, (ranks_rows, rows));
-        }
-        Ok(finite)
+        // SAFETY: block `rank` of rank r's segment, written before the fence above and
+        // unchanged until the agreement that follows this reduction.
+        let part = |r: usize, at: usize, n: usize| unsafe {
+            std::slice::from_raw_parts(segments[r].add(rank * block + at), n)
+        };
+        sum_block(g, params, (&self.lengths, self.range(comm)), rank, part, (ranks_rows, rows))
     }
 
     /// Gives every rank the whole of the reduced gradients: every rank's block of sums is
@@ -425,6 +405,35 @@ impl<F: Element> Shards<F> {
         }
         Ok(())
     }
+}
+
+/// Sets this rank's block (`own`, among the parameters of `lengths` laid end to end) of the
+/// gradients of `params` to the sums of every rank's part over the batch's rows ([`add_parts`]):
+/// `part(r, at, n)` is rank `r`'s `n` values from place `at` of the block, wherever the
+/// exchange left them. Returns whether every sum is finite.
+///
+/// # Errors
+/// When a parameter that requires a gradient has none on this rank.
+fn sum_block<'a, F: Element>(
+    g: &mut Graph<F>,
+    params: &[(String, Var)],
+    (lengths, own): (&[usize], Range<usize>),
+    rank: usize,
+    part: impl Fn(usize, usize, usize) -> &'a [F],
+    (ranks_rows, rows): (&[F], F),
+) -> Result<bool> {
+    let mut finite = true;
+    for (k, positions, at) in pieces(lengths, own) {
+        let (name, p) = &params[k];
+        if !g.requires_grad(*p)? {
+            continue;
+        }
+        let n = positions.len();
+        let grad =
+            &mut g.param_grad_mut(*p)?.ok_or_else(|| missing_gradient(name))?.as_mut_slice()[positions];
+        finite &= add_parts(grad, rank, |r| part(r, at, n), (ranks_rows, rows));
+    }
+    Ok(finite)
 }
 
 /// Sets `out` (this rank's own part of a block, its gradient) to the sum over the ranks of

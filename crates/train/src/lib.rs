@@ -65,5 +65,5 @@ pub use report::{
     ClassScores, ClassificationReport, RegressionReport, classification_report, confusion_matrix,
     regression_report, regression_report_of,
 };
-pub use source::{BatchSource, DatasetBatches, FromFn};
+pub use source::{BatchSource, DatasetBatches, FromFn, SelectedRows};
 pub use trainer::{Evaluation, Fit, Trainer};

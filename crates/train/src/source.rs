@@ -8,6 +8,10 @@ use backprop_tensor::Float;
 
 use crate::error::{Result, TrainError};
 
+/// What [`BatchSource::for_each_batch_rows`] calls with each mini-batch: its length, the
+/// place of the first selected row in it, and the selected rows; `Ok(false)` ends the epoch.
+pub type SelectedRows<'a, F> = dyn FnMut(usize, usize, &Batch<F>) -> Result<bool> + 'a;
+
 /// A source of mini-batches, one pass per epoch.
 pub trait BatchSource<F: Float> {
     /// Calls `f` with each mini-batch of epoch `epoch` (0 for the first), in order, until the
@@ -19,7 +23,8 @@ pub trait BatchSource<F: Float> {
 
     /// As [`BatchSource::for_each_batch`], for a caller that needs only the consecutive rows
     /// `select(len)` of each mini-batch of `len` rows (a replica's slice of the global batch in
-    /// data-parallel training): `f` gets `len` and those rows. The default forms each whole
+    /// data-parallel training): `f` gets `len`, the first selected row's place in the batch, and
+    /// those rows. The default forms each whole
     /// batch and copies the rows out of it; a source that can form just the rows (a data set:
     /// [`DatasetBatches`]) does so instead.
     ///
@@ -29,16 +34,17 @@ pub trait BatchSource<F: Float> {
         &mut self,
         epoch: u64,
         select: &dyn Fn(usize) -> Result<Range<usize>>,
-        f: &mut dyn FnMut(usize, &Batch<F>) -> Result<bool>,
+        f: &mut SelectedRows<'_, F>,
     ) -> Result<()> {
         let mut part = Batch::new();
         self.for_each_batch(epoch, &mut |batch| {
             let rows = select(batch.len())?;
             if rows == (0..batch.len()) {
-                return f(batch.len(), batch);
+                return f(batch.len(), 0, batch);
             }
+            let first = rows.start;
             batch.rows_into(rows, &mut part)?;
-            f(batch.len(), &part)
+            f(batch.len(), first, &part)
         })
     }
 }
@@ -71,14 +77,14 @@ impl<'a, F: Float> DatasetBatches<'a, F> {
 
 impl<F: Float> BatchSource<F> for DatasetBatches<'_, F> {
     fn for_each_batch(&mut self, epoch: u64, f: &mut dyn FnMut(&Batch<F>) -> Result<bool>) -> Result<()> {
-        self.for_each_batch_rows(epoch, &|len| Ok(0..len), &mut |_, batch| f(batch))
+        self.for_each_batch_rows(epoch, &|len| Ok(0..len), &mut |_, _, batch| f(batch))
     }
 
     fn for_each_batch_rows(
         &mut self,
         epoch: u64,
         select: &dyn Fn(usize) -> Result<Range<usize>>,
-        f: &mut dyn FnMut(usize, &Batch<F>) -> Result<bool>,
+        f: &mut SelectedRows<'_, F>,
     ) -> Result<()> {
         self.batches.set_epoch(epoch);
         for rows in self.batches.next_epoch() {
@@ -91,7 +97,7 @@ impl<F: Float> BatchSource<F> for DatasetBatches<'_, F> {
                 ));
             };
             self.data.batch_into(mine, &mut self.buffer)?;
-            if !f(rows.len(), &self.buffer)? {
+            if !f(rows.len(), selected.start, &self.buffer)? {
                 break;
             }
         }

@@ -217,11 +217,11 @@ impl<F: Float> Trainer<F> {
                 params: &params,
                 weights: &weights,
             };
-            source.for_each_batch_rows(epoch - 1, &select, &mut |len, rows| {
+            source.for_each_batch_rows(epoch - 1, &select, &mut |len, offset, rows| {
                 step += 1;
                 observer.on_step_start(epoch, step);
                 let lr = optimizer.lr();
-                let batch = StepBatch { rows, offset: select(len)?.start, len };
+                let batch = StepBatch { rows, offset, len };
                 let loss = train_step(
                     g,
                     model,
