@@ -81,6 +81,12 @@ pub(crate) fn prepare_tests(ci: bool) -> &'static [&'static str] {
         eprintln!("xtask: {message}; the distributed (MPI) tests will be skipped");
     }
     if have_mpi() {
+        if !have_torch() {
+            eprintln!(
+                "xtask: the comparison of 2 ranks with PyTorch DDP over gloo will be skipped: no Python \
+                 with torch (set {TORCH_VAR} to one; CI has none)"
+            );
+        }
         &FEATURE_ARGS
     } else {
         eprintln!(
@@ -88,4 +94,17 @@ pub(crate) fn prepare_tests(ci: bool) -> &'static [&'static str] {
         );
         &[]
     }
+}
+
+/// The Python the distributed tests compare with PyTorch DDP through, when not `python3`.
+const TORCH_VAR: &str = "BACKPROP_TORCH_PYTHON";
+
+/// Whether the distributed tests find a Python with torch (as they look for it: [`TORCH_VAR`],
+/// else `python3`).
+fn have_torch() -> bool {
+    let asked = env::var(TORCH_VAR).ok();
+    asked
+        .into_iter()
+        .chain(["python3".to_string()])
+        .any(|python| succeeds(&python, &["-c", "import torch.distributed"]))
 }
