@@ -116,9 +116,12 @@ impl<F: Float> Graph<F> {
 
     // ---------------------------------------------------------------- values in
 
-    /// Adds a parameter: a value that requires a gradient and survives [`Graph::clear`].
+    /// Adds a parameter: a value that requires a gradient and survives [`Graph::clear`]. A
+    /// large one is moved to huge pages ([`Tensor::prefer_huge_pages`]): every step's products
+    /// read it row by row.
     pub fn param(&mut self, name: impl Into<String>, value: Tensor<F>) -> Var {
         let index = self.params.len() as u32;
+        value.prefer_huge_pages();
         self.params.push(Entry::leaf(value, true, Some(name.into())));
         Var { graph: self.id, generation: 0, index, param: true }
     }

@@ -26,8 +26,12 @@ impl<F: Float> std::fmt::Debug for Tensor<F> {
 }
 
 impl<F: Float> Tensor<F> {
-    /// A tensor of zeros.
+    /// A tensor of zeros. One of 2 MiB or more is laid out as [`Tensor::zeros_aligned`] lays
+    /// it out, on huge pages where the system offers them.
     pub fn zeros(shape: &[usize]) -> Self {
+        if spans_huge_pages::<F>(shape) {
+            return Self::zeros_aligned(shape);
+        }
         Tensor { data: ArrayD::zeros(IxDyn(shape)) }
     }
 
@@ -39,6 +43,13 @@ impl<F: Float> Tensor<F> {
     /// against 373–381 µs with its output on a line). The storage has up to a line of slack
     /// in front; reshaping in place keeps the alignment (a clone is a new allocation and need
     /// not).
+    ///
+    /// A tensor of 2 MiB or more starts on a 2 MiB boundary instead, and its pages are offered
+    /// to Linux's transparent huge pages before they are first touched: a product's tile of
+    /// `C` spans 12 rows, each on a page of its own once rows are 4 KiB long, and with 4 KiB
+    /// pages the page-table walks of a large output cost 5–15% of a product's time
+    /// (docs/PERFORMANCE.md). The slack in front and the rounding to whole huge pages are
+    /// never touched, so they cost address space, not memory.
     ///
     /// ```
     /// use backprop_tensor::Tensor;
@@ -59,9 +70,39 @@ impl<F: Float> Tensor<F> {
         Self::full(shape, F::one())
     }
 
-    /// A tensor with every element equal to `value`.
+    /// A tensor with every element equal to `value` (laid out as [`Tensor::zeros`]).
     pub fn full(shape: &[usize], value: F) -> Self {
+        if spans_huge_pages::<F>(shape) {
+            // Filled after the advice, so that the first touch of each page takes a huge one.
+            let mut t = Self::zeros_aligned(shape);
+            t.fill(value);
+            return t;
+        }
         Tensor { data: ArrayD::from_elem(IxDyn(shape), value) }
+    }
+
+    /// Moves the whole 2 MiB pages of this tensor's memory to transparent huge pages now,
+    /// where Linux offers them (`madvise(MADV_HUGEPAGE)`, then `MADV_COLLAPSE`, Linux 6.1 and
+    /// later); elsewhere, or when the system refuses, nothing changes. The contents stay.
+    ///
+    /// For large tensors that live long and were filled before they could be placed on huge
+    /// pages, such as a model's weights ([`Tensor::zeros_aligned`] explains why products
+    /// care). The graph does it for every parameter.
+    ///
+    /// ```
+    /// use backprop_tensor::Tensor;
+    ///
+    /// let w = Tensor::<f32>::from_shape_fn(&[1024, 1024], |ij| (ij[0] + ij[1]) as f32);
+    /// w.prefer_huge_pages();
+    /// assert_eq!(w.as_slice()[1025], 2.0);
+    /// ```
+    pub fn prefer_huge_pages(&self) {
+        let (start, bytes) = (self.data.as_ptr() as usize, std::mem::size_of_val(self.as_slice()));
+        let (first, end) = (start.next_multiple_of(HUGE_PAGE), (start + bytes) / HUGE_PAGE * HUGE_PAGE);
+        if end > first {
+            // SAFETY: whole pages inside this tensor's allocation.
+            unsafe { advise_huge_pages(first as *const u8, end - first, true) };
+        }
     }
 
     /// A scalar (shape `[]`).
@@ -341,15 +382,58 @@ impl<F: Float> Tensor<F> {
 /// Bytes of a cache line: [`Tensor::zeros_aligned`] (and the product's panels) start on one.
 pub(crate) const LINE: usize = 64;
 
-/// Storage for `len` copies of `value` with up to a cache line of slack in front, and the
-/// number of values to skip so that the rest starts on a line.
+/// Bytes of a huge page of x86-64 Linux's transparent huge pages.
+const HUGE_PAGE: usize = 2 << 20;
+
+/// Whether a tensor of `shape` is large enough to lie on huge pages (2 MiB or more).
+fn spans_huge_pages<F>(shape: &[usize]) -> bool {
+    shape.iter().product::<usize>().saturating_mul(std::mem::size_of::<F>()) >= HUGE_PAGE
+}
+
+/// Storage for `len` copies of `value` with slack in front, and the number of values to skip so
+/// that the rest starts on a cache line, or on a huge page when it spans [`HUGE_PAGE`] bytes or
+/// more (Linux only). Then the huge pages it spans, rounded up, lie inside the storage and are
+/// offered to transparent huge pages before they are touched, which gives them huge pages
+/// where `value` is zero (the allocator hands fresh, untouched memory for large zeroed
+/// buffers); otherwise they are advised, and the kernel may merge them later.
 pub(crate) fn line_aligned<E: Clone>(len: usize, value: E) -> (Vec<E>, usize) {
     let size = std::mem::size_of::<E>().max(1);
-    let storage = vec![value; len + LINE / size];
-    // A `Vec<E>` starts on a multiple of E's alignment, so the distance to the line is a whole
-    // number of values for the element types here.
-    let offset = (LINE - storage.as_ptr() as usize % LINE) % LINE / size;
+    let bytes = len * size;
+    let huge = cfg!(target_os = "linux") && bytes >= HUGE_PAGE;
+    let (align, span) = if huge { (HUGE_PAGE, bytes.next_multiple_of(HUGE_PAGE)) } else { (LINE, bytes) };
+    let storage = vec![value; (span + align) / size];
+    // A `Vec<E>` starts on a multiple of E's alignment, so the distance to the boundary is a
+    // whole number of values for the element types here.
+    let offset = (align - storage.as_ptr() as usize % align) % align / size;
+    if huge {
+        // SAFETY: `offset·size + span ≤ span + align` bytes lie inside the storage.
+        unsafe { advise_huge_pages(storage.as_ptr().add(offset).cast(), span, false) };
+    }
     (storage, offset)
+}
+
+/// Offers `bytes` at `start` (both multiples of [`HUGE_PAGE`]) to transparent huge pages, and
+/// with `collapse` moves the pages already there onto huge pages now. A system without them,
+/// or with them off, refuses: the memory then stays on small pages, which costs only speed, so
+/// the answer is not checked.
+///
+/// # Safety
+/// The range must lie inside one allocation of this process.
+unsafe fn advise_huge_pages(start: *const u8, bytes: usize, collapse: bool) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: the caller's range is mapped memory of this process; the advice changes how it is
+    // backed, never its contents.
+    unsafe {
+        let start = start.cast_mut().cast();
+        libc::madvise(start, bytes, libc::MADV_HUGEPAGE);
+        if collapse {
+            // MADV_COLLAPSE (Linux 6.1, <linux/mman.h>), which not every libc target names.
+            const MADV_COLLAPSE: libc::c_int = 25;
+            libc::madvise(start, bytes, MADV_COLLAPSE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (start, bytes, collapse);
 }
 
 impl<F: Float> From<ArrayD<F>> for Tensor<F> {
@@ -380,6 +464,28 @@ impl<F: Float> From<Tensor<F>> for ArrayD<F> {
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn large_buffers_start_on_a_huge_page_and_keep_their_values() {
+        // 2 MiB and more: on a 2 MiB boundary (Linux), zeros, and reshaping keeps the start.
+        let mut big = Tensor::<f32>::zeros(&[1024, 513]);
+        let start = big.as_slice().as_ptr() as usize;
+        if cfg!(target_os = "linux") {
+            assert_eq!(start % HUGE_PAGE, 0);
+        }
+        assert!(big.as_slice().iter().all(|&v| v == 0.0));
+        big.try_reshape_in_place(&[513, 1024]).unwrap();
+        assert_eq!(big.as_slice().as_ptr() as usize, start);
+        // `full` fills after placing; `prefer_huge_pages` keeps the contents.
+        let filled = Tensor::<f64>::full(&[300, 1000], 1.5);
+        assert!(filled.as_slice().iter().all(|&v| v == 1.5));
+        let w = Tensor::<f32>::from_shape_fn(&[2048, 1024], |ij| (ij[0] * 1024 + ij[1]) as f32);
+        w.prefer_huge_pages();
+        assert!(w.as_slice().iter().enumerate().all(|(i, &v)| v == i as f32));
+        // Below 2 MiB: on a cache line only.
+        let small = Tensor::<f32>::zeros_aligned(&[128, 512]);
+        assert_eq!(small.as_slice().as_ptr() as usize % LINE, 0);
+    }
 
     #[test]
     fn conversions_keep_values_and_avoid_copies() {
