@@ -423,7 +423,7 @@ unsafe fn serial<E: Element>(
     c: StridedMut<E>,
     blocking: &Blocking,
 ) {
-    let Blocking { mc: block_m, kc: block_k, nc: block_n } = *blocking;
+    let Blocking { mc: block_m, kc: block_k, nc: block_n, rows_first_from } = *blocking;
     let nr = E::NR;
     E::panels().with(|panels| {
         let mut panels = panels.borrow_mut();
@@ -441,16 +441,27 @@ unsafe fn serial<E: Element>(
                     let mc = block_m.min(m - i0);
                     // SAFETY: the block lies inside A; the buffer holds mc rounded up to MR rows.
                     unsafe { pack_a(a, i0, mc, p0, kc, a_buf) };
-                    for jr in (0..nc).step_by(nr) {
+                    let tile = |ir: usize, jr: usize| {
                         let b_panel = &b_buf[jr * kc..(jr + nr) * kc];
+                        let a_panel = &a_buf[ir * kc..(ir + MR) * kc];
+                        let (rows, cols) = (MR.min(mc - ir), nr.min(nc - jr));
+                        let target =
+                            Target { c, i0: i0 + ir, j0: j0 + jr, rows, cols, alpha, beta: beta_block };
+                        // SAFETY: `available()` was checked by the caller of `gemm`, and the
+                        // target block lies inside C.
+                        unsafe { kernel(kc, a_panel, b_panel, &target) };
+                    };
+                    if mc >= rows_first_from {
                         for ir in (0..mc).step_by(MR) {
-                            let a_panel = &a_buf[ir * kc..(ir + MR) * kc];
-                            let (rows, cols) = (MR.min(mc - ir), nr.min(nc - jr));
-                            let target =
-                                Target { c, i0: i0 + ir, j0: j0 + jr, rows, cols, alpha, beta: beta_block };
-                            // SAFETY: `available()` was checked by the caller of `gemm`, and the
-                            // target block lies inside C.
-                            unsafe { kernel(kc, a_panel, b_panel, &target) };
+                            for jr in (0..nc).step_by(nr) {
+                                tile(ir, jr);
+                            }
+                        }
+                    } else {
+                        for jr in (0..nc).step_by(nr) {
+                            for ir in (0..mc).step_by(MR) {
+                                tile(ir, jr);
+                            }
                         }
                     }
                 }
@@ -743,9 +754,9 @@ mod tests {
             let own = blocking::<E>();
             let blockings = [
                 own,
-                Blocking { mc: 24, kc: 16, nc: 2 * nr },
-                Blocking { mc: 12, kc: 200, nc: nr },
-                Blocking { mc: 36, kc: 96, nc: 3 * nr },
+                Blocking { mc: 24, kc: 16, nc: 2 * nr, rows_first_from: 0 },
+                Blocking { mc: 12, kc: 200, nc: nr, rows_first_from: usize::MAX },
+                Blocking { mc: 36, kc: 96, nc: 3 * nr, rows_first_from: 36 },
             ];
             let mut results = Vec::new();
             for blocking in blockings {
@@ -760,8 +771,13 @@ mod tests {
                 results.push(c);
             }
             // Same kc, other mc and nc, two threads: the very same numbers.
-            let same_kc = Blocking { mc: 12, kc: 16, nc: nr };
+            let same_kc = Blocking { mc: 12, kc: 16, nc: nr, rows_first_from: usize::MAX };
             assert_eq!(product((m, n, k), &a, &b, same_kc, 2), results[1], "{m}x{n}x{k}");
+            // Either order of the tiles, the machine's own blocking: the very same numbers.
+            for rows_first_from in [0, usize::MAX] {
+                let order = Blocking { rows_first_from, ..own };
+                assert_eq!(product((m, n, k), &a, &b, order, 1), results[0], "{m}x{n}x{k}");
+            }
             let other = Blocking { mc: MR * 3, nc: nr * 2, ..own };
             assert_eq!(product((m, n, k), &a, &b, other, 1), results[0], "{m}x{n}x{k}");
         }

@@ -18,6 +18,11 @@
 //!   constant used before, keeps each thread's buffers small, 2.6 MB at `kc = 192` and
 //!   `mc = 1356`, so that a training process stays small).
 //!
+//! - the order of the tiles: tile column after tile column (the `B` micro-panel in L1, the `A`
+//!   micro-panels from L2), or, for blocks of `A` of 512 rows and more where the `B` block
+//!   fits in L2, tile row after tile row (the `A` micro-panel in L1, the `B` micro-panels from
+//!   L2), which walks `C` along its rows instead of down hundreds of them.
+//!
 //! With a 48 KiB L1 this gives `kc = 192`, the depth the kernel was first written for. Sizes
 //! are in bytes, so `f64` blocks hold half as many rows (`mc`) and columns (`nc`) as `f32`
 //! ones, at the same `kc`.
@@ -47,6 +52,10 @@ pub(crate) struct Blocking {
     pub(crate) kc: usize,
     /// Columns of a `B` block (a multiple of `NR`), kept in L3.
     pub(crate) nc: usize,
+    /// Blocks of `A` of this many rows and more are walked tile row after tile row (each `A`
+    /// micro-panel stays in L1 while the `B` micro-panels come from L2), smaller ones tile
+    /// column after tile column (the `B` micro-panel stays in L1): see [`Blocking::for_caches`].
+    pub(crate) rows_first_from: usize,
 }
 
 impl Blocking {
@@ -58,7 +67,14 @@ impl Blocking {
         let kc = round_down(caches.l1d / 2 / TILE_ROW_BYTES, 8).clamp(64, 512);
         let mc = round_down(caches.l2 / 2 / (kc * element_bytes), MR).clamp(MR, 1536);
         let nc = round_down(caches.l3_share() / 2 / (kc * element_bytes), nr).clamp(nr, 8192 / element_bytes);
-        Blocking { mc, kc, nc }
+        // Tile column after tile column, a tall block of A walks a column strip of C over
+        // hundreds of rows (a page each once rows are 4 KiB); tile row after tile row walks C
+        // along its rows, but reads the whole B block from L2 once per A micro-panel, so it
+        // needs that block to fit there. One thread, 2 MiB L2: 2048×256·256×2048 +23–29%,
+        // 2048³ +10–12%, 1024×784·784×512 +5–9%, 784 rows +2–8%, 512 rows even, 128 rows
+        // −1 to −5% (docs/PERFORMANCE.md).
+        let rows_first_from = if kc * nc * element_bytes <= caches.l2 { 512 } else { usize::MAX };
+        Blocking { mc, kc, nc, rows_first_from }
     }
 }
 
@@ -162,7 +178,7 @@ mod tests {
     fn panel_buffers_start_on_a_cache_line_and_grow() {
         let mut panels = Panels::<f32>::new();
         let own = blocking::<f32>();
-        let bigger = Blocking { mc: own.mc + MR, kc: own.kc + 8, nc: own.nc + nr::<f32>() };
+        let bigger = Blocking { mc: own.mc + MR, kc: own.kc + 8, nc: own.nc + nr::<f32>(), ..own };
         for blocking in [own, bigger] {
             panels.reserve(&blocking);
             let (a, b) = panels.buffers();
@@ -181,16 +197,17 @@ mod tests {
         const F32: usize = 4;
         // Zen 5: 48 KiB L1d, 1 MiB L2, 32 MiB L3 for 2 CPUs.
         let zen5 = Blocking::for_caches(&caches(48 << 10, 1 << 20, 32 << 20, 2), F32);
-        assert_eq!(zen5, Blocking { kc: 192, mc: 672, nc: 2048 });
+        // Zen 5's 1 MiB L2 does not hold a 192×2048 block of B: column after column there.
+        assert_eq!(zen5, Blocking { kc: 192, mc: 672, nc: 2048, rows_first_from: usize::MAX });
         // Intel with 48 KiB L1d and 2 MiB L2.
         let xeon = Blocking::for_caches(&caches(48 << 10, 2 << 20, 105 << 20, 2), F32);
-        assert_eq!(xeon, Blocking { kc: 192, mc: 1356, nc: 2048 });
+        assert_eq!(xeon, Blocking { kc: 192, mc: 1356, nc: 2048, rows_first_from: 512 });
         // 32 KiB L1d and 512 KiB L2, a small L3 for 16 CPUs: every size shrinks.
         let small = Blocking::for_caches(&caches(32 << 10, 512 << 10, 4 << 20, 16), F32);
-        assert_eq!(small, Blocking { kc: 128, mc: 504, nc: 256 });
+        assert_eq!(small, Blocking { kc: 128, mc: 504, nc: 256, rows_first_from: 512 });
         // Tiny or missing caches stay within the bounds.
         let tiny = Blocking::for_caches(&caches(1 << 10, 1 << 10, 0, 1), F32);
-        assert_eq!(tiny, Blocking { kc: 64, mc: MR, nc: nr::<f32>() });
+        assert_eq!(tiny, Blocking { kc: 64, mc: MR, nc: nr::<f32>(), rows_first_from: usize::MAX });
         for b in [zen5, xeon, small, tiny] {
             assert_eq!(b.mc % MR, 0);
             assert_eq!(b.nc % nr::<f32>(), 0);
@@ -198,7 +215,7 @@ mod tests {
         }
         // f64: the same bytes, so the same depth and half the rows and columns.
         let xeon64 = Blocking::for_caches(&caches(48 << 10, 2 << 20, 105 << 20, 2), 8);
-        assert_eq!(xeon64, Blocking { kc: 192, mc: 672, nc: 1024 });
+        assert_eq!(xeon64, Blocking { kc: 192, mc: 672, nc: 1024, rows_first_from: 512 });
         assert_eq!(nr::<f64>(), 16);
     }
 
